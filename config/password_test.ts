@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import bcrypt from "bcryptjs";
+import { constantTimeEqual, isPasswordHash, PasswordHasher } from "./password.ts";
+
+// Cost 4 is bcrypt's minimum: these tests check compatibility, not strength.
+const BCRYPT_TEST_COST = 4;
+
+Deno.test("PasswordHasher.hash() returns a salted argon2id hash that verify() accepts", async () => {
+  using hasher = new PasswordHasher();
+  const [first, second] = await Promise.all([hasher.hash("hunter2"), hasher.hash("hunter2")]);
+  assert.match(first, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  assert.ok(isPasswordHash(first));
+  assert.notEqual(first, second, "each hash must get its own salt");
+  assert.equal(await hasher.verify(first, "hunter2"), true);
+  assert.equal(await hasher.verify(second, "hunter2"), true);
+  assert.equal(await hasher.verify(first, "hunter3"), false);
+});
+
+Deno.test("PasswordHasher.hash() and verify() handle non-ASCII passwords", async () => {
+  using hasher = new PasswordHasher();
+  const hash = await hasher.hash("pässwörd ✓");
+  assert.equal(await hasher.verify(hash, "pässwörd ✓"), true);
+  assert.equal(await hasher.verify(hash, "passwort ✓"), false);
+});
+
+Deno.test("PasswordHasher.verify() accepts bcrypt $2b$ and $2y$ hashes from bcryptjs", async () => {
+  using hasher = new PasswordHasher();
+  const hash2b = bcrypt.hashSync("s3cret", BCRYPT_TEST_COST);
+  assert.match(hash2b, /^\$2b\$/);
+  const hash2y = hash2b.replace(/^\$2b\$/, "$2y$");
+  const hash2a = hash2b.replace(/^\$2b\$/, "$2a$");
+  assert.equal(await hasher.verify(hash2b, "s3cret"), true);
+  assert.equal(await hasher.verify(hash2y, "s3cret"), true);
+  assert.equal(await hasher.verify(hash2a, "s3cret"), true);
+  assert.equal(await hasher.verify(hash2b, "wrong"), false);
+  assert.equal(await hasher.verify(hash2y, "wrong"), false);
+});
+
+Deno.test("PasswordHasher.verify() never compares plain text or unknown formats", async () => {
+  using hasher = new PasswordHasher();
+  assert.equal(await hasher.verify("hunter2", "hunter2"), false);
+  assert.equal(await hasher.verify("", ""), false);
+  assert.equal(await hasher.verify("$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaA", "x"), false);
+  assert.equal(await hasher.verify("$1$abc$def", "x"), false);
+});
+
+Deno.test("PasswordHasher hashes without blocking the main thread", async () => {
+  using hasher = new PasswordHasher();
+  let last = performance.now();
+  let maxGapMs = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
+    ticks++;
+  }, 5);
+  try {
+    await Promise.all([hasher.hash("a"), hasher.hash("b"), hasher.hash("c")]);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "the interval must have fired while hashing");
+  // Generous on purpose: this checks that hashing is off-thread, not how fast timers are.
+  assert.ok(maxGapMs < 40, `the event loop stalled for ${maxGapMs.toFixed(1)} ms`);
+});
+
+Deno.test("PasswordHasher.close() rejects pending calls and later calls, and is idempotent", async () => {
+  const hasher = new PasswordHasher();
+  const pending = hasher.hash("pending");
+  hasher.close();
+  hasher.close();
+  await assert.rejects(pending, { message: "Cannot hash password: the hasher is closed" });
+  await assert.rejects(hasher.hash("late"), {
+    message: "Cannot hash password: the hasher is closed",
+  });
+  await assert.rejects(
+    hasher.verify("$2b$04$" + "a".repeat(53), "late"),
+    { message: "Cannot verify password: the hasher is closed" },
+  );
+  hasher[Symbol.dispose]();
+});
+
+Deno.test("isPasswordHash() recognises argon2id and bcrypt encodings only", () => {
+  assert.ok(isPasswordHash("$argon2id$v=19$m=19456,t=2,p=1$lVgLaeyWhi3o98RhgNChHw$AMnrM/2yE7h8"));
+  assert.ok(isPasswordHash("$2b$04$/voqugJ42tVWuPv1SmDm8OJ6Szaym/9Jj.7EBI/bv0YFYhFtPFSrK"));
+  assert.ok(isPasswordHash("$2y$10$/voqugJ42tVWuPv1SmDm8OJ6Szaym/9Jj.7EBI/bv0YFYhFtPFSrK"));
+  assert.ok(isPasswordHash("$2a$12$/voqugJ42tVWuPv1SmDm8OJ6Szaym/9Jj.7EBI/bv0YFYhFtPFSrK"));
+  assert.ok(!isPasswordHash("hunter2"));
+  assert.ok(!isPasswordHash(""));
+  assert.ok(!isPasswordHash("$argon2id$"), "a plain password may start like a hash");
+  assert.ok(!isPasswordHash("$argon2i$v=19$m=16,t=2,p=1$c2FsdA$aGFzaA"));
+  assert.ok(!isPasswordHash("$2x$04$/voqugJ42tVWuPv1SmDm8OJ6Szaym/9Jj.7EBI/bv0YFYhFtPFSrK"));
+  assert.ok(!isPasswordHash("$2b$04$tooShort"));
+});
+
+Deno.test("constantTimeEqual() compares contents and lengths", () => {
+  const enc = new TextEncoder();
+  assert.equal(constantTimeEqual(enc.encode("secret"), enc.encode("secret")), true);
+  assert.equal(constantTimeEqual(enc.encode("secret"), enc.encode("secreT")), false);
+  assert.equal(constantTimeEqual(enc.encode("secret"), enc.encode("secret!")), false);
+  assert.equal(constantTimeEqual(new Uint8Array(), new Uint8Array()), true);
+});

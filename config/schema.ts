@@ -1,0 +1,275 @@
+// The shape of tinyice.json: types, defaults and validateConfig().
+// Pure (no I/O), so loading, reloading and tests share one definition of a valid config.
+
+/** Settings for one mountpoint, keyed by its path in {@linkcode Config.mounts}. */
+export interface MountConfig {
+  /** argon2id or bcrypt hash (plain text only until the store rehashes it). */
+  password?: string;
+  /** 0 or absent means no per-mount cap; the global cap still applies. */
+  max_listeners?: number;
+  /** Bytes sent at once to a new listener; absent means the global burst_size. */
+  burst_size?: number;
+  /** Another mount path (starting with "/") that listeners move to when this one has no source. */
+  fallback?: string;
+  fallback_override?: boolean;
+  /** ICY metadata interval in bytes; absent means {@linkcode DEFAULT_METAINT}. */
+  metaint?: number;
+  public?: boolean;
+  name?: string;
+  genre?: string;
+  description?: string;
+  /** Charset of in-stream ICY text: "UTF-8" (when absent) or "ISO-8859-1". */
+  charset?: string;
+}
+
+/** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
+export interface Config {
+  bind_host: string;
+  port: number;
+  hostname: string;
+  location: string;
+  admin_email: string;
+  /** argon2id or bcrypt hash. */
+  source_password: string;
+  admin_user: string;
+  /** argon2id or bcrypt hash. */
+  admin_password: string;
+  /** Global listener cap; 0 means unlimited. */
+  max_listeners: number;
+  max_sources: number;
+  burst_size: number;
+  source_timeout_s: number;
+  header_timeout_s: number;
+  low_latency_mode: boolean;
+  mounts: Record<string, MountConfig>;
+}
+
+export const DEFAULT_METAINT = 16000;
+export const MAX_METAINT = 1_048_576;
+export const MAX_BURST_BYTES = 16 * 1024 * 1024;
+
+/** Defaults for every Config field that has one (the two passwords and mounts have none). */
+export const CONFIG_DEFAULTS: Readonly<
+  Omit<Config, "source_password" | "admin_password" | "mounts">
+> = Object.freeze({
+  bind_host: "0.0.0.0",
+  port: 8000,
+  hostname: "localhost",
+  location: "Earth",
+  admin_email: "icemaster@localhost",
+  admin_user: "admin",
+  max_listeners: 10000,
+  max_sources: 100,
+  burst_size: 65536,
+  source_timeout_s: 10,
+  header_timeout_s: 15,
+  low_latency_mode: false,
+});
+
+/**
+ * A config file that cannot be used. The message names the file, the field path and the
+ * problem, and never contains a password.
+ */
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
+interface Rule {
+  /** Returns the problem ("must be ...") or undefined when the value is fine. */
+  check(value: unknown): string | undefined;
+  /** Secrets are described by type only in error messages. */
+  isSecret?: boolean;
+  normalize?(value: unknown): unknown;
+}
+
+const MOUNT_PATH_RULE = `must be a mount path starting with "/" without whitespace, "?" or "#"`;
+const CHARSETS = new Map([["utf-8", "UTF-8"], ["iso-8859-1", "ISO-8859-1"]]);
+
+const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
+  bind_host: nonEmptyString(),
+  port: integer(0, 65535),
+  hostname: nonEmptyString(),
+  location: anyString(),
+  admin_email: anyString(),
+  source_password: secret(),
+  admin_user: nonEmptyString(),
+  admin_password: secret(),
+  max_listeners: integer(0),
+  max_sources: integer(0),
+  burst_size: integer(0, MAX_BURST_BYTES),
+  source_timeout_s: positiveNumber(),
+  header_timeout_s: positiveNumber(),
+  low_latency_mode: boolean(),
+  // mounts are checked entry by entry in validateMounts()
+  mounts: { check: () => undefined },
+};
+
+const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
+  password: secret(),
+  max_listeners: integer(0),
+  burst_size: integer(0, MAX_BURST_BYTES),
+  fallback: { check: (v) => typeof v === "string" && isMountPath(v) ? undefined : MOUNT_PATH_RULE },
+  fallback_override: boolean(),
+  metaint: integer(1, MAX_METAINT),
+  public: boolean(),
+  name: anyString(),
+  genre: anyString(),
+  description: anyString(),
+  charset: {
+    check: (v) =>
+      typeof v === "string" && CHARSETS.has(v.toLowerCase())
+        ? undefined
+        : `must be "UTF-8" or "ISO-8859-1"`,
+    normalize: (v) => CHARSETS.get((v as string).toLowerCase()),
+  },
+};
+
+/**
+ * Checks a parsed tinyice.json and returns a deep-frozen copy with defaults filled in.
+ *
+ * Known fields are strictly typed; unknown fields (top level and per mount) are kept as they
+ * are, so newer files still load. Mount fields that are absent stay absent, because absent means
+ * "use the global value". `raw` is never mutated.
+ *
+ * @throws {ConfigError} naming `file` and the field, e.g.
+ *   `Invalid config ./tinyice.json: port must be an integer from 0 to 65535, got "80a"`
+ *
+ * @example
+ * ```ts
+ * const config = validateConfig(JSON.parse(text), "./tinyice.json");
+ * config.port; // 8000 when the file has no port
+ * ```
+ */
+export function validateConfig(raw: unknown, file: string): Config {
+  if (!isPlainObject(raw)) {
+    throw new ConfigError(
+      `Invalid config ${file}: the top level must be an object, got ${describe(raw)}`,
+    );
+  }
+  const out = cloneJsonData(raw, file);
+  for (const [key, rule] of Object.entries(TOP_LEVEL_RULES)) {
+    const value = out[key];
+    if (value !== undefined) {
+      out[key] = applyRule(rule, value, key, file);
+    } else if (key in CONFIG_DEFAULTS) {
+      out[key] = CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS];
+    } else if (key !== "mounts") {
+      fail(file, key, "is required");
+    }
+  }
+  out.mounts = validateMounts(out.mounts, file);
+  return deepFreeze(out) as unknown as Config;
+}
+
+function validateMounts(mounts: unknown, file: string): Record<string, unknown> {
+  if (mounts === undefined) return {};
+  if (!isPlainObject(mounts)) fail(file, "mounts", `must be an object, got ${describe(mounts)}`);
+  for (const [path, mount] of Object.entries(mounts)) {
+    const at = `mounts[${JSON.stringify(path)}]`;
+    if (!isMountPath(path)) fail(file, at, `has an invalid key: it ${MOUNT_PATH_RULE}`);
+    if (!isPlainObject(mount)) fail(file, at, `must be an object, got ${describe(mount)}`);
+    for (const [key, rule] of Object.entries(MOUNT_RULES)) {
+      if (mount[key] !== undefined) mount[key] = applyRule(rule, mount[key], `${at}.${key}`, file);
+    }
+    if (mount.fallback === path) fail(file, `${at}.fallback`, "must not be the mount itself");
+  }
+  return mounts;
+}
+
+function applyRule(rule: Rule, value: unknown, field: string, file: string): unknown {
+  const problem = rule.check(value);
+  if (problem) {
+    const got = rule.isSecret ? describeType(value) : describe(value);
+    fail(file, field, `${problem}, got ${got}`);
+  }
+  return rule.normalize ? rule.normalize(value) : value;
+}
+
+function fail(file: string, field: string, problem: string): never {
+  throw new ConfigError(`Invalid config ${file}: ${field} ${problem}`);
+}
+
+function isMountPath(path: string): boolean {
+  // "?" and "#" would be cut off by URL parsing, so such a mount could never be reached
+  return path.startsWith("/") && !/[\s\p{Cc}?#]/u.test(path);
+}
+
+function anyString(): Rule {
+  return { check: (v) => typeof v === "string" ? undefined : "must be a string" };
+}
+
+function nonEmptyString(): Rule {
+  return {
+    check: (v) => typeof v === "string" && v !== "" ? undefined : "must be a non-empty string",
+  };
+}
+
+function secret(): Rule {
+  return { ...nonEmptyString(), isSecret: true };
+}
+
+function boolean(): Rule {
+  return { check: (v) => typeof v === "boolean" ? undefined : "must be true or false" };
+}
+
+function integer(min: number, max?: number): Rule {
+  const problem = max === undefined
+    ? (min === 0 ? "must be a non-negative integer" : `must be an integer of at least ${min}`)
+    : `must be an integer from ${min} to ${max}`;
+  return {
+    check: (v) =>
+      Number.isSafeInteger(v) && (v as number) >= min && (max === undefined || (v as number) <= max)
+        ? undefined
+        : problem,
+  };
+}
+
+function positiveNumber(): Rule {
+  return {
+    check: (v) =>
+      typeof v === "number" && Number.isFinite(v) && v > 0
+        ? undefined
+        : "must be a positive number",
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function cloneJsonData(raw: Record<string, unknown>, file: string): Record<string, unknown> {
+  try {
+    return structuredClone(raw);
+  } catch (err) {
+    throw new ConfigError(`Invalid config ${file}: it must contain only JSON data`, { cause: err });
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+const MAX_QUOTED_CHARS = 40;
+
+function describe(v: unknown): string {
+  if (typeof v === "string") {
+    return JSON.stringify(v.length > MAX_QUOTED_CHARS ? `${v.slice(0, MAX_QUOTED_CHARS)}...` : v);
+  }
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  return describeType(v);
+}
+
+function describeType(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return v === "" ? "an empty string" : "a string";
+  const type = typeof v;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}

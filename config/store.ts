@@ -1,0 +1,203 @@
+// Loads tinyice.json: creates it on first run, replaces plain-text passwords with hashes in place,
+// and writes it atomically (temp file, fsync, rename) so a crash never leaves half a config.
+
+import { JsonSyntaxError, nodeAt, scanJson } from "./_json_scan.ts";
+import { isPasswordHash, type PasswordHasher } from "./password.ts";
+import { type Config, CONFIG_DEFAULTS, ConfigError, validateConfig } from "./schema.ts";
+
+/** What {@linkcode loadConfig} found and changed. */
+export interface LoadResult {
+  config: Config;
+  /** Plain passwords, only when this call created the file; print them once, never log them. */
+  created?: { source_password: string; admin_password: string };
+  /** Field paths whose plain-text passwords were hashed and written back to the file. */
+  rehashed: string[];
+}
+
+// Letters and digits only: URL-safe, and a double-click selects the whole password.
+const PASSWORD_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const PASSWORD_LENGTH = 16;
+// Bytes at or above this are rejected so that every character is equally likely.
+const PASSWORD_BYTE_LIMIT = 256 - (256 % PASSWORD_ALPHABET.length);
+// With 3% of bytes rejected, needing this many rounds means the random source is broken.
+const PASSWORD_MAX_ROUNDS = 8;
+const NEW_CONFIG_MODE = 0o600;
+const PERMISSION_BITS = 0o777;
+const BOM = "\uFEFF";
+
+/**
+ * Loads and validates the config at `path`.
+ *
+ * - No file: writes a new one (mode 0600) with random source and admin passwords, stored as
+ *   hashes; the plain passwords come back once in `created`.
+ * - A file: must hold valid JSON and pass {@linkcode validateConfig}, else a ConfigError. An empty
+ *   or truncated file is an error too; an existing file is never regenerated.
+ * - Plain-text passwords in the file are hashed and written back atomically, changing only those
+ *   values (formatting, key order and unknown fields stay byte for byte) and keeping the file's
+ *   mode. Their field paths come back in `rehashed`.
+ *
+ * @example
+ * ```ts
+ * using hasher = new PasswordHasher();
+ * const { config, created } = await loadConfig("./tinyice.json", hasher);
+ * ```
+ */
+export async function loadConfig(path: string, hasher: PasswordHasher): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return await createConfig(path, hasher);
+    throw err;
+  }
+  // Some Windows editors save JSON with a byte order mark, which JSON.parse rejects
+  const bom = text.startsWith(BOM) ? BOM : "";
+  const body = text.slice(bom.length);
+  const config = validateConfig(parseConfigJson(body, path), path);
+  const plain = plainTextPasswords(config);
+  if (plain.length === 0) return { config, rehashed: [] };
+
+  const hashes = await Promise.all(plain.map((p) => hasher.hash(p.value)));
+  const root = scanJson(body);
+  const edits = plain.map((p, i) => {
+    const node = nodeAt(root, p.keys);
+    if (node?.kind !== "string") {
+      throw new Error(`Cannot rehash passwords in ${path}: ${p.field} was not found in the text`);
+    }
+    return { start: node.start, end: node.end, text: JSON.stringify(hashes[i]) };
+  });
+  const next = bom + spliceAll(body, edits);
+  const rehashedConfig = validateConfig(JSON.parse(next.slice(bom.length)), path);
+
+  // Write through a symlink rather than replacing it with a regular file
+  const target = await Deno.realPath(path);
+  const { mode } = await Deno.stat(target);
+  await writeFileAtomic(target, next, mode === null ? undefined : mode & PERMISSION_BITS);
+  return { config: rehashedConfig, rehashed: plain.map((p) => p.field) };
+}
+
+/**
+ * Replaces `path` with `text` atomically: writes `path + ".tmp-<random>"` in the same directory,
+ * fsyncs it, then renames it over `path`. Readers see the old file or the new one, never a mix.
+ * With `mode`, the new file gets exactly that mode (e.g. 0o600); without it, the default mode
+ * for new files. The temp file is removed if anything fails.
+ */
+export async function writeFileAtomic(path: string, text: string, mode?: number): Promise<void> {
+  const tmp = `${path}.tmp-${randomHex(6)}`;
+  let isTmpCreated = false;
+  try {
+    {
+      // createNew: never write through (or later remove) a file someone else placed there
+      using file = await Deno.open(tmp, { write: true, createNew: true, mode });
+      isTmpCreated = true;
+      const bytes = new TextEncoder().encode(text);
+      for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+      // The umask may have cleared bits that the caller asked for
+      if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
+      await file.sync();
+    }
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    // The write error is the one worth reporting; a failed cleanup would only hide it
+    if (isTmpCreated) await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Returns a random password of 16 letters and digits from `crypto.getRandomValues`, without
+ * modulo bias. Throws when randomness is unavailable; there is no fixed fallback.
+ */
+export function generatePassword(): string {
+  const bytes = new Uint8Array(PASSWORD_LENGTH * 2);
+  let password = "";
+  for (let round = 0; round < PASSWORD_MAX_ROUNDS; round++) {
+    crypto.getRandomValues(bytes);
+    for (const byte of bytes) {
+      if (byte >= PASSWORD_BYTE_LIMIT) continue;
+      password += PASSWORD_ALPHABET[byte % PASSWORD_ALPHABET.length];
+      if (password.length === PASSWORD_LENGTH) return password;
+    }
+  }
+  throw new Error("Cannot generate password: the random source returned unusable bytes");
+}
+
+async function createConfig(path: string, hasher: PasswordHasher): Promise<LoadResult> {
+  const created = { source_password: generatePassword(), admin_password: generatePassword() };
+  const [sourceHash, adminHash] = await Promise.all([
+    hasher.hash(created.source_password),
+    hasher.hash(created.admin_password),
+  ]);
+  const d = CONFIG_DEFAULTS;
+  const raw = {
+    bind_host: d.bind_host,
+    port: d.port,
+    hostname: d.hostname,
+    location: d.location,
+    admin_email: d.admin_email,
+    source_password: sourceHash,
+    admin_user: "admin",
+    admin_password: adminHash,
+    max_listeners: d.max_listeners,
+    max_sources: d.max_sources,
+    burst_size: d.burst_size,
+    source_timeout_s: d.source_timeout_s,
+    header_timeout_s: d.header_timeout_s,
+    low_latency_mode: false,
+    mounts: { "/live": { name: "Live", public: true } },
+  };
+  const config = validateConfig(raw, path);
+  await writeFileAtomic(path, `${JSON.stringify(raw, null, 2)}\n`, NEW_CONFIG_MODE);
+  return { config, created, rehashed: [] };
+}
+
+function parseConfigJson(text: string, path: string): unknown {
+  if (text.trim() === "") {
+    throw new ConfigError(
+      `Invalid config ${path}: the file is empty (delete it to have a new one generated)`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    // V8's message quotes the text, which may hold passwords, so locate the error ourselves
+    // and attach no cause.
+  }
+  try {
+    scanJson(text);
+  } catch (err) {
+    if (!(err instanceof JsonSyntaxError)) throw err;
+    throw new ConfigError(`Invalid config ${path}: invalid JSON: ${err.message}`);
+  }
+  throw new ConfigError(`Invalid config ${path}: invalid JSON`);
+}
+
+interface PlainPassword {
+  field: string;
+  keys: string[];
+  value: string;
+}
+
+function plainTextPasswords(config: Config): PlainPassword[] {
+  const found: PlainPassword[] = [];
+  for (const key of ["source_password", "admin_password"] as const) {
+    if (!isPasswordHash(config[key])) found.push({ field: key, keys: [key], value: config[key] });
+  }
+  for (const [mount, { password }] of Object.entries(config.mounts)) {
+    if (password === undefined || isPasswordHash(password)) continue;
+    const field = `mounts[${JSON.stringify(mount)}].password`;
+    found.push({ field, keys: ["mounts", mount, "password"], value: password });
+  }
+  return found;
+}
+
+function spliceAll(text: string, edits: { start: number; end: number; text: string }[]): string {
+  // From the end backwards, so each edit leaves the earlier offsets valid
+  const sorted = edits.toSorted((a, b) => b.start - a.start);
+  return sorted.reduce((t, e) => t.slice(0, e.start) + e.text + t.slice(e.end), text);
+}
+
+function randomHex(byteCount: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(byteCount));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,129 @@
+// TinyIce entry point: parse flags, load (or create) the config, start the server, and wire
+// SIGHUP to reload and SIGINT/SIGTERM to a clean stop.
+
+import { parseArgs } from "node:util";
+import { loadConfig } from "./config/store.ts";
+import { ConfigError } from "./config/schema.ts";
+import { PasswordHasher } from "./config/password.ts";
+import { Logger, type LogLevel } from "./server/log.ts";
+import { startServer } from "./server/mod.ts";
+import type { Config } from "./config/schema.ts";
+
+export const VERSION = "0.1.0";
+
+const HELP = `TinyIce ${VERSION}: an Icecast2-compatible streaming server
+
+Usage: deno task start [options]
+
+  --config PATH         config file (default ./tinyice.json; created on first run)
+  --host ADDR           listen address (overrides bind_host)
+  --port N              listen port (overrides port)
+  --log-level LEVEL     debug | info | warn | error (default info)
+  --json-logs           log JSON lines
+  --log-file PATH       append logs to PATH instead of stderr
+  --auth-log-file PATH  append authentication results to PATH (fail2ban friendly)
+  --pid-file PATH       write the process id to PATH
+  --help, --version
+
+Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.`;
+
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(1);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        config: { type: "string", default: "./tinyice.json" },
+        host: { type: "string" },
+        port: { type: "string" },
+        "log-level": { type: "string", default: "info" },
+        "json-logs": { type: "boolean", default: false },
+        "log-file": { type: "string" },
+        "auth-log-file": { type: "string" },
+        "pid-file": { type: "string" },
+        help: { type: "boolean", default: false },
+        version: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) return console.log(HELP);
+  if (values.version) return console.log(`TinyIce ${VERSION}`);
+  const level = values["log-level"] as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(level)) fail(`Invalid --log-level: ${level}`);
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    fail(`Invalid --port: ${values.port}`);
+  }
+  const adjust = (c: Config): Config => ({
+    ...c,
+    bind_host: values.host ?? c.bind_host,
+    port: port ?? c.port,
+  });
+
+  const log = new Logger({
+    level,
+    json: values["json-logs"],
+    file: values["log-file"],
+    authFile: values["auth-log-file"],
+  });
+  const hasher = new PasswordHasher();
+  let config: Config;
+  try {
+    const loaded = await loadConfig(values.config, hasher);
+    config = adjust(loaded.config);
+    if (loaded.created) {
+      console.log(
+        `\nCreated ${values.config} with new random passwords (shown once, stored only as hashes):\n` +
+          `  source password (user "source"): ${loaded.created.source_password}\n` +
+          `  admin  login: ${config.admin_user} / ${loaded.created.admin_password}\n`,
+      );
+    }
+    for (const field of loaded.rehashed) {
+      log.info("hashed a plain-text password in the config", { field });
+    }
+  } catch (err) {
+    hasher.close();
+    fail(
+      err instanceof ConfigError
+        ? err.message
+        : `Cannot load config ${values.config}: ${(err as Error).message}`,
+    );
+  }
+
+  let server;
+  try {
+    server = startServer({ config, configPath: values.config, hasher, log, adjust });
+  } catch (err) {
+    hasher.close();
+    fail(`Cannot listen on ${config.bind_host}:${config.port}: ${(err as Error).message}`);
+  }
+  const shown = config.bind_host === "0.0.0.0" ? "localhost" : config.bind_host;
+  console.log(
+    `TinyIce ${VERSION} on http://${shown}:${server.port}/ (admin: http://${shown}:${server.port}/admin/)`,
+  );
+  const pidFile = values["pid-file"];
+  if (pidFile) await Deno.writeTextFile(pidFile, `${Deno.pid}\n`);
+
+  Deno.addSignalListener("SIGHUP", () => void server.reload());
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.shutdown();
+    hasher.close();
+    if (pidFile) await Deno.remove(pidFile).catch(() => {});
+    log[Symbol.dispose]();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+}
+
+if (import.meta.main) await main();

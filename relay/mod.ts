@@ -1,0 +1,26 @@
+// The streaming core's public surface: rings, mounts, listeners and the registry.
+
+export { RingBuffer } from "./ring_buffer.ts";
+export { buildIcyBlock, ICY_UNCHANGED, IcyInterleaver, type IcyTitle } from "./icy.ts";
+export {
+  canMoveBetween,
+  formatOf,
+  MIN_RING_BYTES,
+  Mount,
+  type MountMeta,
+  type MountOptions,
+  type MountStats,
+  type SourceHandle,
+  type StreamFormat,
+} from "./mount.ts";
+export { type LagPolicy, Listener, type ListenerInit, MAX_SKIPS } from "./listener.ts";
+export {
+  MAX_FALLBACK_DEPTH,
+  MountBusyError,
+  type MountPolicy,
+  Registry,
+  type RegistryEvent,
+  TooManySourcesError,
+} from "./registry.ts";
+export { type OggStreamInfo, OggTracker, parseHeaderPackets } from "./ogg.ts";
+export { findFrameSync, isFrameHeader } from "./mp3.ts";

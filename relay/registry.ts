@@ -1,0 +1,261 @@
+// All mounts by path: claims and releases source slots, finds running fallbacks, moves
+// listeners between mounts and tells subscribers what happened.
+
+import {
+  canMoveBetween,
+  Mount,
+  type MountMeta,
+  type MountOptions,
+  type SourceHandle,
+} from "./mount.ts";
+import type { Listener } from "./listener.ts";
+
+/** Fallback chains longer than this are cut (Icecast's limit). */
+export const MAX_FALLBACK_DEPTH = 10;
+
+/** Thrown by {@linkcode Registry.claimSource} when a mount already has a source. */
+export class MountBusyError extends Error {
+  constructor(path: string, ip: string) {
+    super(`Cannot claim mount "${path}": a source from ${ip} is connected`);
+    this.name = "MountBusyError";
+  }
+}
+
+/** Thrown by {@linkcode Registry.claimSource} when the source limit is reached. */
+export class TooManySourcesError extends Error {
+  constructor(limit: number) {
+    super(`Cannot claim a mount: ${limit} sources are connected`);
+    this.name = "TooManySourcesError";
+  }
+}
+
+/** What the registry needs to know about mount settings; supplied by the server's config. */
+export interface MountPolicy {
+  /** The fallback mount configured for `path`, if any. */
+  fallbackOf(path: string): string | undefined;
+  /** Whether listeners return to `path` from its fallback when its source comes back. */
+  overridesFallback(path: string): boolean;
+  /** Ring and charset options for a mount created on demand. */
+  optionsFor(path: string): MountOptions;
+}
+
+export type RegistryEvent =
+  | { type: "source-start"; mount: Mount }
+  | { type: "source-stop"; mount: Mount }
+  | { type: "title"; mount: Mount };
+
+/**
+ * The set of mounts. A mount exists while it has a source or listeners; configured mounts are
+ * created on demand and dropped again when idle.
+ */
+export class Registry {
+  readonly #mounts = new Map<string, Mount>();
+  readonly #subscribers = new Set<(event: RegistryEvent) => void>();
+  #policy: MountPolicy;
+  #nextId = 1;
+
+  constructor(policy: MountPolicy) {
+    this.#policy = policy;
+  }
+
+  /** Replaces the mount policy (config reload); running mounts keep their rings. */
+  setPolicy(policy: MountPolicy): void {
+    this.#policy = policy;
+  }
+
+  /** A fresh id for a listener or source (unique for the process lifetime). */
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  get(path: string): Mount | undefined {
+    return this.#mounts.get(path);
+  }
+
+  /** Every mount known right now, in path order. */
+  all(): Mount[] {
+    return [...this.#mounts.values()].sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0
+    );
+  }
+
+  /** Mounts with a connected source, in path order. */
+  live(): Mount[] {
+    return this.all().filter((m) => m.hasSource);
+  }
+
+  get sourceCount(): number {
+    let n = 0;
+    for (const m of this.#mounts.values()) if (m.hasSource) n++;
+    return n;
+  }
+
+  get listenerCount(): number {
+    let n = 0;
+    for (const m of this.#mounts.values()) n += m.listeners.size;
+    return n;
+  }
+
+  subscribe(fn: (event: RegistryEvent) => void): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  /** Emits a title event (after `mount.setTitle`, or an in-stream title). */
+  titleChanged(mount: Mount): void {
+    this.#emit({ type: "title", mount });
+  }
+
+  /**
+   * Claims `path` for a source. Checks in Icecast's order: mount in use, then source limit.
+   * With fallback override, listeners whose home is `path` return to it.
+   */
+  claimSource(path: string, source: SourceHandle, meta: MountMeta, maxSources: number): Mount {
+    const existing = this.#mounts.get(path);
+    if (existing?.source) throw new MountBusyError(path, existing.source.ip);
+    if (maxSources > 0 && this.sourceCount >= maxSources) throw new TooManySourcesError(maxSources);
+    const mount = existing ?? this.#create(path);
+    mount.attachSource(source, meta);
+    this.#emit({ type: "source-start", mount });
+    if (this.#policy.overridesFallback(path)) this.#pullBack(mount);
+    return mount;
+  }
+
+  /** Releases the source slot: listeners go to the running fallback or are ended. */
+  releaseSource(mount: Mount, source: SourceHandle): void {
+    if (mount.source !== source) return;
+    mount.detachSource();
+    this.#emit({ type: "source-stop", mount });
+    const target = this.runningFallback(mount.path);
+    for (const listener of [...mount.listeners]) {
+      if (target && canMoveBetween(mount, target)) listener.attach(target, 0);
+      else listener.end("source ended");
+    }
+    mount.wake();
+    this.#dropIfIdle(mount);
+  }
+
+  /**
+   * The mount that serves listeners of `path`: itself when live, else the first running mount
+   * along its fallback chain.
+   */
+  resolve(path: string): Mount | undefined {
+    const mount = this.#mounts.get(path);
+    if (mount?.hasSource) return mount;
+    return this.runningFallback(path);
+  }
+
+  /** The first running mount along `path`'s fallback chain (not `path` itself). */
+  runningFallback(path: string): Mount | undefined {
+    const seen = new Set([path]);
+    let next = this.fallbackOf(path);
+    for (let depth = 0; next && depth < MAX_FALLBACK_DEPTH && !seen.has(next); depth++) {
+      seen.add(next);
+      const mount = this.#mounts.get(next);
+      if (mount?.hasSource) return mount;
+      next = this.fallbackOf(next);
+    }
+    return undefined;
+  }
+
+  /** The runtime fallback if one was set, else the configured one. */
+  fallbackOf(path: string): string | undefined {
+    const mount = this.#mounts.get(path);
+    return mount?.fallbackOverride ?? this.#policy.fallbackOf(path);
+  }
+
+  /** Sets a runtime fallback (admin `fallbacks` command); creates the mount entry if needed. */
+  setFallback(path: string, fallback: string | undefined): void {
+    (this.#mounts.get(path) ?? this.#create(path)).fallbackOverride = fallback;
+  }
+
+  /** Adds a listener to `mount` at its burst start. */
+  join(listener: Listener, mount: Mount): void {
+    listener.attach(mount);
+  }
+
+  /** Removes an ended listener and forgets idle mounts. */
+  leave(listener: Listener): void {
+    const mount = listener.mount;
+    if (!listener.endReason) listener.end("closed");
+    if (mount) {
+      mount.removeListener(listener);
+      this.#dropIfIdle(mount);
+    }
+  }
+
+  /** Moves every listener of `from` to `to`; returns how many moved. */
+  moveListeners(from: Mount, to: Mount): number {
+    let moved = 0;
+    for (const listener of [...from.listeners]) {
+      listener.attach(to, 0);
+      moved++;
+    }
+    from.wake();
+    return moved;
+  }
+
+  /** Finds a listener by id across all mounts. */
+  findListener(id: number): Listener | undefined {
+    for (const m of this.#mounts.values()) {
+      for (const l of m.listeners) if (l.id === id) return l;
+    }
+    return undefined;
+  }
+
+  /**
+   * Drops listeners stuck in a write while the ring lapped them: they stopped reading and
+   * would otherwise hold a socket forever. Call about once a second.
+   */
+  sweep(): number {
+    let dropped = 0;
+    for (const mount of this.#mounts.values()) {
+      for (const listener of mount.listeners) {
+        if (listener.isWriting && mount.ring.isLapped(listener.offset)) {
+          mount.stats.slowListeners++;
+          listener.end("too slow: not reading");
+          dropped++;
+        }
+      }
+    }
+    return dropped;
+  }
+
+  /** Ends every listener and source (shutdown). */
+  closeAll(reason: string): void {
+    for (const mount of this.#mounts.values()) {
+      for (const listener of [...mount.listeners]) listener.end(reason);
+      mount.source?.kill(reason);
+    }
+  }
+
+  #create(path: string): Mount {
+    const mount = new Mount(path, this.#policy.optionsFor(path));
+    this.#mounts.set(path, mount);
+    return mount;
+  }
+
+  #dropIfIdle(mount: Mount): void {
+    if (!mount.hasSource && mount.listeners.size === 0 && mount.fallbackOverride === undefined) {
+      this.#mounts.delete(mount.path);
+    }
+  }
+
+  #pullBack(primary: Mount): void {
+    for (const mount of this.#mounts.values()) {
+      if (mount === primary) continue;
+      let moved = false;
+      for (const listener of [...mount.listeners]) {
+        if (listener.homePath === primary.path && canMoveBetween(mount, primary)) {
+          listener.attach(primary, 0);
+          moved = true;
+        }
+      }
+      if (moved) mount.wake();
+    }
+  }
+
+  #emit(event: RegistryEvent): void {
+    for (const fn of this.#subscribers) fn(event);
+  }
+}

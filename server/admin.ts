@@ -1,0 +1,290 @@
+// Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
+// /admin.cgi title update. One table maps command names to handlers.
+
+import type { Mount } from "../relay/mod.ts";
+import { type ServerContext, sourceHashes } from "./context.ts";
+import type { RequestHead } from "./http1.ts";
+import { parseBasicAuth } from "./auth.ts";
+import { SOURCE_USER } from "./source.ts";
+import { escapeHtml, htmlError, needAuth } from "./response.ts";
+import {
+  type ConnectionCounters,
+  iceResponse,
+  listClientsXml,
+  listMountsXml,
+  statsXml,
+} from "./status.ts";
+
+/** What a command handler gets: the request, the context and who is calling. */
+export interface AdminCall {
+  req: RequestHead;
+  ctx: ServerContext;
+  ip: string;
+  counters: ConnectionCounters;
+  /** The mount named by `?mount=`, when it exists. */
+  mount?: Mount;
+  /** True when admin credentials (not a mount's source credentials) were used. */
+  isAdmin: boolean;
+}
+
+type Handler = (call: AdminCall) => Response | Promise<Response>;
+
+interface Command {
+  /** Needs `?mount=` naming an existing mount; then that mount's source credentials also pass. */
+  needsMount: boolean;
+  handler: Handler;
+}
+
+const XML = { "content-type": "text/xml; charset=utf-8" };
+const xml = (body: string, status = 200) => new Response(body, { status, headers: XML });
+
+function htmlSuccess(message: string): Response {
+  return new Response(
+    `<html><head><title>Admin request successful</title></head><body><p>${
+      escapeHtml(message)
+    }</p></body></html>`,
+    { headers: { "content-type": "text/html; charset=utf-8" } },
+  );
+}
+
+/**
+ * Reads a query parameter, decoding its percent-escapes in `charset` (UTF-8 by default, with
+ * Latin-1 as the fallback for bytes that are not valid UTF-8).
+ */
+export function queryParam(target: string, name: string, charset = "UTF-8"): string | undefined {
+  const q = target.indexOf("?");
+  if (q < 0) return undefined;
+  for (const part of target.slice(q + 1).split("&")) {
+    const eq = part.indexOf("=");
+    const key = decodeLoose(eq < 0 ? part : part.slice(0, eq), "UTF-8");
+    if (key === name) return decodeLoose(eq < 0 ? "" : part.slice(eq + 1), charset);
+  }
+  return undefined;
+}
+
+function decodeLoose(raw: string, charset: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === "+") bytes.push(0x20);
+    else if (c === "%" && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...new TextEncoder().encode(c));
+  }
+  const arr = Uint8Array.from(bytes);
+  const label = /^(iso-8859-1|latin1|latin-1)$/i.test(charset) ? "latin1" : "utf-8";
+  if (label === "latin1") return new TextDecoder("latin1").decode(arr);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(arr);
+  } catch {
+    return new TextDecoder("latin1").decode(arr);
+  }
+}
+
+function updateMetadata({ req, ctx, ip, mount, isAdmin }: AdminCall): Response {
+  const mode = queryParam(req.target, "mode");
+  if (mode === undefined) return htmlError(400, "Missing parameter");
+  if (mode !== "updinfo") return xml(iceResponse("No such action", false));
+  if (!mount?.hasSource) return htmlError(400, "Source is not available");
+  // Icecast refuses URL updates made with source credentials from another address.
+  if (!isAdmin && mount.source && mount.source.ip !== ip) {
+    return xml(iceResponse("Mountpoint will not accept URL updates", true));
+  }
+  const charset = queryParam(req.target, "charset") ?? "UTF-8";
+  const song = queryParam(req.target, "song", charset);
+  const artist = queryParam(req.target, "artist", charset);
+  const title = queryParam(req.target, "title", charset);
+  let text: string | undefined;
+  if (song !== undefined) text = song;
+  else if (artist !== undefined && title !== undefined) {
+    text = artist && title ? `${artist} - ${title}` : artist || title;
+  }
+  if (text === undefined) return xml(iceResponse("Metadata update successful", true)); // title alone: ignored, as Icecast does
+  mount.setTitle(text);
+  ctx.registry.titleChanged(mount);
+  ctx.log.info("metadata updated", { mount: mount.path, title: text });
+  return xml(iceResponse("Metadata update successful", true));
+}
+
+function killClient({ req, ctx, mount }: AdminCall): Response {
+  const id = queryParam(req.target, "id");
+  if (id === undefined) return htmlError(400, "Missing parameter");
+  const listener = [...mount!.listeners].find((l) => String(l.id) === id);
+  if (!listener) return xml(iceResponse(`Client ${id} not found`, false));
+  listener.end("killed by admin");
+  ctx.log.info("listener killed", { mount: mount!.path, id });
+  return xml(iceResponse(`Client ${id} removed`, true));
+}
+
+function killSource({ ctx, mount }: AdminCall): Response {
+  if (!mount?.source) return htmlError(400, "Source does not exist");
+  mount.source.kill("killed by admin");
+  ctx.log.info("source killed", { mount: mount.path });
+  return xml(iceResponse("Source Removed", true));
+}
+
+function moveClients({ req, ctx, mount }: AdminCall): Response {
+  const from = mount!;
+  const destination = queryParam(req.target, "destination");
+  if (destination === undefined) {
+    return xml(listMountsXml(ctx, ctx.registry.live().filter((m) => m !== from), from));
+  }
+  const to = ctx.registry.get(destination);
+  if (!to) return htmlError(400, "No such destination");
+  if (to === from) return htmlError(400, "supplied mountpoints are identical");
+  if (!to.hasSource) return htmlError(400, "Destination not running");
+  const moved = ctx.registry.moveListeners(from, to);
+  ctx.log.info("listeners moved", { from: from.path, to: to.path, count: moved });
+  return xml(iceResponse(`Clients moved from ${from.path} to ${to.path}`, true));
+}
+
+function setFallback({ req, ctx }: AdminCall): Response {
+  const fallback = queryParam(req.target, "fallback");
+  if (fallback === undefined) return htmlError(400, "Missing parameter");
+  ctx.registry.setFallback(
+    queryParam(req.target, "mount")!,
+    fallback === "" ? undefined : fallback,
+  );
+  return htmlSuccess("Fallback configured");
+}
+
+const COMMANDS: Record<string, Command> = {
+  "stats": { needsMount: false, handler: stats },
+  "stats.xml": { needsMount: false, handler: stats },
+  "listmounts": {
+    needsMount: false,
+    handler: ({ ctx }) => xml(listMountsXml(ctx, ctx.registry.live())),
+  },
+  "streamlist": {
+    needsMount: false,
+    handler: ({ ctx }) => xml(listMountsXml(ctx, ctx.registry.live())),
+  },
+  "streamlist.txt": {
+    needsMount: false,
+    handler: ({ ctx }) =>
+      new Response(ctx.registry.live().map((m) => m.path + "\n").join(""), {
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      }),
+  },
+  "listclients": { needsMount: true, handler: ({ mount }) => xml(listClientsXml(mount!)) },
+  "killclient": { needsMount: true, handler: killClient },
+  "killsource": { needsMount: true, handler: killSource },
+  "moveclients": { needsMount: true, handler: moveClients },
+  "fallbacks": { needsMount: true, handler: setFallback },
+  "metadata": { needsMount: true, handler: updateMetadata },
+};
+
+function stats({ req, ctx, counters }: AdminCall): Response {
+  const path = queryParam(req.target, "mount");
+  if (path !== undefined) {
+    const mount = ctx.registry.get(path);
+    if (!mount?.hasSource) return htmlError(400, "Source does not exist");
+    return xml(statsXml(ctx, counters, mount));
+  }
+  return xml(statsXml(ctx, counters));
+}
+
+/** Admin credentials check; returns "ok", or the response to send. */
+async function checkAdmin(
+  ctx: ServerContext,
+  req: RequestHead,
+  ip: string,
+  mountPath?: string,
+): Promise<"admin" | "source" | Response> {
+  const creds = parseBasicAuth(req.headers.get("authorization"));
+  if (!creds) return needAuth(); // libshout asks without credentials first: not a failure
+  const config = ctx.config;
+  if (creds.user === config.admin_user) {
+    const r = await ctx.auth.check([config.admin_password], creds, ip, `admin ${req.path}`);
+    if (r === "ok") return "admin";
+    return needAuth();
+  }
+  if (mountPath !== undefined && creds.user === SOURCE_USER) {
+    const r = await ctx.auth.check(
+      sourceHashes(config, mountPath),
+      creds,
+      ip,
+      `source ${mountPath} admin`,
+    );
+    if (r === "ok") return "source";
+    return needAuth();
+  }
+  ctx.auth.recordFailure(ip);
+  ctx.log.auth(false, `admin ${req.path}, unknown user`, creds.user, ip);
+  return needAuth();
+}
+
+/** Handles `/admin/<command>`. */
+export async function handleAdmin(
+  req: RequestHead,
+  ctx: ServerContext,
+  ip: string,
+  counters: ConnectionCounters,
+): Promise<Response> {
+  const name = req.path.slice("/admin/".length);
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const mountPath = command?.needsMount ? queryParam(req.target, "mount") : undefined;
+  const who = await checkAdmin(ctx, req, ip, mountPath);
+  if (who instanceof Response) return who;
+  if (!command) {
+    if (name === "") return adminIndex(ctx);
+    return htmlError(400, "Unrecognised command");
+  }
+  let mount: Mount | undefined;
+  if (command.needsMount) {
+    if (mountPath === undefined) return htmlError(400, "Missing parameter");
+    mount = ctx.registry.get(mountPath);
+    // A fallback may be set on a mount that is not running; every other command needs a source.
+    if (name !== "fallbacks" && !mount?.hasSource) return htmlError(400, "Source does not exist");
+  }
+  return command.handler({ req, ctx, ip, counters, mount, isAdmin: who === "admin" });
+}
+
+function adminIndex(ctx: ServerContext): Response {
+  const rows = ctx.registry.live().map((m) =>
+    `<tr><td>${escapeHtml(m.path)}</td><td>${m.listeners.size}</td><td>${
+      escapeHtml(m.title ?? "")
+    }</td></tr>`
+  ).join("");
+  return new Response(
+    `<!doctype html><html><head><meta charset="utf-8"><title>TinyIce admin</title></head><body>` +
+      `<h1>TinyIce admin</h1><table><tr><th>Mount</th><th>Listeners</th><th>Title</th></tr>${rows}</table></body></html>`,
+    { headers: { "content-type": "text/html; charset=utf-8" } },
+  );
+}
+
+/** SHOUTCAST v1 title updates: `GET /admin.cgi?pass=PW&mode=updinfo&song=...`. */
+export async function handleAdminCgi(
+  req: RequestHead,
+  ctx: ServerContext,
+  ip: string,
+): Promise<Response> {
+  const pass = queryParam(req.target, "pass");
+  if (pass === undefined) return htmlError(400, "missing pass parameter");
+  const live = ctx.registry.live();
+  const path = queryParam(req.target, "mount") ?? (live.length === 1 ? live[0].path : "/stream");
+  const config = ctx.config;
+  const r = await ctx.auth.check(
+    [...sourceHashes(config, path), config.admin_password],
+    { user: SOURCE_USER, password: pass },
+    ip,
+    `admin.cgi ${path}`,
+  );
+  if (r !== "ok") return needAuth();
+  const mount = ctx.registry.get(path);
+  if (!mount?.hasSource) return htmlError(400, "illegal metadata call");
+  const mode = queryParam(req.target, "mode");
+  if (mode !== "updinfo") return htmlError(400, "illegal metadata call");
+  const charset = queryParam(req.target, "charset") ?? "UTF-8";
+  const song = queryParam(req.target, "song", charset);
+  const artist = queryParam(req.target, "artist", charset);
+  const title = queryParam(req.target, "title", charset);
+  const text = song ?? (artist && title ? `${artist} - ${title}` : title ?? artist);
+  if (text !== undefined) {
+    mount.setTitle(text);
+    ctx.registry.titleChanged(mount);
+    ctx.log.info("metadata updated", { mount: mount.path, title: text, via: "admin.cgi" });
+  }
+  return htmlSuccess("Metadata update successful");
+}

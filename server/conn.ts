@@ -1,0 +1,92 @@
+// The one place that decides what a connection is: read the head once, classify it as
+// source, listener or plain HTTP, dispatch, and write exactly one close line to the log.
+
+import type { ServerContext } from "./context.ts";
+import { HeadError, readHead, type RequestHead } from "./http1.ts";
+import { isDisconnect, type Socket } from "./socket.ts";
+import { serveSource } from "./source.ts";
+import { serveListener } from "./listen.ts";
+import { routeHttp } from "./routes.ts";
+import { htmlError, writeResponse } from "./response.ts";
+import type { ConnectionCounters } from "./status.ts";
+
+export type ConnKind = "source" | "listener" | "http";
+
+/** Decides once what a request is. Listener only when a mount (or its fallback) can serve it. */
+export function classify(req: RequestHead, ctx: ServerContext): ConnKind {
+  if (req.method === "SOURCE" || req.method === "PUT") return "source";
+  if ((req.method === "GET" || req.method === "HEAD") && ctx.registry.resolve(req.path)) {
+    return "listener";
+  }
+  return "http";
+}
+
+/** Handles one accepted connection until it closes. Never throws. */
+export async function handleConn(
+  sock: Socket,
+  ctx: ServerContext,
+  counters: ConnectionCounters,
+): Promise<void> {
+  const started = Date.now();
+  let reason = "done";
+  let kind: ConnKind | "none" = "none";
+  let req: RequestHead | null = null;
+  counters.connections++;
+  counters.clients++;
+  try {
+    req = await readHead(sock, {
+      maxHeadBytes: 8192,
+      maxHeaders: 64,
+      timeoutMs: ctx.config.header_timeout_s * 1000,
+    });
+    if (req === null) {
+      reason = "closed before a request";
+      return;
+    }
+    kind = classify(req, ctx);
+    switch (kind) {
+      case "source":
+        counters.sourceConnections++;
+        reason = await serveSource(req, sock, ctx);
+        break;
+      case "listener": {
+        counters.listenerConnections++;
+        const mount = ctx.registry.resolve(req.path)!;
+        reason = await serveListener(req, sock, ctx, mount, req.path);
+        break;
+      }
+      case "http": {
+        counters.clientConnections++;
+        const res = await routeHttp(req, ctx, sock.remoteIp, counters);
+        await writeResponse(sock, res, req.method === "HEAD");
+        reason = `http ${res.status}`;
+        break;
+      }
+    }
+  } catch (err) {
+    if (err instanceof HeadError) {
+      reason = err.message;
+      if (err.status !== 0 && !sock.isClosed) {
+        await writeResponse(sock, htmlError(400, err.message)).catch(() => {});
+      }
+    } else if (isDisconnect(err)) reason = "peer closed";
+    else {
+      reason = `error: ${(err as Error)?.message ?? err}`;
+      ctx.log.warn("connection failed", {
+        ip: sock.remoteIp,
+        error: String((err as Error)?.stack ?? err),
+      });
+    }
+  } finally {
+    counters.clients--;
+    sock.close();
+    ctx.log.info("connection closed", {
+      ip: sock.remoteIp,
+      kind,
+      method: req?.method,
+      path: req?.path,
+      secs: Math.round((Date.now() - started) / 100) / 10,
+      reason,
+    });
+  }
+}

@@ -1,0 +1,52 @@
+// The state a connection handler may reach, and the per-mount settings derived from config.
+
+import type { Config, MountConfig } from "../config/schema.ts";
+import { DEFAULT_METAINT } from "../config/schema.ts";
+import type { MountPolicy, Registry } from "../relay/mod.ts";
+import type { Authenticator } from "./auth.ts";
+import type { Logger } from "./log.ts";
+import type { Socket } from "./socket.ts";
+
+export interface ServerContext {
+  /** The current config snapshot; replaced whole on reload, never edited in place. */
+  config: Config;
+  readonly registry: Registry;
+  readonly auth: Authenticator;
+  readonly log: Logger;
+  readonly startedAt: Date;
+  /** The port actually bound (config may say 0 in tests). */
+  port: number;
+  /** Every open connection, for shutdown. */
+  readonly sockets: Set<Socket>;
+}
+
+/** The config block for a mount, if it is configured. */
+export function mountConfig(config: Config, path: string): MountConfig | undefined {
+  return Object.hasOwn(config.mounts, path) ? config.mounts[path] : undefined;
+}
+
+/** Password hashes a source may use on `path`: the mount's own, else the default. */
+export function sourceHashes(config: Config, path: string): string[] {
+  const own = mountConfig(config, path)?.password;
+  return [own ?? config.source_password];
+}
+
+export function burstFor(config: Config, path: string): number {
+  return mountConfig(config, path)?.burst_size ?? config.burst_size;
+}
+
+export function metaintFor(config: Config, path: string): number {
+  return mountConfig(config, path)?.metaint ?? DEFAULT_METAINT;
+}
+
+/** The registry's view of config: fallbacks, override and ring sizing. */
+export function mountPolicy(config: Config): MountPolicy {
+  return {
+    fallbackOf: (path) => mountConfig(config, path)?.fallback,
+    overridesFallback: (path) => mountConfig(config, path)?.fallback_override === true,
+    optionsFor: (path) => ({
+      ringBytes: burstFor(config, path) * 4,
+      charset: mountConfig(config, path)?.charset,
+    }),
+  };
+}

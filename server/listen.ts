@@ -1,0 +1,118 @@
+// Listener GETs on a mount: Icecast's response head, the burst, then ring bytes to the socket
+// with ICY blocks interleaved when the client asked for them.
+
+import { IcyInterleaver, Listener, type Mount } from "../relay/mod.ts";
+import { burstFor, metaintFor, mountConfig, type ServerContext } from "./context.ts";
+import type { RequestHead } from "./http1.ts";
+import { headLines, textError, writeResponse } from "./response.ts";
+import type { Socket } from "./socket.ts";
+
+/** Largest single socket write of ring bytes. */
+const MAX_WRITE_BYTES = 256 * 1024;
+const encoder = new TextEncoder();
+
+/** The icy-* and ice-audio-info lines for a mount (mount config overrides what the source said). */
+export function icyHeaderLines(mount: Mount, ctx: ServerContext): string {
+  const meta = mount.meta;
+  const mc = mountConfig(ctx.config, mount.path);
+  let out = "";
+  const br = meta.bitrate;
+  if (br) out += `icy-br:${br}\r\n`;
+  if (meta.audioInfo) out += `ice-audio-info: ${meta.audioInfo}\r\n`;
+  const description = mc?.description ?? meta.description;
+  if (description !== undefined) out += `icy-description:${description}\r\n`;
+  const genre = mc?.genre ?? meta.genre;
+  if (genre !== undefined) out += `icy-genre:${genre}\r\n`;
+  const name = mc?.name ?? meta.name;
+  if (name !== undefined) out += `icy-name:${name}\r\n`;
+  const pub = mc?.public !== undefined ? (mc.public ? "1" : "0") : meta.isPublic;
+  if (pub !== undefined) out += `icy-pub:${pub}\r\n`;
+  if (meta.url !== undefined) out += `icy-url:${meta.url}\r\n`;
+  for (const [k, v] of meta.icyExtra ?? []) out += `${k}:${v}\r\n`;
+  return out.replace(/[^\x20-\x7e\r\n\u00a0-\uffff]/g, "");
+}
+
+/** Whether the request asked for ICY metadata (`Icy-MetaData` with a non-zero integer). */
+export function wantsIcy(req: RequestHead): boolean {
+  const v = req.headers.get("icy-metadata");
+  return v !== undefined && /^\s*\d+\s*$/.test(v) && Number(v) !== 0;
+}
+
+/**
+ * Admission checks for a new listener of `mount`, in Icecast's order: global cap, then the
+ * mount's cap. Returns a refusal response or undefined.
+ */
+export function refuseListener(ctx: ServerContext, mount: Mount): Response | undefined {
+  const config = ctx.config;
+  if (config.max_listeners > 0 && ctx.registry.listenerCount >= config.max_listeners) {
+    return textError(403, "Icecast connection limit reached");
+  }
+  const cap = mountConfig(config, mount.path)?.max_listeners ?? 0;
+  if (cap > 0 && mount.listeners.size >= cap) return textError(403, "max listeners reached");
+  return undefined;
+}
+
+/**
+ * Serves a listener of `mount` (already resolved through fallbacks) until it ends; `homePath`
+ * is the mount it asked for. Returns the close reason.
+ */
+export async function serveListener(
+  req: RequestHead,
+  sock: Socket,
+  ctx: ServerContext,
+  mount: Mount,
+  homePath: string,
+): Promise<string> {
+  const refusal = refuseListener(ctx, mount);
+  if (refusal) {
+    await writeResponse(sock, refusal);
+    return `listener refused: ${await refusal.clone().text()}`;
+  }
+  const useIcy = wantsIcy(req) && (mount.format === "mp3" || mount.format === "other");
+  const metaint = metaintFor(ctx.config, mount.path);
+  let head = headLines(200, mount.meta.contentType) + icyHeaderLines(mount, ctx);
+  if (useIcy) head += `icy-metaint:${metaint}\r\n`;
+  head += "\r\n";
+  if (req.method === "HEAD") {
+    await sock.writeAll(encoder.encode(head));
+    return "head request";
+  }
+  if (ctx.config.low_latency_mode) sock.setNoDelay(true);
+  const listener = new Listener({
+    id: ctx.registry.nextId(),
+    ip: sock.remoteIp,
+    userAgent: req.headers.get("user-agent") ?? "",
+    homePath,
+    burstBytes: burstFor(ctx.config, mount.path),
+    kill: () => sock.close(),
+  });
+  ctx.registry.join(listener, mount);
+  try {
+    await sock.writeAll(encoder.encode(head));
+    await pump(listener, sock, useIcy ? new IcyInterleaver(metaint) : null);
+    return listener.endReason ?? "listener ended";
+  } catch (err) {
+    return listener.endReason ?? `listener gone: ${(err as Error).name}`;
+  } finally {
+    ctx.registry.leave(listener);
+  }
+}
+
+/** The hot loop: only moves bytes. Everything else was settled before it started. */
+async function pump(listener: Listener, sock: Socket, icy: IcyInterleaver | null): Promise<void> {
+  for (;;) {
+    if (icy && icy.untilBlock === 0) {
+      const mount = listener.mount;
+      if (!mount) return;
+      await sock.writeAll(icy.takeBlock(mount.titleAt(listener.offset)));
+      continue;
+    }
+    const bytes = await listener.next(
+      icy ? Math.min(icy.untilBlock, MAX_WRITE_BYTES) : MAX_WRITE_BYTES,
+    );
+    if (bytes === null) return;
+    await sock.writeAll(bytes);
+    listener.advance(bytes.length);
+    icy?.consumed(bytes.length);
+  }
+}

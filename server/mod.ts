@@ -1,0 +1,157 @@
+// startServer(): binds the port, runs the accept loop and the slow-listener sweep, and offers
+// reload() and shutdown(). Everything the process does is built here, so tests run it in-process.
+
+import type { Config } from "../config/schema.ts";
+import { ConfigError } from "../config/schema.ts";
+import { loadConfig } from "../config/store.ts";
+import type { PasswordHasher } from "../config/password.ts";
+import { Registry } from "../relay/mod.ts";
+import { Authenticator } from "./auth.ts";
+import { mountConfig, mountPolicy, type ServerContext } from "./context.ts";
+import { handleConn } from "./conn.ts";
+import type { Logger } from "./log.ts";
+import { DenoSocket, type Socket } from "./socket.ts";
+import type { ConnectionCounters } from "./status.ts";
+
+/** How often listeners stuck in a write are looked for. */
+const SWEEP_INTERVAL_MS = 1000;
+/** How long shutdown waits for connections to finish after closing them. */
+const SHUTDOWN_GRACE_MS = 3000;
+
+export interface ServerOptions {
+  config: Config;
+  /** Where reload() re-reads the config from; without it reload() only accepts a given config. */
+  configPath?: string;
+  hasher: PasswordHasher;
+  log: Logger;
+  /** Applied to every config read from the file (command-line overrides). */
+  adjust?: (config: Config) => Config;
+  /** Share the port with another process (zero-downtime upgrade). Default true. */
+  reusePort?: boolean;
+}
+
+export interface TinyIceServer extends AsyncDisposable {
+  readonly port: number;
+  readonly hostname: string;
+  readonly ctx: ServerContext;
+  /** Re-reads the config file (or takes `next`); keeps the old one when the new is invalid. */
+  reload(next?: Config): Promise<boolean>;
+  /** Stops accepting, closes sources and listeners, waits for handlers. */
+  shutdown(): Promise<void>;
+}
+
+export function startServer(options: ServerOptions): TinyIceServer {
+  const { hasher, log } = options;
+  let config = options.config;
+  const listener = Deno.listen({
+    hostname: config.bind_host,
+    port: config.port,
+    reusePort: options.reusePort ?? true,
+  });
+  const addr = listener.addr as Deno.NetAddr;
+  const registry = new Registry(mountPolicy(config));
+  const ctx: ServerContext = {
+    config,
+    registry,
+    auth: new Authenticator(hasher, log),
+    log,
+    startedAt: new Date(),
+    port: addr.port,
+    sockets: new Set<Socket>(),
+  };
+  const counters: ConnectionCounters = {
+    clientConnections: 0,
+    connections: 0,
+    sourceConnections: 0,
+    listenerConnections: 0,
+    clients: 0,
+  };
+  const handlers = new Set<Promise<void>>();
+  let stopping = false;
+
+  const acceptLoop = (async () => {
+    try {
+      for await (const conn of listener) {
+        const sock = new DenoSocket(conn);
+        ctx.sockets.add(sock);
+        const p = handleConn(sock, ctx, counters).finally(() => {
+          ctx.sockets.delete(sock);
+          handlers.delete(p);
+        });
+        handlers.add(p);
+      }
+    } catch (err) {
+      if (!stopping) log.error("accept loop failed", { error: String(err) });
+    }
+  })();
+
+  const sweeper = setInterval(() => {
+    const dropped = registry.sweep();
+    if (dropped > 0) log.info("dropped slow listeners", { count: dropped });
+  }, SWEEP_INTERVAL_MS);
+
+  log.info("listening", { host: addr.hostname, port: addr.port });
+
+  function apply(next: Config): void {
+    config = next;
+    ctx.config = next;
+    registry.setPolicy(mountPolicy(next));
+    ctx.auth.clearCache();
+    for (const mount of registry.all()) {
+      const charset = mountConfig(next, mount.path)?.charset;
+      if (charset) mount.charset = charset;
+    }
+  }
+
+  async function reload(next?: Config): Promise<boolean> {
+    try {
+      if (!next) {
+        if (!options.configPath) return false;
+        next = (await loadConfig(options.configPath, hasher)).config;
+        if (options.adjust) next = options.adjust(next);
+      }
+    } catch (err) {
+      const reason = err instanceof ConfigError
+        ? err.message
+        : `Cannot reload config: ${(err as Error).message}`;
+      log.error("config reload rejected, keeping the running config", { reason });
+      return false;
+    }
+    if (next.port !== config.port || next.bind_host !== config.bind_host) {
+      log.warn("config reload: bind_host/port changes need a restart");
+    }
+    apply(next);
+    log.info("config reloaded", { mounts: Object.keys(next.mounts).length });
+    return true;
+  }
+
+  async function shutdown(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(sweeper);
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    await acceptLoop;
+    registry.closeAll("server shutting down");
+    for (const sock of ctx.sockets) sock.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...handlers]),
+      new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)),
+    ]);
+    clearTimeout(timer);
+    log.info("server stopped");
+  }
+
+  return {
+    port: addr.port,
+    hostname: addr.hostname,
+    ctx,
+    reload,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}

@@ -1,0 +1,86 @@
+// Playlist files for live mounts: .m3u (Icecast's exact form), .m3u8, .pls and .xspf.
+
+import type { Mount } from "../relay/mod.ts";
+import { mountConfig, type ServerContext } from "./context.ts";
+import type { RequestHead } from "./http1.ts";
+import { escapeXml } from "./response.ts";
+
+export const PLAYLIST_SUFFIXES = [".m3u8", ".m3u", ".pls", ".xspf"] as const;
+
+/** Splits `/live.m3u` into the mount path and the suffix, if it has a playlist suffix. */
+export function splitPlaylist(path: string): { mount: string; suffix: string } | undefined {
+  for (const suffix of PLAYLIST_SUFFIXES) {
+    if (path.endsWith(suffix) && path.length > suffix.length + 1) {
+      return { mount: path.slice(0, -suffix.length), suffix };
+    }
+  }
+  return undefined;
+}
+
+/** Icecast's rule: the request Host when it carries a port, else hostname:port from config. */
+function hostFor(req: RequestHead, ctx: ServerContext): string {
+  const host = req.headers.get("host");
+  if (host && /:\d+$/.test(host) && /^[A-Za-z0-9.\-\[\]:]+$/.test(host)) return host;
+  return `${ctx.config.hostname}:${ctx.port}`;
+}
+
+function displayName(mount: Mount, ctx: ServerContext): string {
+  return mountConfig(ctx.config, mount.path)?.name ?? mount.meta.name ?? mount.path;
+}
+
+/** The playlist response for a live mount. */
+export function playlist(
+  req: RequestHead,
+  ctx: ServerContext,
+  mount: Mount,
+  suffix: string,
+): Response {
+  const url = `http://${hostFor(req, ctx)}${mount.path}`;
+  const name = displayName(mount, ctx).replace(/[\r\n]/g, " ");
+  switch (suffix) {
+    case ".m3u":
+      return new Response(url + "\r\n", { headers: { "content-type": "audio/x-mpegurl" } });
+    case ".m3u8":
+      return new Response(`#EXTM3U\n#EXTINF:-1,${name}\n${url}\n`, {
+        headers: { "content-type": "application/vnd.apple.mpegurl; charset=utf-8" },
+      });
+    case ".pls":
+      return new Response(
+        `[playlist]\nNumberOfEntries=1\nFile1=${url}\nTitle1=${name}\nLength1=-1\nVersion=2\n`,
+        {
+          headers: {
+            "content-type": "audio/x-scpls",
+            "content-disposition": `attachment; filename="${
+              mount.path.slice(1).replace(/[^\w.-]/g, "_")
+            }.pls"`,
+          },
+        },
+      );
+    default:
+      return new Response(xspf(ctx, mount, url), {
+        headers: { "content-type": "application/xspf+xml; charset=UTF-8" },
+      });
+  }
+}
+
+function xspf(ctx: ServerContext, mount: Mount, url: string): string {
+  const mc = mountConfig(ctx.config, mount.path);
+  const meta = mount.meta;
+  const lines = [
+    `Stream Title: ${displayName(mount, ctx)}`,
+    `Stream Description: ${mc?.description ?? meta.description ?? "Unspecified description"}`,
+    `Content Type:${meta.contentType}`,
+    meta.bitrate ? `Bitrate: ${meta.bitrate}` : undefined,
+    `Current Listeners: ${mount.listeners.size}`,
+    `Peak Listeners: ${mount.stats.listenerPeak}`,
+    `Stream Genre: ${mc?.genre ?? meta.genre ?? "various"}`,
+  ].filter((l) => l !== undefined).join("\n");
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<playlist xmlns="http://xspf.org/ns/0/" version="1">\n` +
+    `  <title/>\n  <creator/>\n  <trackList>\n    <track>\n      <location>${
+      escapeXml(url)
+    }</location>\n` +
+    (mount.title ? `      <title>${escapeXml(mount.title)}</title>\n` : "") +
+    `      <annotation>${escapeXml(lines)}</annotation>\n` +
+    (meta.url ? `      <info>${escapeXml(meta.url)}</info>\n` : "") +
+    `    </track>\n  </trackList>\n</playlist>\n`;
+}

@@ -1,0 +1,235 @@
+// SOURCE / PUT ingest: authenticate, claim the mount, answer 100/200, then pump the body
+// (raw, Content-Length bounded, or chunked) into the mount until the encoder stops.
+
+import {
+  MountBusyError,
+  type MountMeta,
+  type SourceHandle,
+  TooManySourcesError,
+} from "../relay/mod.ts";
+import { mountConfig, type ServerContext, sourceHashes } from "./context.ts";
+import { ChunkedDecoder, type RequestHead } from "./http1.ts";
+import { parseBasicAuth } from "./auth.ts";
+import { needAuth, textError, writeResponse } from "./response.ts";
+import type { Socket } from "./socket.ts";
+
+/** Icecast's source user name. */
+export const SOURCE_USER = "source";
+const READ_BUFFER_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+const CONTINUE_AND_OK = encoder.encode(
+  "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\nHTTP/1.0 200 OK\r\n\r\n",
+);
+const OK = encoder.encode("HTTP/1.0 200 OK\r\n\r\n");
+
+/** First present header among `names`. */
+function pick(req: RequestHead, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = req.headers.get(n);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** Mount metadata from the source's request headers (§1.3 of the compat notes). */
+export function metaFromHeaders(req: RequestHead, ip: string, contentType: string): MountMeta {
+  const audioInfo = req.headers.get("ice-audio-info");
+  const pairs: Record<string, string> = {};
+  if (audioInfo) {
+    for (const part of audioInfo.split(";")) {
+      const eq = part.indexOf("=");
+      if (eq <= 0) continue;
+      try {
+        pairs[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        pairs[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+      }
+    }
+  }
+  const icyExtra: [string, string][] = [];
+  const handled = new Set([
+    "icy-name",
+    "icy-description",
+    "icy-url",
+    "icy-genre",
+    "icy-pub",
+    "icy-public",
+    "icy-br",
+    "icy-metaint",
+  ]);
+  for (const [name, value] of req.rawHeaders) {
+    const key = name.toLowerCase();
+    if (key.startsWith("icy-") && !handled.has(key)) icyExtra.push([key, value]);
+  }
+  return {
+    contentType,
+    name: pick(req, "ice-name", "icy-name", "x-audiocast-name"),
+    description: pick(req, "ice-description", "icy-description", "x-audiocast-description"),
+    url: pick(req, "ice-url", "icy-url", "x-audiocast-url"),
+    genre: pick(req, "ice-genre", "icy-genre", "x-audiocast-genre"),
+    isPublic: pick(req, "ice-public", "icy-pub", "x-audiocast-public", "icy-public"),
+    bitrate: pick(req, "ice-bitrate", "icy-br", "x-audiocast-bitrate") ??
+      Object.entries(pairs).find(([k]) => k.endsWith("bitrate"))?.[1],
+    audioInfo,
+    audioInfoPairs: pairs,
+    icyExtra,
+    userAgent: req.headers.get("user-agent"),
+    sourceIp: ip,
+  };
+}
+
+/** Serves one encoder connection; returns the reason it ended, for the close log line. */
+export async function serveSource(
+  req: RequestHead,
+  sock: Socket,
+  ctx: ServerContext,
+): Promise<string> {
+  const path = req.path;
+  if (!path.startsWith("/")) return "source: mount does not start with /";
+  const creds = parseBasicAuth(req.headers.get("authorization"));
+  if (!creds) {
+    // libshout's opening probe: no credentials, expects 401. Not a failed login.
+    await writeResponse(sock, needAuth());
+    return "source: no credentials (probe)";
+  }
+  const config = ctx.config;
+  if (creds.user !== SOURCE_USER) {
+    ctx.auth.recordFailure(sock.remoteIp);
+    ctx.log.auth(false, `source ${path}, wrong user`, creds.user, sock.remoteIp);
+    await writeResponse(sock, needAuth());
+    return "source: wrong user";
+  }
+  const result = await ctx.auth.check(
+    sourceHashes(config, path),
+    creds,
+    sock.remoteIp,
+    `source ${path}`,
+  );
+  if (result !== "ok") {
+    await writeResponse(sock, needAuth());
+    return `source: authentication ${result === "limited" ? "rate limited" : "failed"}`;
+  }
+  const existing = ctx.registry.get(path);
+  if (existing?.source) {
+    await writeResponse(sock, textError(403, "Mountpoint in use"));
+    return "source: mount in use";
+  }
+  if (config.max_sources > 0 && ctx.registry.sourceCount >= config.max_sources) {
+    await writeResponse(sock, textError(403, "too many sources connected"));
+    return "source: too many sources";
+  }
+  let contentType = req.headers.get("content-type");
+  if (!contentType) {
+    if (req.method === "PUT") {
+      await writeResponse(sock, textError(403, "No Content-type given"));
+      return "source: no content type";
+    }
+    contentType = "audio/mpeg";
+  }
+
+  let stopReason = "source ended";
+  const handle: SourceHandle = {
+    id: ctx.registry.nextId(),
+    ip: sock.remoteIp,
+    userAgent: req.headers.get("user-agent") ?? "",
+    startedAt: new Date(),
+    kill(reason: string) {
+      stopReason = reason;
+      sock.close();
+    },
+  };
+  let mount;
+  try {
+    mount = ctx.registry.claimSource(
+      path,
+      handle,
+      metaFromHeaders(req, sock.remoteIp, contentType),
+      config.max_sources,
+    );
+  } catch (err) {
+    // Another source won the race while we were checking the password.
+    const msg = err instanceof MountBusyError ? "Mountpoint in use" : "too many sources connected";
+    if (!(err instanceof MountBusyError || err instanceof TooManySourcesError)) throw err;
+    await writeResponse(sock, textError(403, msg));
+    return `source: ${msg}`;
+  }
+  const mc = mountConfig(config, path);
+  if (mc?.charset) mount.charset = mc.charset;
+  ctx.log.info("source connected", {
+    mount: path,
+    ip: sock.remoteIp,
+    agent: handle.userAgent,
+    type: contentType,
+  });
+  try {
+    await sock.writeAll(
+      req.headers.get("expect")?.toLowerCase() === "100-continue" ? CONTINUE_AND_OK : OK,
+    );
+    stopReason = await pumpBody(req, sock, (chunk) =>
+      mount.write(chunk), config.source_timeout_s * 1000) ??
+      stopReason;
+  } catch (err) {
+    if (stopReason === "source ended") stopReason = `source error: ${(err as Error).message}`;
+  } finally {
+    ctx.registry.releaseSource(mount, handle);
+    ctx.log.info("source disconnected", { mount: path, ip: sock.remoteIp, reason: stopReason });
+  }
+  return stopReason;
+}
+
+/**
+ * Reads the request body into `write` until it ends: raw until close, up to Content-Length,
+ * or chunked. Closes the socket when no byte arrives for `timeoutMs`. Returns a reason when
+ * the body ended for a reason other than the peer closing.
+ */
+async function pumpBody(
+  req: RequestHead,
+  sock: Socket,
+  write: (chunk: Uint8Array) => void,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const chunked = req.headers.get("transfer-encoding")?.toLowerCase().includes("chunked") ?? false;
+  const decoder = chunked ? new ChunkedDecoder() : null;
+  const lengthHeader = req.headers.get("content-length");
+  let remaining = !chunked && lengthHeader !== undefined && /^\d+$/.test(lengthHeader)
+    ? Number(lengthHeader)
+    : Infinity;
+  let lastData = Date.now();
+  let timedOut = false;
+  const timer = setInterval(() => {
+    if (Date.now() - lastData >= timeoutMs) {
+      timedOut = true;
+      sock.close();
+    }
+  }, Math.min(1000, timeoutMs));
+  const feed = (bytes: Uint8Array) => {
+    if (decoder) {
+      for (const piece of decoder.push(bytes)) write(piece);
+      return decoder.done;
+    }
+    const take = bytes.subarray(0, Math.min(bytes.length, remaining));
+    write(take);
+    remaining -= take.length;
+    return remaining <= 0;
+  };
+  try {
+    if (req.leftover.length > 0 && feed(req.leftover)) return "source body complete";
+    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await sock.read(buf);
+      } catch (err) {
+        if (timedOut) return `source timeout: no data for ${timeoutMs / 1000} s`;
+        throw err;
+      }
+      if (n === null) {
+        return timedOut ? `source timeout: no data for ${timeoutMs / 1000} s` : undefined;
+      }
+      lastData = Date.now();
+      if (feed(buf.subarray(0, n))) return "source body complete";
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,197 @@
+// Icecast's statistics documents: /status-json.xsl (with its XSLT quirks) and the XML of
+// /admin/stats. Both are built from one list of per-source key/value stats.
+
+import type { Mount } from "../relay/mod.ts";
+import { mountConfig, type ServerContext } from "./context.ts";
+import { escapeXml, SERVER_ID } from "./response.ts";
+
+const pad = (n: number) => String(n).padStart(2, "0");
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** `Tue, 24 Nov 2026 14:28:58 +0000` (strftime `%a, %d %b %Y %H:%M:%S %z`, in UTC). */
+export function statsDate(d: Date): string {
+  return `${DAYS[d.getUTCDay()]}, ${pad(d.getUTCDate())} ${
+    MONTHS[d.getUTCMonth()]
+  } ${d.getUTCFullYear()} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/** `2026-11-24T14:28:58+0000`. */
+export function isoDate(d: Date): string {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}+0000`;
+}
+
+/** The base URL listeners use: `http://<hostname>:<port>`. */
+export function baseUrl(ctx: ServerContext): string {
+  return `http://${ctx.config.hostname}:${ctx.port}`;
+}
+
+/** Public stats of one live mount, keys sorted, values as strings (typing happens per format). */
+export function sourceStats(mount: Mount, ctx: ServerContext): Map<string, string> {
+  const meta = mount.meta;
+  const mc = mountConfig(ctx.config, mount.path);
+  const s = new Map<string, string>();
+  if (mount.artist !== undefined) s.set("artist", mount.artist);
+  if (meta.audioBitrate !== undefined) s.set("audio_bitrate", String(meta.audioBitrate));
+  if (meta.audioChannels !== undefined) s.set("audio_channels", String(meta.audioChannels));
+  if (meta.audioInfo !== undefined) s.set("audio_info", meta.audioInfo);
+  if (meta.audioSamplerate !== undefined) s.set("audio_samplerate", String(meta.audioSamplerate));
+  for (const [k, v] of Object.entries(meta.audioInfoPairs ?? {})) s.set(k, v);
+  if (meta.bitrate !== undefined) s.set("bitrate", meta.bitrate);
+  s.set("genre", mc?.genre ?? meta.genre ?? "various");
+  if (meta.audioBitrate !== undefined) {
+    s.set("ice-bitrate", String(Math.round(meta.audioBitrate / 1000)));
+  }
+  s.set("listener_peak", String(mount.stats.listenerPeak));
+  s.set("listeners", String(mount.listeners.size));
+  s.set("listenurl", baseUrl(ctx) + mount.path);
+  s.set("server_description", mc?.description ?? meta.description ?? "Unspecified description");
+  s.set("server_name", mc?.name ?? meta.name ?? "Unspecified name");
+  s.set("server_type", meta.contentType);
+  if (meta.url !== undefined) s.set("server_url", meta.url);
+  if (mount.source) {
+    s.set("stream_start", statsDate(mount.source.startedAt));
+    s.set("stream_start_iso8601", isoDate(mount.source.startedAt));
+  }
+  if (meta.subtype !== undefined) s.set("subtype", meta.subtype);
+  if (mount.title !== undefined) s.set("title", mount.title);
+  return new Map([...s].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Icecast's XSLT typing: a number without a leading zero becomes a number, true/false (any
+ * case) a boolean, an empty value null, anything else a string.
+ */
+export function coerce(value: string): string | number | boolean | null {
+  if (value === "") return null;
+  if (/^-?(0|[1-9]\d*)(\.\d+)?$/.test(value)) return Number(value);
+  const lower = value.toLowerCase();
+  if (lower === "true") return true;
+  if (lower === "false") return false;
+  return value;
+}
+
+function objectJson(entries: Iterable<[string, string]>): string {
+  let out = "{";
+  for (const [k, v] of entries) out += `${JSON.stringify(k)}:${JSON.stringify(coerce(v))},`;
+  return out + '"dummy":null}';
+}
+
+/** The `/status-json.xsl` body: `source` is an object for one, an array for many, absent for none. */
+export function statusJson(ctx: ServerContext): string {
+  const c = ctx.config;
+  const head =
+    `{"icestats":{"admin":${JSON.stringify(c.admin_email)},"host":${JSON.stringify(c.hostname)},` +
+    `"location":${JSON.stringify(c.location)},"server_id":${JSON.stringify(SERVER_ID)},` +
+    `"server_start":${JSON.stringify(statsDate(ctx.startedAt))},` +
+    `"server_start_iso8601":${JSON.stringify(isoDate(ctx.startedAt))}`;
+  const sources = ctx.registry.live().map((m) => objectJson(sourceStats(m, ctx)));
+  const source = sources.length === 0
+    ? ""
+    : sources.length === 1
+    ? `,"source":${sources[0]}`
+    : `,"source":[${sources.join(",")}]`;
+  return head + source + ',"dummy":null}}';
+}
+
+/** Hidden per-source stats that only the admin XML shows. */
+function adminSourceStats(mount: Mount, ctx: ServerContext): Map<string, string> {
+  const s = sourceStats(mount, ctx);
+  const cap = mountConfig(ctx.config, mount.path)?.max_listeners ?? 0;
+  s.set("max_listeners", cap > 0 ? String(cap) : "unlimited");
+  s.set("public", mountConfig(ctx.config, mount.path)?.public ? "1" : (mount.meta.isPublic ?? "0"));
+  s.set("slow_listeners", String(mount.stats.slowListeners));
+  if (mount.source) s.set("source_ip", mount.source.ip);
+  s.set("total_bytes_read", String(mount.stats.bytesRead));
+  s.set("total_bytes_sent", String(mount.stats.bytesSent));
+  if (mount.source?.userAgent) s.set("user_agent", mount.source.userAgent);
+  return new Map([...s].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export const XML_PROLOG = '<?xml version="1.0"?>\n';
+
+function tag(name: string, value: string): string {
+  return `<${name}>${escapeXml(value)}</${name}>`;
+}
+
+/** Counters for the global part of /admin/stats. */
+export interface ConnectionCounters {
+  clientConnections: number;
+  connections: number;
+  sourceConnections: number;
+  listenerConnections: number;
+  clients: number;
+}
+
+/** The `/admin/stats` document; `only` limits it to one mount. */
+export function statsXml(ctx: ServerContext, counters: ConnectionCounters, only?: Mount): string {
+  const c = ctx.config;
+  const live = only ? [only] : ctx.registry.live();
+  const globals: [string, string][] = [
+    ["admin", c.admin_email],
+    ["client_connections", String(counters.clientConnections)],
+    ["clients", String(counters.clients)],
+    ["connections", String(counters.connections)],
+    ["file_connections", "0"],
+    ["host", c.hostname],
+    ["listener_connections", String(counters.listenerConnections)],
+    ["listeners", String(ctx.registry.listenerCount)],
+    ["location", c.location],
+    ["server_id", SERVER_ID],
+    ["server_start", statsDate(ctx.startedAt)],
+    ["server_start_iso8601", isoDate(ctx.startedAt)],
+    ["source_client_connections", String(counters.sourceConnections)],
+    ["source_relay_connections", "0"],
+    ["source_total_connections", String(counters.sourceConnections)],
+    ["sources", String(ctx.registry.sourceCount)],
+    ["stats", "0"],
+    ["stats_connections", "0"],
+  ];
+  let out = XML_PROLOG + "<icestats>";
+  for (const [k, v] of globals) out += tag(k, v);
+  for (const mount of live) {
+    out += `<source mount="${escapeXml(mount.path)}">`;
+    for (const [k, v] of adminSourceStats(mount, ctx)) out += tag(k, v);
+    out += "</source>";
+  }
+  return out + "</icestats>\n";
+}
+
+/** `/admin/listmounts` (also the body of `moveclients` without a destination). */
+export function listMountsXml(ctx: ServerContext, mounts: Mount[], current?: Mount): string {
+  let out = XML_PROLOG + "<icestats>";
+  if (current) out += tag("current_source", current.path);
+  const now = Date.now();
+  for (const m of mounts) {
+    const connected = m.source ? Math.floor((now - m.source.startedAt.getTime()) / 1000) : 0;
+    out += `<source mount="${escapeXml(m.path)}">` +
+      tag("fallback", ctx.registry.fallbackOf(m.path) ?? "") +
+      tag("listeners", String(m.listeners.size)) + tag("Connected", String(connected)) +
+      tag("content-type", m.meta.contentType) + "</source>";
+  }
+  return out + "</icestats>\n";
+}
+
+/** `/admin/listclients?mount=`. */
+export function listClientsXml(mount: Mount): string {
+  const now = Date.now();
+  let out = XML_PROLOG + `<icestats><source mount="${escapeXml(mount.path)}">` +
+    tag("Listeners", String(mount.listeners.size));
+  for (const l of mount.listeners) {
+    out += "<listener>" + tag("IP", l.ip) + tag("UserAgent", l.userAgent || "Unknown") +
+      tag("Connected", String(Math.floor((now - l.connectedAt.getTime()) / 1000))) +
+      tag("ID", String(l.id)) +
+      "</listener>";
+  }
+  return out + "</source></icestats>\n";
+}
+
+/** `<iceresponse>` with a message and return code. */
+export function iceResponse(message: string, ok: boolean): string {
+  return XML_PROLOG +
+    `<iceresponse><message>${escapeXml(message)}</message><return>${
+      ok ? 1 : 0
+    }</return></iceresponse>\n`;
+}
