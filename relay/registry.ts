@@ -166,7 +166,11 @@ export class Registry {
 
   /** Sets a runtime fallback (admin `fallbacks` command); creates the mount entry if needed. */
   setFallback(path: string, fallback: string | undefined): void {
-    (this.#mounts.get(path) ?? this.#create(path)).fallbackOverride = fallback;
+    const mount = this.#mounts.get(path) ??
+      (fallback === undefined ? undefined : this.#create(path));
+    if (!mount) return;
+    mount.fallbackOverride = fallback;
+    this.#dropIfIdle(mount); // clearing the override may leave nothing holding the mount
   }
 
   /** Adds a listener to `mount` at its burst start. */
@@ -236,6 +240,8 @@ export class Registry {
   }
 
   #dropIfIdle(mount: Mount): void {
+    // A late leave() may name a mount already forgotten and replaced at the same path.
+    if (this.#mounts.get(mount.path) !== mount) return;
     if (!mount.hasSource && mount.listeners.size === 0 && mount.fallbackOverride === undefined) {
       this.#mounts.delete(mount.path);
     }

@@ -1,0 +1,360 @@
+// Shared test helpers: an in-process server on 127.0.0.1:0, raw socket exchanges, an ICY
+// stream reader, condition waits and external-program checks.
+
+import { PasswordHasher } from "../config/password.ts";
+import { type Config, type MountConfig, validateConfig } from "../config/schema.ts";
+import { Logger } from "../server/log.ts";
+import { startServer, type TinyIceServer } from "../server/mod.ts";
+
+export const SOURCE_PW = "hackme";
+export const ADMIN_PW = "adminpw";
+
+/** One hasher for the whole test process would leak across sanitizer scopes; make one per server. */
+export interface TestServer extends AsyncDisposable {
+  port: number;
+  server: TinyIceServer;
+  hasher: PasswordHasher;
+}
+
+export interface TestServerOptions extends Partial<Omit<Config, "mounts">> {
+  mounts?: Record<string, MountConfig & { plainPassword?: string }>;
+  logLevel?: "debug" | "info" | "warn" | "error";
+}
+
+const hashCache = new Map<string, string>();
+
+/** Hashes once per password per test process (argon2 is slow on purpose). */
+export async function hashOnce(hasher: PasswordHasher, pw: string): Promise<string> {
+  let h = hashCache.get(pw);
+  if (!h) {
+    h = await hasher.hash(pw);
+    hashCache.set(pw, h);
+  }
+  return h;
+}
+
+/** Builds a valid config with source password "hackme", admin admin/adminpw, port 0. */
+export async function testConfig(
+  hasher: PasswordHasher,
+  options: TestServerOptions = {},
+): Promise<Config> {
+  const { mounts = {}, logLevel: _l, ...rest } = options;
+  const outMounts: Record<string, MountConfig> = {};
+  for (const [path, m] of Object.entries(mounts)) {
+    const { plainPassword, ...mc } = m;
+    outMounts[path] = plainPassword
+      ? { ...mc, password: await hashOnce(hasher, plainPassword) }
+      : mc;
+  }
+  return validateConfig({
+    bind_host: "127.0.0.1",
+    port: 0,
+    hostname: "127.0.0.1",
+    source_password: await hashOnce(hasher, SOURCE_PW),
+    admin_password: await hashOnce(hasher, ADMIN_PW),
+    ...rest,
+    mounts: outMounts,
+  }, "test-config");
+}
+
+/** Starts a real server in-process. Use with `await using`. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const hasher = new PasswordHasher();
+  const config = await testConfig(hasher, options);
+  const log = new Logger({
+    level: options.logLevel ?? (Deno.env.get("TEST_LOG") ? "debug" : "error"),
+  });
+  const server = startServer({ config, hasher, log, reusePort: false });
+  return {
+    port: server.port,
+    server,
+    hasher,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      hasher.close();
+    },
+  };
+}
+
+export function basicAuth(user: string, pw: string): string {
+  return `Authorization: Basic ${btoa(`${user}:${pw}`)}\r\n`;
+}
+
+const enc = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+/** Concatenates byte arrays. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Sends `request` on a fresh connection and reads until the server closes it (or `maxBytes`,
+ * or `timeoutMs`). Returns the bytes as a Latin-1 string (byte-exact).
+ */
+export async function exchange(
+  port: number,
+  request: string | Uint8Array,
+  options: { maxBytes?: number; timeoutMs?: number; until?: string } = {},
+): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), options.timeoutMs ?? 10000);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    await writeAll(conn, typeof request === "string" ? enc.encode(request) : request);
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      parts.push(buf.slice(0, n));
+      total += n;
+      if (options.maxBytes && total >= options.maxBytes) break;
+      if (options.until && latin1.decode(concat(parts)).includes(options.until)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+  return latin1.decode(concat(parts));
+}
+
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await conn.write(bytes.subarray(done));
+}
+
+/** An open raw connection with a read-until helper, for multi-step protocol tests. */
+export class RawClient implements Disposable {
+  readonly conn: Deno.Conn;
+  #pending: Uint8Array = new Uint8Array(0);
+
+  private constructor(conn: Deno.Conn) {
+    this.conn = conn;
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  send(data: string | Uint8Array): Promise<void> {
+    return writeAll(this.conn, typeof data === "string" ? enc.encode(data) : data);
+  }
+
+  /** Reads until `marker` appears; returns everything up to and including it. */
+  async readUntil(marker: string, timeoutMs = 10000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = latin1.decode(this.#pending);
+      const i = text.indexOf(marker);
+      if (i >= 0) {
+        const end = i + marker.length;
+        this.#pending = this.#pending.slice(end);
+        return text.slice(0, end);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Timed out waiting for ${JSON.stringify(marker)}; got ${
+            JSON.stringify(text.slice(0, 200))
+          }`,
+        );
+      }
+      await this.#fill(deadline);
+    }
+  }
+
+  /** Reads exactly `n` bytes. */
+  async readBytes(n: number, timeoutMs = 10000): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pending.length < n) {
+      if (Date.now() > deadline) {
+        throw new Error(`Timed out reading ${n} bytes (have ${this.#pending.length})`);
+      }
+      await this.#fill(deadline);
+    }
+    const out = this.#pending.slice(0, n);
+    this.#pending = this.#pending.slice(n);
+    return out;
+  }
+
+  /** Resolves true when the server closed the connection within the timeout. */
+  async closedByPeer(timeoutMs = 10000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline) await this.#fill(deadline);
+    } catch {
+      return true; // eof or reset
+    }
+    return false;
+  }
+
+  // One read in flight at a time: a read that outlives a timeout is picked up by the next fill.
+  #inflight: Promise<number | null> | null = null;
+  #buf = new Uint8Array(65536);
+
+  async #fill(deadline: number): Promise<void> {
+    this.#inflight ??= this.conn.read(this.#buf).catch(() => null);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) =>
+      timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now()))
+    );
+    const n = await Promise.race([this.#inflight, timeout]);
+    clearTimeout(timer);
+    if (n === "timeout") return;
+    this.#inflight = null;
+    if (n === null) throw new Error("eof");
+    this.#pending = concat([this.#pending, this.#buf.slice(0, n)]);
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** Waits for `cond` to hold, polling; throws with `what` after the timeout. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what = "condition",
+  timeoutMs = 10000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * True when `program` is on PATH. Missing: prints why the test is skipped, or throws under
+ * CI=true (CI must have every program the tests need).
+ */
+export async function hasProgram(program: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${program}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    if (out.success) return true;
+  } catch { /* no sh */ }
+  if (Deno.env.get("CI") === "true") {
+    throw new Error(`${program} is required under CI=true but was not found`);
+  }
+  console.log(`skipped: ${program} is not installed`);
+  return false;
+}
+
+/** An ICY stream split into audio bytes and metadata blocks, as a player sees it. */
+export interface IcyCapture {
+  head: string;
+  headers: Map<string, string>;
+  audio: Uint8Array;
+  /** Metadata texts in order, "" for each `\x00` block. */
+  blocks: string[];
+  metaint: number;
+}
+
+/**
+ * Our own ICY listener: requests `path` with `Icy-MetaData: 1`, reads until `audioBytes` audio
+ * bytes have arrived (or the stream ends) and checks the framing: every block must sit exactly
+ * `icy-metaint` audio bytes after the previous one, or parsing fails.
+ */
+export async function readIcy(
+  port: number,
+  path: string,
+  audioBytes: number,
+  options: { timeoutMs?: number; onBlock?: (text: string) => boolean } = {},
+): Promise<IcyCapture> {
+  using client = await RawClient.connect(port);
+  await client.send(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nIcy-MetaData: 1\r\nUser-Agent: tinyice-test\r\n\r\n`,
+  );
+  const head = await client.readUntil("\r\n\r\n", options.timeoutMs ?? 10000);
+  const headers = new Map<string, string>();
+  for (const line of head.split("\r\n").slice(1)) {
+    const c = line.indexOf(":");
+    if (c > 0) headers.set(line.slice(0, c).toLowerCase(), line.slice(c + 1).trim());
+  }
+  const metaint = Number(headers.get("icy-metaint"));
+  if (!metaint) throw new Error(`no icy-metaint in ${head}`);
+  const audio: Uint8Array[] = [];
+  const blocks: string[] = [];
+  let got = 0;
+  const decoder = new TextDecoder();
+  while (got < audioBytes) {
+    const chunk = await client.readBytes(metaint, options.timeoutMs ?? 10000);
+    audio.push(chunk);
+    got += chunk.length;
+    const len = (await client.readBytes(1))[0];
+    const text = len === 0
+      ? ""
+      : decoder.decode(await client.readBytes(len * 16)).replace(/\0+$/, "");
+    if (len > 0 && !text.startsWith("StreamTitle='")) {
+      throw new Error(`bad metadata block: ${JSON.stringify(text)}`);
+    }
+    blocks.push(text);
+    if (options.onBlock?.(text)) break;
+  }
+  return { head, headers, audio: concat(audio), blocks, metaint };
+}
+
+/** Starts ffmpeg pushing a sine tone to `url` (icecast://...); returns the child. */
+export function ffmpegSource(
+  args: {
+    port: number;
+    mount: string;
+    format?: "mp3" | "opus" | "vorbis";
+    legacy?: boolean;
+    password?: string;
+    seconds?: number;
+    name?: string;
+  },
+): Deno.ChildProcess {
+  const fmt = args.format ?? "mp3";
+  const codec = fmt === "mp3"
+    ? ["-c:a", "libmp3lame", "-b:a", "128k", "-content_type", "audio/mpeg", "-f", "mp3"]
+    : fmt === "opus"
+    ? ["-c:a", "libopus", "-b:a", "96k", "-content_type", "audio/ogg", "-f", "ogg"]
+    : ["-c:a", "libvorbis", "-b:a", "112k", "-content_type", "audio/ogg", "-f", "ogg"];
+  return new Deno.Command("ffmpeg", {
+    args: [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-re",
+      "-f",
+      "lavfi",
+      "-i",
+      `sine=frequency=440:duration=${args.seconds ?? 30}`,
+      "-ac",
+      "2",
+      ...codec,
+      ...(args.name ? ["-ice_name", args.name] : []),
+      ...(args.legacy ? ["-legacy_icecast", "1"] : []),
+      `icecast://source:${args.password ?? SOURCE_PW}@127.0.0.1:${args.port}${args.mount}`,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Stops a child we started and waits for it (so the sanitizers see no leak). */
+export async function stopChild(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* already exited */ }
+  await child.stderr?.cancel().catch(() => {});
+  await child.status;
+}
