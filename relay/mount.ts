@@ -112,6 +112,8 @@ export class Mount {
   source: SourceHandle | null = null;
   /** Runtime fallback set through the admin API; overrides the configured one. */
   fallbackOverride: string | undefined;
+  /** Called when the stream itself carries a new title (Ogg comments); set by the registry. */
+  onInStreamTitle: (() => void) | undefined;
   title: string | undefined;
   artist: string | undefined;
   charset: string;
@@ -254,6 +256,7 @@ export class Mount {
       this.title = info.title ?? "";
       this.artist = info.artist;
       this.#pushTitle(this.title);
+      this.onInStreamTitle?.();
     }
   }
 }

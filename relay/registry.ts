@@ -235,6 +235,7 @@ export class Registry {
 
   #create(path: string): Mount {
     const mount = new Mount(path, this.#policy.optionsFor(path));
+    mount.onInStreamTitle = () => this.#emit({ type: "title", mount });
     this.#mounts.set(path, mount);
     return mount;
   }

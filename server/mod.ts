@@ -10,7 +10,8 @@ import { Authenticator } from "./auth.ts";
 import { mountConfig, mountPolicy, type ServerContext } from "./context.ts";
 import { handleConn } from "./conn.ts";
 import type { Logger } from "./log.ts";
-import { DenoSocket, type Socket } from "./socket.ts";
+import type { Socket } from "./socket.ts";
+import { acceptLoop } from "./accept.ts";
 import type { ConnectionCounters } from "./status.ts";
 
 /** How often listeners stuck in a write are looked for. */
@@ -69,17 +70,16 @@ export function startServer(options: ServerOptions): TinyIceServer {
   const handlers = new Set<Promise<void>>();
   let stopping = false;
 
-  const acceptLoop = (async () => {
+  const accepting = (async () => {
     try {
-      for await (const conn of listener) {
-        const sock = new DenoSocket(conn);
+      await acceptLoop(listener, (sock) => {
         ctx.sockets.add(sock);
         const p = handleConn(sock, ctx, counters).finally(() => {
           ctx.sockets.delete(sock);
           handlers.delete(p);
         });
         handlers.add(p);
-      }
+      });
     } catch (err) {
       if (!stopping) log.error("accept loop failed", { error: String(err) });
     }
@@ -134,7 +134,7 @@ export function startServer(options: ServerOptions): TinyIceServer {
     } catch {
       // already closed
     }
-    await acceptLoop;
+    await accepting;
     registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
