@@ -1,7 +1,8 @@
-// The minimal public page: an escaped list of live mounts (the real web UI comes later).
+// The minimal public page: an escaped list of live mounts (the full web UI comes later).
 
 import { mountConfig, type ServerContext } from "./context.ts";
 import { escapeHtml } from "./response.ts";
+import { render } from "../templates/mod.ts";
 
 export function indexPage(ctx: ServerContext): Response {
   const items = ctx.registry.live().map((m) => {
@@ -14,10 +15,9 @@ export function indexPage(ctx: ServerContext): Response {
       } ` +
       `(<a href="${path}.m3u">m3u</a>, <a href="${path}.pls">pls</a>, <a href="${path}.xspf">xspf</a>)</li>`;
   }).join("\n");
-  const body = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">` +
-    `<meta name="viewport" content="width=device-width, initial-scale=1"><title>TinyIce</title></head>` +
-    `<body><h1>TinyIce</h1>${
-      items ? `<ul>\n${items}\n</ul>` : "<p>No live mounts right now.</p>"
-    }</body></html>\n`;
+  const body = render("index", {
+    title: "TinyIce",
+    mounts: items ? `<ul>\n${items}\n</ul>` : "<p>No live mounts right now.</p>",
+  });
   return new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } });
 }
