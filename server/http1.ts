@@ -43,7 +43,17 @@ export class HeadError extends Error {
 }
 
 const PROTOS = new Set(["HTTP/1.0", "HTTP/1.1", "ICE/1.0"]);
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 const latin1 = new TextDecoder("latin1");
+
+/** Encoders send ice-* values in UTF-8 today; older ones in Latin-1. Take UTF-8 when it is valid. */
+function decodeHead(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return latin1.decode(bytes);
+  }
+}
 
 /** Index just past the blank line ending the head, or -1. Accepts CRLF, bare LF and CRCRLF. */
 export function findHeadEnd(buf: Uint8Array, length: number): number {
@@ -145,7 +155,7 @@ export async function readHead(sock: Socket, limits: HeadLimits): Promise<Reques
       const end = findHeadEnd(buf.subarray(searchFrom), length - searchFrom);
       if (end >= 0) {
         const headEnd = searchFrom + end;
-        const head = parseHead(latin1.decode(buf.subarray(0, headEnd)), limits.maxHeaders);
+        const head = parseHead(decodeHead(buf.subarray(0, headEnd)), limits.maxHeaders);
         return { ...head, leftover: buf.slice(headEnd, length) };
       }
       if (length > limits.maxHeadBytes) {

@@ -81,7 +81,15 @@ export function basicAuth(user: string, pw: string): string {
 }
 
 const enc = new TextEncoder();
-const latin1 = new TextDecoder("latin1");
+/** Bytes as a string of char codes 0-255 (TextDecoder("latin1") is windows-1252 and not byte-exact). */
+export function binaryString(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+const latin1 = { decode: binaryString };
 
 /** Concatenates byte arrays. */
 export function concat(parts: Uint8Array[]): Uint8Array {
