@@ -1,7 +1,7 @@
 // Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
 // /admin.cgi title update. One table maps command names to handlers.
 
-import type { Mount } from "../relay/mod.ts";
+import { canMoveBetween, type Mount } from "../relay/mod.ts";
 import { type ServerContext, sourceHashes } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
 import { parseBasicAuth } from "./auth.ts";
@@ -134,6 +134,10 @@ function moveClients({ req, ctx, mount }: AdminCall): Response {
   if (!to) return htmlError(400, "No such destination");
   if (to === from) return htmlError(400, "supplied mountpoints are identical");
   if (!to.hasSource) return htmlError(400, "Destination not running");
+  // An MP3 player handed Ogg pages (or ICY blocks inside Ogg) breaks; Icecast refuses too.
+  if (!canMoveBetween(from, to)) {
+    return htmlError(400, `stream ${from.path} and ${to.path} are of different types`);
+  }
   const moved = ctx.registry.moveListeners(from, to);
   ctx.log.info("listeners moved", { from: from.path, to: to.path, count: moved });
   return xml(iceResponse(`Clients moved from ${from.path} to ${to.path}`, true));

@@ -63,6 +63,17 @@ export function playlist(
   }
 }
 
+/**
+ * XML escaping for the XSPF body, which is declared UTF-8: Icecast writes non-ASCII text raw
+ * there (`<title>Café Song</title>`), unlike the character references of its stats XML.
+ */
+function escapeUtf8Xml(text: string): string {
+  return escapeXml(text).replace(/&#x([0-9A-F]+);/g, (ref, hex: string) => {
+    const c = parseInt(hex, 16);
+    return c > 126 ? String.fromCodePoint(c) : ref;
+  });
+}
+
 function xspf(ctx: ServerContext, mount: Mount, url: string): string {
   const mc = mountConfig(ctx.config, mount.path);
   const meta = mount.meta;
@@ -77,10 +88,10 @@ function xspf(ctx: ServerContext, mount: Mount, url: string): string {
   ].filter((l) => l !== undefined).join("\n");
   return `<?xml version="1.0" encoding="UTF-8"?>\n<playlist xmlns="http://xspf.org/ns/0/" version="1">\n` +
     `  <title/>\n  <creator/>\n  <trackList>\n    <track>\n      <location>${
-      escapeXml(url)
+      escapeUtf8Xml(url)
     }</location>\n` +
-    (mount.title ? `      <title>${escapeXml(mount.title)}</title>\n` : "") +
-    `      <annotation>${escapeXml(lines)}</annotation>\n` +
-    (meta.url ? `      <info>${escapeXml(meta.url)}</info>\n` : "") +
+    (mount.title ? `      <title>${escapeUtf8Xml(mount.title)}</title>\n` : "") +
+    `      <annotation>${escapeUtf8Xml(lines)}</annotation>\n` +
+    (meta.url ? `      <info>${escapeUtf8Xml(meta.url)}</info>\n` : "") +
     `    </track>\n  </trackList>\n</playlist>\n`;
 }

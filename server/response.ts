@@ -76,7 +76,7 @@ export async function writeResponse(sock: Socket, res: Response, isHead = false)
     } else extra += `${canonical(name)}: ${value}\r\n`;
   }
   let head = headLines(res.status, contentType, extra, cacheable);
-  if (res.status < 400) head += `Content-Length: ${body.length}\r\n`;
+  if (res.status < 400 && res.status !== 204) head += `Content-Length: ${body.length}\r\n`;
   head += "\r\n";
   const headBytes = encoder.encode(head);
   if (isHead || body.length === 0) return sock.writeAll(headBytes);
