@@ -91,20 +91,29 @@ function updateMetadata({ req, ctx, ip, mount, isAdmin }: AdminCall): Response {
   if (!isAdmin && mount.source && mount.source.ip !== ip) {
     return xml(iceResponse("Mountpoint will not accept URL updates", true));
   }
-  const charset = queryParam(req.target, "charset") ?? "UTF-8";
-  const song = queryParam(req.target, "song", charset);
-  const artist = queryParam(req.target, "artist", charset);
-  const title = queryParam(req.target, "title", charset);
-  let text: string | undefined;
-  if (song !== undefined) text = song;
-  else if (artist !== undefined && title !== undefined) {
-    text = artist && title ? `${artist} - ${title}` : artist || title;
-  }
-  if (text === undefined) return xml(iceResponse("Metadata update successful", true)); // title alone: ignored, as Icecast does
+  applyTitle(ctx, mount, titleFromQuery(req.target), "admin/metadata");
+  return xml(iceResponse("Metadata update successful", true));
+}
+
+/**
+ * The stream text of a title update: `song` wins; otherwise `artist - title`, which needs both
+ * (a lone `title` is ignored, as Icecast does). Values are decoded in the request's `charset`.
+ */
+export function titleFromQuery(target: string): string | undefined {
+  const charset = queryParam(target, "charset") ?? "UTF-8";
+  const song = queryParam(target, "song", charset);
+  if (song !== undefined) return song;
+  const artist = queryParam(target, "artist", charset);
+  const title = queryParam(target, "title", charset);
+  if (artist === undefined || title === undefined) return undefined;
+  return artist && title ? `${artist} - ${title}` : artist || title;
+}
+
+function applyTitle(ctx: ServerContext, mount: Mount, text: string | undefined, via: string): void {
+  if (text === undefined) return;
   mount.setTitle(text);
   ctx.registry.titleChanged(mount);
-  ctx.log.info("metadata updated", { mount: mount.path, title: text });
-  return xml(iceResponse("Metadata update successful", true));
+  ctx.log.info("metadata updated", { mount: mount.path, title: text, via });
 }
 
 function killClient({ req, ctx, mount }: AdminCall): Response {
@@ -280,15 +289,6 @@ export async function handleAdminCgi(
   if (!mount?.hasSource) return htmlError(400, "illegal metadata call");
   const mode = queryParam(req.target, "mode");
   if (mode !== "updinfo") return htmlError(400, "illegal metadata call");
-  const charset = queryParam(req.target, "charset") ?? "UTF-8";
-  const song = queryParam(req.target, "song", charset);
-  const artist = queryParam(req.target, "artist", charset);
-  const title = queryParam(req.target, "title", charset);
-  const text = song ?? (artist && title ? `${artist} - ${title}` : title ?? artist);
-  if (text !== undefined) {
-    mount.setTitle(text);
-    ctx.registry.titleChanged(mount);
-    ctx.log.info("metadata updated", { mount: mount.path, title: text, via: "admin.cgi" });
-  }
+  applyTitle(ctx, mount, titleFromQuery(req.target), "admin.cgi");
   return htmlSuccess("Metadata update successful");
 }
