@@ -1,6 +1,7 @@
 // Shared test helpers: an in-process server on 127.0.0.1:0, raw socket exchanges, an ICY
 // stream reader, condition waits and external-program checks.
 
+import assert from "node:assert/strict";
 import { PasswordHasher } from "../config/password.ts";
 import { type Config, type MountConfig, validateConfig } from "../config/schema.ts";
 import { Logger } from "../server/log.ts";
@@ -327,6 +328,8 @@ export function ffmpegSource(
     password?: string;
     seconds?: number;
     name?: string;
+    /** More output options (e.g. `-metadata`), placed before the URL. */
+    extraArgs?: string[];
   },
 ): Deno.ChildProcess {
   const fmt = args.format ?? "mp3";
@@ -349,6 +352,7 @@ export function ffmpegSource(
       "2",
       ...codec,
       ...(args.name ? ["-ice_name", args.name] : []),
+      ...(args.extraArgs ?? []),
       ...(args.legacy ? ["-legacy_icecast", "1"] : []),
       `icecast://source:${args.password ?? SOURCE_PW}@127.0.0.1:${args.port}${args.mount}`,
     ],
@@ -365,4 +369,176 @@ export async function stopChild(child: Deno.ChildProcess): Promise<void> {
   } catch { /* already exited */ }
   await child.stderr?.cancel().catch(() => {});
   await child.status;
+}
+
+const AUTH = basicAuth("source", SOURCE_PW);
+const OK = "HTTP/1.0 200 OK\r\n\r\n";
+
+/** A parsed reply: status, lower-cased headers, the body as UTF-8 and as wire bytes. */
+export interface Reply {
+  status: number;
+  statusLine: string;
+  /** Status line and headers up to and including the blank line. */
+  head: string;
+  /** Head lines, status line first. */
+  lines: string[];
+  headers: Map<string, string>;
+  /** Body decoded as UTF-8. */
+  body: string;
+  /** Body bytes as a Latin-1 string (exact wire bytes). */
+  rawBody: string;
+}
+
+/** Splits a reply into status, lower-cased headers and body (body re-decoded as UTF-8). */
+export function parseReply(raw: string): Reply {
+  const end = raw.indexOf("\r\n\r\n");
+  assert.ok(end >= 0, `no complete head in ${JSON.stringify(raw.slice(0, 200))}`);
+  const head = raw.slice(0, end + 4);
+  const lines = raw.slice(0, end).split("\r\n");
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const c = line.indexOf(":");
+    headers.set(line.slice(0, c).toLowerCase(), line.slice(c + 1).trim());
+  }
+  const rawBody = raw.slice(end + 4);
+  const body = new TextDecoder().decode(Uint8Array.from(rawBody, (c) => c.charCodeAt(0)));
+  return {
+    status: Number(lines[0].split(" ")[1]),
+    statusLine: lines[0],
+    head,
+    lines,
+    headers,
+    body,
+    rawBody,
+  };
+}
+
+/** The `icestats` object of /status-json.xsl; asserts an `HTTP/1.0 200 OK` reply. */
+// deno-lint-ignore no-explicit-any
+export async function statusJson(port: number): Promise<any> {
+  const reply = parseReply(await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n"));
+  assert.equal(reply.status, 200);
+  assert.match(reply.head, /^HTTP\/1\.0 200 OK\r\n/);
+  return JSON.parse(reply.body).icestats;
+}
+
+/** The `source` entries of /status-json.xsl (object, array or absent) as a list. */
+export async function statusSources(port: number): Promise<Record<string, unknown>[]> {
+  const { source } = await statusJson(port);
+  return source === undefined ? [] : Array.isArray(source) ? source : [source];
+}
+
+/** Connects a legacy SOURCE and checks the bare 200; the caller owns (and disposes) the client. */
+export async function openSource(
+  port: number,
+  mount: string,
+  extra = "Content-Type: audio/mpeg\r\n",
+): Promise<RawClient> {
+  const src = await RawClient.connect(port);
+  try {
+    // encodeURI keeps "/" and escapes what a request line cannot carry (spaces, <, >)
+    await src.send(`SOURCE ${encodeURI(mount)} HTTP/1.0\r\n${AUTH}${extra}\r\n`);
+    assert.equal(await src.readUntil("\r\n\r\n"), OK);
+    return src;
+  } catch (err) {
+    src[Symbol.dispose]();
+    throw err;
+  }
+}
+
+/** How {@linkcode openListener} asks: HTTP/1.1 sends `Host` (default `127.0.0.1:port`) first. */
+export interface ListenerOptions {
+  version?: "1.0" | "1.1";
+  host?: string;
+  /** Header lines after the request line (and Host), each ending in CRLF. */
+  headers?: string;
+  /** When set, the response head must match it. */
+  expect?: RegExp;
+}
+
+/** Opens a GET and returns the client after the response head. */
+export async function openListener(
+  port: number,
+  path: string,
+  options: ListenerOptions = {},
+): Promise<{ client: RawClient; head: string }> {
+  const version = options.version ?? "1.1";
+  const host = version === "1.1" ? `Host: ${options.host ?? `127.0.0.1:${port}`}\r\n` : "";
+  const client = await RawClient.connect(port);
+  try {
+    await client.send(`GET ${path} HTTP/${version}\r\n${host}${options.headers ?? ""}\r\n`);
+    const head = await client.readUntil("\r\n\r\n");
+    if (options.expect) assert.match(head, options.expect);
+    return { client, head };
+  } catch (err) {
+    client[Symbol.dispose]();
+    throw err;
+  }
+}
+
+/** A continuous byte pattern (never 0xFF): byte i of the stream is `(i + offset) % 251`. */
+export function pattern(length: number, offset = 0): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i + offset) % 251;
+  return out;
+}
+
+/**
+ * Keeps a source fed until stopped (or closed by the server). `fill` set: constant bytes;
+ * otherwise the continuous {@linkcode pattern}.
+ */
+export function feed(
+  src: RawClient,
+  options: { chunkBytes?: number; pauseMs?: number; fill?: number } = {},
+): { stop(): Promise<void>; readonly sent: number } {
+  const size = options.chunkBytes ?? 4000;
+  let running = true;
+  let sent = 0;
+  const done = (async () => {
+    while (running) {
+      const chunk = options.fill !== undefined
+        ? new Uint8Array(size).fill(options.fill)
+        : pattern(size, sent);
+      try {
+        await src.send(chunk);
+      } catch {
+        return;
+      }
+      sent += size;
+      await new Promise((r) => setTimeout(r, options.pauseMs ?? 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+    },
+    get sent() {
+      return sent;
+    },
+  };
+}
+
+/** True once the server closed `client`, having sent nothing more. */
+export async function closedSilently(client: RawClient, timeoutMs = 5000): Promise<boolean> {
+  if (!(await client.closedByPeer(timeoutMs))) return false;
+  try {
+    await client.readBytes(1, 1000);
+    return false; // bytes were pending
+  } catch (err) {
+    return /eof/.test((err as Error).message);
+  }
+}
+
+/** Runs `fn` in a fresh temporary directory named `prefix...`, removed afterwards. */
+export async function withTempDir(
+  prefix: string,
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

@@ -7,8 +7,13 @@ import {
   basicAuth,
   binaryString,
   exchange,
+  feed,
   hasProgram,
+  openListener,
+  openSource,
+  parseReply,
   RawClient,
+  type Reply,
   SOURCE_PW,
   startTestServer,
   type TestServer,
@@ -18,41 +23,7 @@ import {
 const AUTH = basicAuth("source", SOURCE_PW);
 const ADMIN = "admin:adminpw";
 const ADMIN_AUTH = basicAuth("admin", "adminpw");
-const OK = "HTTP/1.0 200 OK\r\n\r\n";
 const SERVER_INFO = { admin_email: "ops@example.org", location: "Testlab" };
-
-interface Reply {
-  status: number;
-  statusLine: string;
-  head: string;
-  headers: Map<string, string>;
-  /** Body decoded as UTF-8. */
-  body: string;
-  /** Body bytes as a Latin-1 string (exact wire bytes). */
-  rawBody: string;
-}
-
-function parseReply(raw: string): Reply {
-  const end = raw.indexOf("\r\n\r\n");
-  assert.ok(end >= 0, `no complete head in ${JSON.stringify(raw.slice(0, 200))}`);
-  const head = raw.slice(0, end + 4);
-  const lines = raw.slice(0, end).split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const c = line.indexOf(":");
-    headers.set(line.slice(0, c).toLowerCase(), line.slice(c + 1).trim());
-  }
-  const rawBody = raw.slice(end + 4);
-  const body = new TextDecoder().decode(Uint8Array.from(rawBody, (c) => c.charCodeAt(0)));
-  return {
-    status: Number(lines[0].split(" ")[1]),
-    statusLine: lines[0],
-    head,
-    headers,
-    body,
-    rawBody,
-  };
-}
 
 async function get(port: number, target: string, extra = ""): Promise<Reply> {
   return parseReply(
@@ -62,57 +33,18 @@ async function get(port: number, target: string, extra = ""): Promise<Reply> {
 
 const admin = (port: number, target: string) => get(port, target, ADMIN_AUTH);
 
-async function openSource(
-  port: number,
-  mount: string,
-  extra = "Content-Type: audio/mpeg\r\n",
-): Promise<RawClient> {
-  const src = await RawClient.connect(port);
-  try {
-    // encodeURI keeps "/" and escapes what a request line cannot carry (spaces, <, >)
-    await src.send(`SOURCE ${encodeURI(mount)} HTTP/1.0\r\n${AUTH}${extra}\r\n`);
-    assert.equal(await src.readUntil("\r\n\r\n"), OK);
-    return src;
-  } catch (err) {
-    src[Symbol.dispose]();
-    throw err;
-  }
-}
-
-async function openListener(
+/** An HTTP/1.0 listener on `path`, returned once its `200 OK` head has been read. */
+async function listen200(
   port: number,
   path: string,
   userAgent = "TestAgent/2",
 ): Promise<RawClient> {
-  const client = await RawClient.connect(port);
-  try {
-    await client.send(`GET ${path} HTTP/1.0\r\nUser-Agent: ${userAgent}\r\n\r\n`);
-    assert.match(await client.readUntil("\r\n\r\n"), /^HTTP\/1\.0 200 OK\r\n/);
-    return client;
-  } catch (err) {
-    client[Symbol.dispose]();
-    throw err;
-  }
-}
-
-function feed(src: RawClient, fill = 0x11): { stop(): Promise<void> } {
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      try {
-        await src.send(new Uint8Array(2000).fill(fill));
-      } catch {
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
+  const { client } = await openListener(port, path, {
+    version: "1.0",
+    headers: `User-Agent: ${userAgent}\r\n`,
+    expect: /^HTTP\/1\.0 200 OK\r\n/,
+  });
+  return client;
 }
 
 const ALPHA_HEADERS = "Content-Type: audio/mpeg\r\nice-name: Alpha Radio\r\nice-genre: Rock\r\n" +
@@ -164,10 +96,10 @@ Deno.test("/status-json.xsl with no source is exactly Icecast's document: no sou
 Deno.test("/status-json.xsl with one source renders `source` as an object with Icecast's keys", async () => {
   await using srv = await startTestServer(SERVER_INFO);
   using src = await openSource(srv.port, "/a.mp3", ALPHA_HEADERS);
-  const feeder = feed(src);
+  const feeder = feed(src, { chunkBytes: 2000, fill: 0x11 });
   try {
-    const l1 = await openListener(srv.port, "/a.mp3");
-    using _l2 = await openListener(srv.port, "/a.mp3");
+    const l1 = await listen200(srv.port, "/a.mp3");
+    using _l2 = await listen200(srv.port, "/a.mp3");
     l1[Symbol.dispose]();
     await waitFor(() => srv.server.ctx.registry.get("/a.mp3")!.listeners.size === 1, "one left");
     const meta = await admin(
@@ -238,7 +170,7 @@ Deno.test("/status-json.xsl with two sources renders an array, and coerces value
 Deno.test("/admin/stats needs admin credentials and returns Icecast's XML", async () => {
   await using srv = await startTestServer(SERVER_INFO);
   using _src = await openSource(srv.port, "/a.mp3", ALPHA_HEADERS);
-  using _l = await openListener(srv.port, "/a.mp3");
+  using _l = await listen200(srv.port, "/a.mp3");
   await admin(srv.port, "/admin/metadata?mount=/a.mp3&mode=updinfo&song=Caf%C3%A9%20Song");
   assert.equal((await get(srv.port, "/admin/stats")).status, 401);
   assert.equal((await get(srv.port, "/admin/stats", AUTH)).status, 401, "source creds refused");
@@ -277,7 +209,7 @@ Deno.test("/admin/listmounts lists live mounts; source credentials get 401 for i
   await using srv = await startTestServer();
   using _a = await openSource(srv.port, "/a.mp3");
   using _b = await openSource(srv.port, "/b.ogg", "Content-Type: application/ogg\r\n");
-  using _l = await openListener(srv.port, "/a.mp3");
+  using _l = await listen200(srv.port, "/a.mp3");
   const r = await admin(srv.port, "/admin/listmounts");
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "text/xml; charset=utf-8");
@@ -292,7 +224,7 @@ Deno.test("/admin/listmounts lists live mounts; source credentials get 401 for i
 Deno.test("/admin/listclients?mount= lists listeners; the mount's source credentials are accepted", async () => {
   await using srv = await startTestServer({ mounts: { "/own.mp3": { plainPassword: "ownpw" } } });
   using _a = await openSource(srv.port, "/a.mp3");
-  using _l1 = await openListener(srv.port, "/a.mp3", "TestAgent/2");
+  using _l1 = await listen200(srv.port, "/a.mp3", "TestAgent/2");
   using l2 = await RawClient.connect(srv.port);
   await l2.send("GET /a.mp3 HTTP/1.0\r\n\r\n"); // no User-Agent
   await l2.readUntil("\r\n\r\n");
@@ -317,7 +249,7 @@ Deno.test("/admin/listclients?mount= lists listeners; the mount's source credent
 Deno.test("/admin/killclient removes a listener by id, reports unknown ids, and needs an id", async () => {
   await using srv = await startTestServer();
   using _a = await openSource(srv.port, "/a.mp3");
-  using victim = await openListener(srv.port, "/a.mp3");
+  using victim = await listen200(srv.port, "/a.mp3");
   const list = await admin(srv.port, "/admin/listclients?mount=/a.mp3");
   const id = list.body.match(/<ID>(\d+)<\/ID>/)![1];
   const r = await admin(srv.port, `/admin/killclient?mount=/a.mp3&id=${id}`);
@@ -339,7 +271,7 @@ Deno.test("/admin/killclient removes a listener by id, reports unknown ids, and 
 Deno.test("/admin/killsource closes the encoder's socket and frees the mount", async () => {
   await using srv = await startTestServer();
   using src = await openSource(srv.port, "/a.mp3");
-  using listener = await openListener(srv.port, "/a.mp3");
+  using listener = await listen200(srv.port, "/a.mp3");
   const r = await admin(srv.port, "/admin/killsource?mount=/a.mp3");
   assert.equal(r.status, 200);
   assert.equal(
@@ -358,10 +290,10 @@ Deno.test("/admin/moveclients moves listeners; refuses identical, unknown or oth
   await using srv = await startTestServer();
   using a = await openSource(srv.port, "/a.mp3");
   using b = await openSource(srv.port, "/b.mp3");
-  const feedA = feed(a, 0x11);
-  const feedB = feed(b, 0x22);
+  const feedA = feed(a, { chunkBytes: 2000, fill: 0x11 });
+  const feedB = feed(b, { chunkBytes: 2000, fill: 0x22 });
   try {
-    using listener = await openListener(srv.port, "/a.mp3");
+    using listener = await listen200(srv.port, "/a.mp3");
     const list = await admin(srv.port, "/admin/moveclients?mount=/a.mp3");
     assert.equal(list.status, 200);
     assert.match(
@@ -402,7 +334,7 @@ Deno.test("/admin/fallbacks sets a runtime fallback shown by listmounts and used
   await using srv = await startTestServer();
   const a = await openSource(srv.port, "/a.mp3");
   using b = await openSource(srv.port, "/b.mp3");
-  const feedB = feed(b, 0x22);
+  const feedB = feed(b, { chunkBytes: 2000, fill: 0x22 });
   try {
     const r = await admin(srv.port, "/admin/fallbacks?mount=/a.mp3&fallback=/b.mp3");
     assert.equal(r.status, 200);
@@ -413,7 +345,7 @@ Deno.test("/admin/fallbacks sets a runtime fallback shown by listmounts and used
     );
     const list = await admin(srv.port, "/admin/listmounts");
     assert.match(list.body, /<source mount="\/a\.mp3"><fallback>\/b\.mp3<\/fallback>/);
-    using listener = await openListener(srv.port, "/a.mp3");
+    using listener = await listen200(srv.port, "/a.mp3");
     a[Symbol.dispose]();
     await waitFor(
       () => srv.server.ctx.registry.get("/b.mp3")!.listeners.size === 1,
@@ -619,10 +551,10 @@ Deno.test("GET /<mount>.xspf is Icecast's XSPF document", async () => {
     "/a.mp3",
     ALPHA_HEADERS.replace("ice-audio-info:", "ice-bitrate: 128\r\nice-audio-info:"),
   );
-  const feeder = feed(src);
+  const feeder = feed(src, { chunkBytes: 2000, fill: 0x11 });
   try {
-    using _l1 = await openListener(srv.port, "/a.mp3");
-    using _l2 = await openListener(srv.port, "/a.mp3");
+    using _l1 = await listen200(srv.port, "/a.mp3");
+    using _l2 = await listen200(srv.port, "/a.mp3");
     await admin(srv.port, "/admin/metadata?mount=/a.mp3&mode=updinfo&song=Caf%C3%A9%20Song");
     const r = await get(srv.port, "/a.mp3.xspf");
     assert.equal(r.status, 200);

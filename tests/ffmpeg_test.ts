@@ -10,8 +10,8 @@ import {
   hasProgram,
   RawClient,
   readIcy,
-  SOURCE_PW,
   startTestServer,
+  statusSources,
   stopChild,
   waitFor,
 } from "./_helpers.ts";
@@ -21,37 +21,6 @@ const HAVE_CURL = await hasProgram("curl");
 const HAVE_MPV = await hasProgram("mpv");
 
 const utf8 = new TextDecoder();
-
-/**
- * GET `path` and return the body bytes. (Not `exchange()`: its "latin1" decoder is really
- * windows-1252, so UTF-8 bytes 0x80-0x9F would not survive the round trip.)
- */
-async function getBody(port: number, path: string): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
-    const parts: number[] = [];
-    const buf = new Uint8Array(16384);
-    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-      parts.push(...buf.subarray(0, n));
-    }
-    const bytes = Uint8Array.from(parts);
-    for (let i = 0; i + 3 < bytes.length; i++) {
-      if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-        return bytes.subarray(i + 4);
-      }
-    }
-    throw new Error(`no response head from GET ${path}`);
-  } finally {
-    conn.close();
-  }
-}
-
-/** The `source` entries of /status-json.xsl (object, array or absent). */
-async function statusSources(port: number): Promise<Record<string, unknown>[]> {
-  const source = JSON.parse(utf8.decode(await getBody(port, "/status-json.xsl"))).icestats.source;
-  return source === undefined ? [] : Array.isArray(source) ? source : [source];
-}
 
 async function statusOf(port: number, mount: string): Promise<Record<string, unknown> | undefined> {
   return (await statusSources(port)).find((s) => String(s.listenurl).endsWith(mount));
@@ -83,47 +52,6 @@ async function run(
     signal: AbortSignal.timeout(timeoutMs),
   }).output();
   return { code: out.code, stdout: utf8.decode(out.stdout), stderr: utf8.decode(out.stderr) };
-}
-
-/** Starts ffmpeg pushing an Ogg sine tone with a title tag (ffmpegSource has no -metadata). */
-function oggSource(args: {
-  port: number;
-  mount: string;
-  codec: "opus" | "vorbis";
-  title: string;
-  legacy?: boolean;
-}): Deno.ChildProcess {
-  const codec = args.codec === "opus"
-    ? ["-c:a", "libopus", "-b:a", "96k"]
-    : ["-c:a", "libvorbis", "-b:a", "112k"];
-  return new Deno.Command("ffmpeg", {
-    args: [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-re",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:duration=30",
-      "-ac",
-      "2",
-      ...codec,
-      "-page_duration",
-      "250000",
-      "-metadata",
-      `title=${args.title}`,
-      "-content_type",
-      "audio/ogg",
-      "-f",
-      "ogg",
-      ...(args.legacy ? ["-legacy_icecast", "1"] : []),
-      `icecast://source:${SOURCE_PW}@127.0.0.1:${args.port}${args.mount}`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
 }
 
 /** Seconds of PCM in a WAV file written by ffmpeg (reads the fmt and data chunks). */
@@ -450,7 +378,13 @@ for (const { codec, legacy, mount, title } of oggCases) {
     async fn() {
       // A small burst so that a listener joining after a few pages starts mid-stream
       await using srv = await startTestServer({ mounts: { [mount]: { burst_size: 4096 } } });
-      const src = oggSource({ port: srv.port, mount, codec, title, legacy });
+      const src = ffmpegSource({
+        port: srv.port,
+        mount,
+        format: codec,
+        legacy,
+        extraArgs: ["-page_duration", "250000", "-metadata", `title=${title}`],
+      });
       try {
         await waitFor(
           async () => (await statusOf(srv.port, mount))?.title === title,

@@ -3,7 +3,19 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ADMIN_PW, basicAuth, exchange, RawClient, SOURCE_PW, waitFor } from "./_helpers.ts";
+import {
+  ADMIN_PW,
+  basicAuth,
+  exchange,
+  type ListenerOptions,
+  openListener,
+  RawClient,
+  SOURCE_PW,
+  statusJson,
+  statusSources,
+  waitFor,
+  withTempDir,
+} from "./_helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const DENO_JSON = fileURLToPath(new URL("../deno.json", import.meta.url));
@@ -158,35 +170,26 @@ async function sourceOn(
   };
 }
 
-/** A listener connection with its response head already read. */
-async function listenerOn(
-  port: number,
-  mount: string,
-): Promise<{ client: RawClient; head: string }> {
-  const client = await RawClient.connect(port);
-  await client.send(`GET ${mount} HTTP/1.1\r\nHost: 127.0.0.1\r\nIcy-MetaData: 1\r\n\r\n`);
-  return { client, head: await client.readUntil("\r\n\r\n") };
-}
-
-async function statusJson(port: number): Promise<{ source?: unknown }> {
-  const reply = await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n");
-  assert.match(reply, /^HTTP\/1\.0 200 OK\r\n/);
-  return JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4)).icestats;
-}
+/** The listener these tests open: HTTP/1.1, ICY metadata asked for. */
+const ICY_LISTENER: ListenerOptions = { host: "127.0.0.1", headers: "Icy-MetaData: 1\r\n" };
 
 async function liveMounts(port: number): Promise<string[]> {
-  const { source } = await statusJson(port);
-  const list = source === undefined ? [] : Array.isArray(source) ? source : [source];
-  return list.map((s) => new URL(s.listenurl).pathname).sort();
+  return (await statusSources(port)).map((s) => new URL(String(s.listenurl)).pathname).sort();
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tinyice-life-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** Writes `dir`/tinyice.json with the test passwords in plain text; picks a free port. */
+async function plainConfig(dir: string): Promise<{ port: number; args: string[] }> {
+  const config = `${dir}/tinyice.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      bind_host: "127.0.0.1",
+      source_password: SOURCE_PW,
+      admin_password: ADMIN_PW,
+    }),
+  );
+  const port = freePort();
+  return { port, args: ["--config", config, "--port", String(port)] };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -200,7 +203,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 Deno.test("the first start creates a 0600 config, prints working passwords once and hashes them", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-life-", async (dir) => {
     const config = `${dir}/tinyice.json`;
     const port = freePort();
     const args = ["--config", config, "--host", "127.0.0.1", "--port", String(port)];
@@ -248,7 +251,7 @@ Deno.test("the first start creates a 0600 config, prints working passwords once 
 });
 
 Deno.test("a config with plain-text passwords is rehashed in place and keeps every other byte", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-life-", async (dir) => {
     const config = `${dir}/tinyice.json`;
     const original = `{
   "bind_host": "127.0.0.1",
@@ -297,7 +300,7 @@ Deno.test("a config with plain-text passwords is rehashed in place and keeps eve
 });
 
 Deno.test("an invalid config stops start-up with a message naming the file and the field", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-life-", async (dir) => {
     const badPort = `${dir}/port.json`;
     await Deno.writeTextFile(
       badPort,
@@ -335,7 +338,7 @@ Deno.test("an invalid config stops start-up with a message naming the file and t
 });
 
 Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and rejects a broken config", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-life-", async (dir) => {
     const config = `${dir}/tinyice.json`;
     const write = (text: string) => Deno.writeTextFile(config, text);
     const base = { bind_host: "127.0.0.1", hostname: "127.0.0.1", admin_password: ADMIN_PW };
@@ -353,7 +356,7 @@ Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and r
       const a = await sourceOn(port, "/a.mp3", "oldpw");
       assert.equal(a.status, "HTTP/1.0 200 OK");
       pumps.push(a.pump!);
-      const l = await listenerOn(port, "/a.mp3");
+      const l = await openListener(port, "/a.mp3", ICY_LISTENER);
       listeners.push(l.client);
       assert.match(l.head, /^HTTP\/1\.0 200 OK\r\n/);
       await l.client.readBytes(3000);
@@ -383,10 +386,10 @@ Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and r
       );
       // The new mount's listener cap applies
       await waitFor(async () => (await liveMounts(port)).includes("/b.mp3"), "/b.mp3 live");
-      const l1 = await listenerOn(port, "/b.mp3");
+      const l1 = await openListener(port, "/b.mp3", ICY_LISTENER);
       listeners.push(l1.client);
       assert.match(l1.head, /^HTTP\/1\.0 200 OK\r\n/);
-      const l2 = await listenerOn(port, "/b.mp3");
+      const l2 = await openListener(port, "/b.mp3", ICY_LISTENER);
       listeners.push(l2.client);
       assert.match(l2.head, /^HTTP\/1\.0 403 Forbidden\r\n/);
 
@@ -415,28 +418,16 @@ Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and r
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`${signal} with a source and a listener connected exits 0 within 5 s and removes the pid file`, async () => {
-    await withTempDir(async (dir) => {
-      const config = `${dir}/tinyice.json`;
+    await withTempDir("tinyice-life-", async (dir) => {
+      const { port, args } = await plainConfig(dir);
       const pidFile = `${dir}/tinyice.pid`;
-      await Deno.writeTextFile(
-        config,
-        JSON.stringify({
-          bind_host: "127.0.0.1",
-          source_password: SOURCE_PW,
-          admin_password: ADMIN_PW,
-        }),
-      );
-      const port = freePort();
-      await using srv = new TinyIce(
-        ["--config", config, "--port", String(port), "--pid-file", pidFile],
-        dir,
-      );
+      await using srv = new TinyIce([...args, "--pid-file", pidFile], dir);
       await srv.started();
       await waitFor(() => exists(pidFile), "pid file");
       assert.equal((await Deno.readTextFile(pidFile)).trim(), String(srv.child.pid));
       const { status, pump } = await sourceOn(port, "/s.mp3", SOURCE_PW);
       assert.equal(status, "HTTP/1.0 200 OK");
-      const l = await listenerOn(port, "/s.mp3");
+      const l = await openListener(port, "/s.mp3", ICY_LISTENER);
       try {
         assert.match(l.head, /^HTTP\/1\.0 200 OK\r\n/);
         await l.client.readBytes(2000);
@@ -454,18 +445,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 Deno.test("two instances share one port and the second serves alone after the first stops", async () => {
-  await withTempDir(async (dir) => {
-    const config = `${dir}/tinyice.json`;
-    await Deno.writeTextFile(
-      config,
-      JSON.stringify({
-        bind_host: "127.0.0.1",
-        source_password: SOURCE_PW,
-        admin_password: ADMIN_PW,
-      }),
-    );
-    const port = freePort();
-    const args = ["--config", config, "--port", String(port)];
+  await withTempDir("tinyice-life-", async (dir) => {
+    const { port, args } = await plainConfig(dir);
     await using a = new TinyIce(args, dir);
     assert.equal(await a.started(), port);
     await using b = new TinyIce(args, dir);
@@ -498,22 +479,10 @@ Deno.test("--help and --version print and exit 0, an unknown flag exits non-zero
 });
 
 Deno.test("--auth-log-file gets a fail2ban line for a wrong source password and never the password", async () => {
-  await withTempDir(async (dir) => {
-    const config = `${dir}/tinyice.json`;
+  await withTempDir("tinyice-life-", async (dir) => {
+    const { port, args } = await plainConfig(dir);
     const authLog = `${dir}/auth.log`;
-    await Deno.writeTextFile(
-      config,
-      JSON.stringify({
-        bind_host: "127.0.0.1",
-        source_password: SOURCE_PW,
-        admin_password: ADMIN_PW,
-      }),
-    );
-    const port = freePort();
-    await using srv = new TinyIce(
-      ["--config", config, "--port", String(port), "--auth-log-file", authLog],
-      dir,
-    );
+    await using srv = new TinyIce([...args, "--auth-log-file", authLog], dir);
     await srv.started();
     const wrong = "Wr0ng-Secret-42";
     const bad = await sourceOn(port, "/auth.mp3", wrong);

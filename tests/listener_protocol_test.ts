@@ -6,113 +6,21 @@ import assert from "node:assert/strict";
 import {
   basicAuth,
   binaryString,
+  closedSilently,
   exchange,
+  feed,
   hasProgram,
+  openListener,
+  openSource,
+  pattern,
   RawClient,
   readIcy,
-  SOURCE_PW,
   startTestServer,
+  statusJson,
   waitFor,
 } from "./_helpers.ts";
 
-const AUTH = basicAuth("source", SOURCE_PW);
 const ADMIN_AUTH = basicAuth("admin", "adminpw");
-const OK = "HTTP/1.0 200 OK\r\n\r\n";
-
-function parseReply(raw: string) {
-  const end = raw.indexOf("\r\n\r\n");
-  assert.ok(end >= 0, `no complete head in ${JSON.stringify(raw.slice(0, 200))}`);
-  const lines = raw.slice(0, end).split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const c = line.indexOf(":");
-    headers.set(line.slice(0, c).toLowerCase(), line.slice(c + 1).trim());
-  }
-  const bodyLatin1 = raw.slice(end + 4);
-  const body = new TextDecoder().decode(Uint8Array.from(bodyLatin1, (c) => c.charCodeAt(0)));
-  return { status: Number(lines[0].split(" ")[1]), statusLine: lines[0], lines, headers, body };
-}
-
-// deno-lint-ignore no-explicit-any
-async function statusJson(port: number): Promise<any> {
-  const reply = parseReply(await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n"));
-  return JSON.parse(reply.body).icestats;
-}
-
-async function openSource(
-  port: number,
-  mount: string,
-  extra = "Content-Type: audio/mpeg\r\n",
-): Promise<RawClient> {
-  const src = await RawClient.connect(port);
-  try {
-    await src.send(`SOURCE ${mount} HTTP/1.0\r\n${AUTH}${extra}\r\n`);
-    assert.equal(await src.readUntil("\r\n\r\n"), OK);
-    return src;
-  } catch (err) {
-    src[Symbol.dispose]();
-    throw err;
-  }
-}
-
-/** Opens a GET and returns the client after the response head. */
-async function openListener(
-  port: number,
-  path: string,
-  extra = "",
-): Promise<{ client: RawClient; head: string }> {
-  const client = await RawClient.connect(port);
-  try {
-    await client.send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${extra}\r\n`);
-    return { client, head: await client.readUntil("\r\n\r\n") };
-  } catch (err) {
-    client[Symbol.dispose]();
-    throw err;
-  }
-}
-
-/** A continuous byte pattern (never 0xFF): byte i of the stream is `i % 251`. */
-function pattern(length: number, offset = 0): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i + offset) % 251;
-  return out;
-}
-
-/**
- * Keeps a source fed until stopped (or closed by the server). `fill` set: constant bytes;
- * otherwise the continuous {@linkcode pattern}.
- */
-function feed(
-  src: RawClient,
-  options: { chunkBytes?: number; pauseMs?: number; fill?: number } = {},
-): { stop(): Promise<void>; readonly sent: number } {
-  const size = options.chunkBytes ?? 4000;
-  let running = true;
-  let sent = 0;
-  const done = (async () => {
-    while (running) {
-      const chunk = options.fill !== undefined
-        ? new Uint8Array(size).fill(options.fill)
-        : pattern(size, sent);
-      try {
-        await src.send(chunk);
-      } catch {
-        return;
-      }
-      sent += size;
-      await new Promise((r) => setTimeout(r, options.pauseMs ?? 5));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-    get sent() {
-      return sent;
-    },
-  };
-}
 
 async function setMeta(port: number, query: string, auth = ADMIN_AUTH): Promise<string> {
   return await exchange(port, `GET /admin/metadata?${query} HTTP/1.0\r\n${auth}\r\n`);
@@ -141,16 +49,6 @@ function icyBlock(rawText: string): Uint8Array {
   out[0] = units;
   out.set(text, 1);
   return out;
-}
-
-async function closedSilently(client: RawClient, timeoutMs = 5000): Promise<boolean> {
-  if (!(await client.closedByPeer(timeoutMs))) return false;
-  try {
-    await client.readBytes(1, 1000);
-    return false;
-  } catch (err) {
-    return /eof/.test((err as Error).message);
-  }
 }
 
 const ALPHA_HEADERS = "Content-Type: audio/mpeg\r\nice-name: Alpha Radio\r\nice-genre: Rock\r\n" +
@@ -187,7 +85,7 @@ Deno.test("GET on a live MP3 mount answers Icecast's §2.1 header block, icy-met
       ["Icy-MetaData: yes\r\n", false],
     ] as const
   ) {
-    const { client, head } = await openListener(srv.port, "/a.mp3", extra);
+    const { client, head } = await openListener(srv.port, "/a.mp3", { headers: extra });
     client[Symbol.dispose]();
     const lines = head.slice(0, -4).split("\r\n");
     const want = expected(metaint);
@@ -204,7 +102,7 @@ Deno.test("GET forwards the source's Content-Type verbatim and its other icy-* h
     "/aac",
     "Content-Type: audio/aacp\r\nIcy-MetaData: 1\r\nicy-reset: 1\r\nice-password: secret\r\n",
   );
-  const { client, head } = await openListener(srv.port, "/aac", "Icy-MetaData: 1\r\n");
+  const { client, head } = await openListener(srv.port, "/aac", { headers: "Icy-MetaData: 1\r\n" });
   using _l = client;
   assert.match(head, /\r\nContent-Type: audio\/aacp\r\n/);
   assert.match(head, /\r\nicy-metadata:1\r\n/);
@@ -234,7 +132,9 @@ Deno.test("ICY framing is byte-exact: first full block, then \\x00 until the tit
   const feeder = feed(src, { chunkBytes: 1000 });
   try {
     await waitFor(() => (srv.server.ctx.registry.get("/f.mp3")?.ring.head ?? 0) > 0, "data");
-    const { client, head } = await openListener(srv.port, "/f.mp3", "Icy-MetaData: 1\r\n");
+    const { client, head } = await openListener(srv.port, "/f.mp3", {
+      headers: "Icy-MetaData: 1\r\n",
+    });
     using listener = client;
     assert.match(head, /\r\nicy-metaint:1000\r\n/);
     const audio: Uint8Array[] = [];
@@ -297,7 +197,7 @@ Deno.test("ICY text on an ISO-8859-1 mount is sent as Latin-1 bytes", async () =
   const feeder = feed(src, { chunkBytes: 1000 });
   try {
     await waitFor(() => (srv.server.ctx.registry.get("/l1.mp3")?.ring.head ?? 0) > 0, "data");
-    const { client } = await openListener(srv.port, "/l1.mp3", "Icy-MetaData: 1\r\n");
+    const { client } = await openListener(srv.port, "/l1.mp3", { headers: "Icy-MetaData: 1\r\n" });
     using listener = client;
     assert.deepEqual((await readFrame(listener, 1000)).block, bytes("\x01StreamTitle='';\x00"));
     await setMeta(srv.port, "mount=/l1.mp3&mode=updinfo&charset=UTF-8&song=Caf%C3%A9");
@@ -368,7 +268,9 @@ Deno.test("A listener's Range header is ignored: 200, never 206", async () => {
   using src = await openSource(srv.port, "/r.mp3");
   await src.send(pattern(1000));
   for (const range of ["bytes=0-", "bytes=100-200", "bytes=-5"]) {
-    const { client, head } = await openListener(srv.port, "/r.mp3", `Range: ${range}\r\n`);
+    const { client, head } = await openListener(srv.port, "/r.mp3", {
+      headers: `Range: ${range}\r\n`,
+    });
     client[Symbol.dispose]();
     assert.match(head, /^HTTP\/1\.0 200 OK\r\n/);
     assert.doesNotMatch(head, /content-range|content-length/i);
@@ -566,7 +468,7 @@ Deno.test("Ogg and WebM listeners never get icy-metaint, even when they ask", as
   using _ogg = await openSource(srv.port, "/o.ogg", "Content-Type: application/ogg\r\n");
   using _webm = await openSource(srv.port, "/w.webm", "Content-Type: audio/webm\r\n");
   for (const [path, type] of [["/o.ogg", "application/ogg"], ["/w.webm", "audio/webm"]]) {
-    const { client, head } = await openListener(srv.port, path, "Icy-MetaData: 1\r\n");
+    const { client, head } = await openListener(srv.port, path, { headers: "Icy-MetaData: 1\r\n" });
     client[Symbol.dispose]();
     assert.match(head, new RegExp(`\\r\\nContent-Type: ${type.replace("/", "\\/")}\\r\\n`));
     assert.doesNotMatch(head, /icy-metaint/i);

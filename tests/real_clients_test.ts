@@ -3,13 +3,15 @@
 
 import assert from "node:assert/strict";
 import {
-  exchange,
   hasProgram,
+  openListener,
   RawClient,
   readIcy,
   startTestServer,
+  statusJson,
   type TestServer,
   waitFor,
+  withTempDir,
 } from "./_helpers.ts";
 import type { Mount } from "../relay/mod.ts";
 
@@ -114,33 +116,15 @@ function assertMp3Frames(bytes: Uint8Array, count: number): void {
 
 /** Connects a listener and returns its response head and the first `n` body bytes. */
 async function listen(port: number, path: string, n: number) {
-  using client = await RawClient.connect(port);
-  await client.send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-  const head = await client.readUntil("\r\n\r\n");
+  const { client: c, head } = await openListener(port, path);
+  using client = c;
   const body = await client.readBytes(n, 10000);
   return { head, body };
 }
 
-// deno-lint-ignore no-explicit-any
-async function statusSource(port: number): Promise<any> {
-  const raw = await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n");
-  const body = raw.slice(raw.indexOf("\r\n\r\n") + 4);
-  const utf8 = new TextDecoder().decode(Uint8Array.from(body, (c) => c.charCodeAt(0)));
-  return JSON.parse(utf8).icestats.source;
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tinyice-real-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("ezstream (libshout) streams an MP3 file: live, listener gets MP3, title via /admin/metadata", async () => {
   if (!(await hasProgram("ezstream")) || !(await hasProgram("ffmpeg"))) return;
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-real-", async (dir) => {
     await ffmpegFile([
       "-f",
       "lavfi",
@@ -181,7 +165,7 @@ Deno.test("ezstream (libshout) streams an MP3 file: live, listener gets MP3, tit
         .catch((err) => {
           throw new Error(`${err.message} (title ${mount.title})\n${ezstream.log()}`);
         });
-      const s = await statusSource(srv.port);
+      const s = (await statusJson(srv.port)).source;
       assert.equal(s.server_name, "EZ Name");
       assert.equal(s.genre, "EZGenre");
       assert.equal(s.server_description, "EZ description");
@@ -207,7 +191,7 @@ Deno.test("ezstream (libshout) streams an MP3 file: live, listener gets MP3, tit
 
 Deno.test("darkice (ALSA null device) connects with its bare-LF head and its MP3 reaches the mount", async () => {
   if (!(await hasProgram("darkice"))) return;
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-real-", async (dir) => {
     await using srv = await startTestServer();
     // The null device yields silence as fast as it is read, so darkice's whole "duration" is
     // encoded and sent within moments: catch the mount as the source starts.
@@ -252,7 +236,7 @@ Deno.test("darkice (ALSA null device) connects with its bare-LF head and its MP3
 
 Deno.test("liquidsoap output.icecast (no Host header) goes live and a listener gets its MP3", async () => {
   if (!(await hasProgram("liquidsoap"))) return;
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-real-", async (dir) => {
     await using srv = await startTestServer();
     await Deno.writeTextFile(
       `${dir}/script.liq`,
@@ -264,7 +248,7 @@ Deno.test("liquidsoap output.icecast (no Host header) goes live and a listener g
     const liquidsoap = run("liquidsoap", [`${dir}/script.liq`], dir);
     try {
       await waitLive(srv, "/liq.mp3", liquidsoap, 20000);
-      const s = await statusSource(srv.port);
+      const s = (await statusJson(srv.port)).source;
       assert.equal(s.server_name, "Liq Name");
       assert.equal(s.server_description, "Liq description");
       assert.equal(s.genre, "LiqGenre");
@@ -284,9 +268,9 @@ Deno.test("liquidsoap output.icecast (no Host header) goes live and a listener g
 
 /** Reads Ogg pages from a listener until the first audio page (granule position > 0). */
 async function readOggHeaders(port: number, path: string) {
-  using client = await RawClient.connect(port);
-  await client.send(`GET ${path} HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n`);
-  const head = await client.readUntil("\r\n\r\n");
+  const opts = { host: "x", headers: "Icy-MetaData: 1\r\n" };
+  const { client: c, head } = await openListener(port, path, opts);
+  using client = c;
   const pages: { flags: number; granule: bigint; body: Uint8Array }[] = [];
   for (;;) {
     const header = await client.readBytes(27);
@@ -301,7 +285,7 @@ async function readOggHeaders(port: number, path: string) {
 
 Deno.test("ices2 (Ogg Vorbis playlist) goes live after its TLS/probe sequence; listeners get Vorbis headers first", async () => {
   if (!(await hasProgram("ices2")) || !(await hasProgram("ffmpeg"))) return;
-  await withTempDir(async (dir) => {
+  await withTempDir("tinyice-real-", async (dir) => {
     await ffmpegFile([
       "-f",
       "lavfi",
@@ -335,7 +319,7 @@ Deno.test("ices2 (Ogg Vorbis playlist) goes live after its TLS/probe sequence; l
       await waitLive(srv, "/ices.ogg", ices, 10000);
       const mount = srv.server.ctx.registry.get("/ices.ogg")!;
       await waitFor(() => mount.meta.subtype === "Vorbis", "Vorbis headers parsed", 5000);
-      const s = await statusSource(srv.port);
+      const s = (await statusJson(srv.port)).source;
       assert.equal(s.server_name, "Ices Name");
       assert.equal(s.genre, "IcesGenre");
       assert.equal(s.server_description, "Ices description");

@@ -5,11 +5,18 @@
 import assert from "node:assert/strict";
 import {
   basicAuth,
+  closedSilently,
   exchange,
   hasProgram,
+  type ListenerOptions,
+  openListener,
+  openSource,
+  parseReply,
+  pattern,
   RawClient,
   SOURCE_PW,
   startTestServer,
+  statusJson,
   waitFor,
 } from "./_helpers.ts";
 
@@ -17,6 +24,8 @@ const AUTH = basicAuth("source", SOURCE_PW);
 const ADMIN_AUTH = basicAuth("admin", "adminpw");
 const OK = "HTTP/1.0 200 OK\r\n\r\n";
 const enc = new TextEncoder();
+/** The plain HTTP/1.0 listener these tests open. */
+const AS_LISTENER: ListenerOptions = { version: "1.0", headers: "User-Agent: test-listener\r\n" };
 
 /** Icecast's standard header block as a regex source, from the status line to the blank line. */
 function icecastHead(statusLine: string, contentType: string, afterType = ""): string {
@@ -42,79 +51,6 @@ function exact403(body: string): RegExp {
   return new RegExp(
     icecastHead("HTTP/1.0 403 Forbidden", "text/plain; charset=utf-8") + `\\r\\n${body}$`,
   );
-}
-
-/** Splits a reply into status, lower-cased headers and body (body re-decoded as UTF-8). */
-function parseReply(raw: string) {
-  const end = raw.indexOf("\r\n\r\n");
-  assert.ok(end >= 0, `no complete head in ${JSON.stringify(raw.slice(0, 200))}`);
-  const lines = raw.slice(0, end).split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const c = line.indexOf(":");
-    headers.set(line.slice(0, c).toLowerCase(), line.slice(c + 1).trim());
-  }
-  const bodyLatin1 = raw.slice(end + 4);
-  const body = new TextDecoder().decode(Uint8Array.from(bodyLatin1, (c) => c.charCodeAt(0)));
-  return { status: Number(lines[0].split(" ")[1]), statusLine: lines[0], headers, body };
-}
-
-// deno-lint-ignore no-explicit-any
-async function statusJson(port: number): Promise<any> {
-  const reply = parseReply(await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n"));
-  assert.equal(reply.status, 200);
-  return JSON.parse(reply.body).icestats;
-}
-
-/** Connects a legacy SOURCE and checks the bare 200; the caller owns (and disposes) the client. */
-async function openSource(
-  port: number,
-  mount: string,
-  extra = "Content-Type: audio/mpeg\r\n",
-): Promise<RawClient> {
-  const src = await RawClient.connect(port);
-  try {
-    await src.send(`SOURCE ${mount} HTTP/1.0\r\n${AUTH}${extra}\r\n`);
-    assert.equal(await src.readUntil("\r\n\r\n"), OK);
-    return src;
-  } catch (err) {
-    src[Symbol.dispose]();
-    throw err;
-  }
-}
-
-/** Starts a GET listener (no ICY) and returns it after the response head. */
-async function openListener(
-  port: number,
-  path: string,
-): Promise<{ client: RawClient; head: string }> {
-  const client = await RawClient.connect(port);
-  try {
-    await client.send(`GET ${path} HTTP/1.0\r\nUser-Agent: test-listener\r\n\r\n`);
-    const head = await client.readUntil("\r\n\r\n");
-    return { client, head };
-  } catch (err) {
-    client[Symbol.dispose]();
-    throw err;
-  }
-}
-
-/** Bytes that never contain 0xFF, so MP3 frame-sync alignment cannot move a burst start. */
-function pattern(length: number, seed = 0): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i + seed) % 251;
-  return out;
-}
-
-/** True once the server closed `client`, having sent nothing more. */
-async function closedSilently(client: RawClient, timeoutMs = 5000): Promise<boolean> {
-  if (!(await client.closedByPeer(timeoutMs))) return false;
-  try {
-    await client.readBytes(1, 1000);
-    return false; // bytes were pending
-  } catch (err) {
-    return /eof/.test((err as Error).message);
-  }
 }
 
 Deno.test("SOURCE with valid credentials gets exactly `HTTP/1.0 200 OK` and nothing else", async () => {
@@ -240,7 +176,7 @@ Deno.test("PUT without Content-Type gets 403 `No Content-type given`; SOURCE wit
   using _src = await openSource(srv.port, "/nt.mp3", "");
   const stats = await statusJson(srv.port);
   assert.equal(stats.source.server_type, "audio/mpeg");
-  const { client, head } = await openListener(srv.port, "/nt.mp3");
+  const { client, head } = await openListener(srv.port, "/nt.mp3", AS_LISTENER);
   using _l = client;
   assert.match(head, /\r\nContent-Type: audio\/mpeg\r\n/);
 });
@@ -286,7 +222,7 @@ Deno.test("SOURCE body bytes sent in the same write as the head reach listeners"
     () => srv.server.ctx.registry.get("/glued.mp3")?.ring.head === body.length,
     "glued bytes in the mount",
   );
-  const { client, head } = await openListener(srv.port, "/glued.mp3");
+  const { client, head } = await openListener(srv.port, "/glued.mp3", AS_LISTENER);
   using _l = client;
   assert.match(head, /^HTTP\/1\.0 200 OK\r\n/);
   assert.deepEqual(await client.readBytes(body.length), body);
@@ -300,7 +236,7 @@ Deno.test("PUT with `Transfer-Encoding: chunked` is de-chunked: listeners get th
       "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
   );
   await src.readUntil("HTTP/1.0 200 OK\r\n\r\n");
-  const { client, head } = await openListener(srv.port, "/chunked.mp3");
+  const { client, head } = await openListener(srv.port, "/chunked.mp3", AS_LISTENER);
   using listener = client;
   assert.match(head, /^HTTP\/1\.0 200 OK\r\n/);
 
@@ -347,7 +283,7 @@ Deno.test("A chunked PUT whose first chunks arrive glued to the head is de-chunk
   assert.equal(await src.readUntil("\r\n\r\n"), OK);
   const mount = srv.server.ctx.registry.get("/glued-chunks.mp3")!;
   await waitFor(() => mount.ring.head === 12, "three chunks in the mount");
-  const { client } = await openListener(srv.port, "/glued-chunks.mp3");
+  const { client } = await openListener(srv.port, "/glued-chunks.mp3", AS_LISTENER);
   using listener = client;
   assert.equal(new TextDecoder().decode(await listener.readBytes(12)), "hello world!");
 });
@@ -360,7 +296,7 @@ Deno.test("PUT with Content-Length ends the source after exactly that many bytes
   );
   assert.equal(await src.readUntil("\r\n\r\n"), OK);
   const mount = srv.server.ctx.registry.get("/len.mp3")!;
-  const { client } = await openListener(srv.port, "/len.mp3");
+  const { client } = await openListener(srv.port, "/len.mp3", AS_LISTENER);
   using listener = client;
   const body = pattern(5000, 11);
   await src.send(body.subarray(0, 2000));
@@ -472,7 +408,7 @@ Deno.test("darkice's captured SOURCE (bare-LF lines, head in two writes) goes li
   assert.equal(stats.source.server_url, "http://darkice.example");
   assert.equal(stats.source.bitrate, 128);
   assert.equal(stats.source.server_type, "audio/mpeg");
-  const { client, head } = await openListener(srv.port, "/darkice.mp3");
+  const { client, head } = await openListener(srv.port, "/darkice.mp3", AS_LISTENER);
   using listener = client;
   assert.match(head, /\r\nicy-name:DarkIce Name\r\n/);
   assert.match(head, /\r\nicy-pub:0\r\n/);
