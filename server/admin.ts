@@ -198,7 +198,7 @@ function stats({ req, ctx, counters }: AdminCall): Response {
   return xml(statsXml(ctx, counters));
 }
 
-/** Admin credentials check; returns "ok", or the response to send. */
+/** Checks Basic credentials: admin, or (for mount commands) that mount's source; else the 401 to send. */
 async function checkAdmin(
   ctx: ServerContext,
   req: RequestHead,

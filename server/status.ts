@@ -3,18 +3,13 @@
 
 import type { Mount } from "../relay/mod.ts";
 import { mountConfig, type ServerContext } from "./context.ts";
-import { escapeXml, SERVER_ID } from "./response.ts";
+import { escapeXml, httpDate, SERVER_ID } from "./response.ts";
 
 const pad = (n: number) => String(n).padStart(2, "0");
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** `Tue, 24 Nov 2026 14:28:58 +0000` (strftime `%a, %d %b %Y %H:%M:%S %z`, in UTC). */
 export function statsDate(d: Date): string {
-  return `${DAYS[d.getUTCDay()]}, ${pad(d.getUTCDate())} ${
-    MONTHS[d.getUTCMonth()]
-  } ${d.getUTCFullYear()} ` +
-    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+  return httpDate(d).replace(/ GMT$/, " +0000");
 }
 
 /** `2026-11-24T14:28:58+0000`. */
@@ -28,8 +23,17 @@ export function baseUrl(ctx: ServerContext): string {
   return `http://${ctx.config.hostname}:${ctx.port}`;
 }
 
+/** Stats in key order, as both documents list them. */
+function sortedByKey(stats: Map<string, string>): Map<string, string> {
+  return new Map([...stats].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** Public stats of one live mount, keys sorted, values as strings (typing happens per format). */
 export function sourceStats(mount: Mount, ctx: ServerContext): Map<string, string> {
+  return sortedByKey(publicStats(mount, ctx));
+}
+
+function publicStats(mount: Mount, ctx: ServerContext): Map<string, string> {
   const meta = mount.meta;
   const mc = mountConfig(ctx.config, mount.path);
   const s = new Map<string, string>();
@@ -57,7 +61,7 @@ export function sourceStats(mount: Mount, ctx: ServerContext): Map<string, strin
   }
   if (meta.subtype !== undefined) s.set("subtype", meta.subtype);
   if (mount.title !== undefined) s.set("title", mount.title);
-  return new Map([...s].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return s;
 }
 
 /**
@@ -98,7 +102,7 @@ export function statusJson(ctx: ServerContext): string {
 
 /** Hidden per-source stats that only the admin XML shows. */
 function adminSourceStats(mount: Mount, ctx: ServerContext): Map<string, string> {
-  const s = sourceStats(mount, ctx);
+  const s = publicStats(mount, ctx);
   const cap = mountConfig(ctx.config, mount.path)?.max_listeners ?? 0;
   s.set("max_listeners", cap > 0 ? String(cap) : "unlimited");
   s.set("public", mountConfig(ctx.config, mount.path)?.public ? "1" : (mount.meta.isPublic ?? "0"));
@@ -107,7 +111,7 @@ function adminSourceStats(mount: Mount, ctx: ServerContext): Map<string, string>
   s.set("total_bytes_read", String(mount.stats.bytesRead));
   s.set("total_bytes_sent", String(mount.stats.bytesSent));
   if (mount.source?.userAgent) s.set("user_agent", mount.source.userAgent);
-  return new Map([...s].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return sortedByKey(s);
 }
 
 export const XML_PROLOG = '<?xml version="1.0"?>\n';
