@@ -99,7 +99,7 @@ async function main(): Promise<void> {
 
   let server;
   try {
-    server = startServer({ config, configPath: values.config, hasher, log, adjust });
+    server = await startServer({ config, configPath: values.config, hasher, log, adjust });
   } catch (err) {
     hasher.close();
     fail(`Cannot listen on ${config.bind_host}:${config.port}: ${(err as Error).message}`);

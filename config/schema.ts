@@ -40,7 +40,12 @@ export interface Config {
   burst_size: number;
   source_timeout_s: number;
   header_timeout_s: number;
+  /** Write each source chunk to listeners at once (with TCP_NODELAY and a smaller burst). */
   low_latency_mode: boolean;
+  /** How often listeners are written outside low-latency mode: fewer, larger writes. */
+  write_interval_ms: number;
+  /** Socket implementation: "node" (node:net, the default) or "deno" (Deno.listen). */
+  socket_api: "node" | "deno";
   mounts: Record<string, MountConfig>;
 }
 
@@ -64,6 +69,8 @@ export const CONFIG_DEFAULTS: Readonly<
   source_timeout_s: 10,
   header_timeout_s: 15,
   low_latency_mode: false,
+  write_interval_ms: 250,
+  socket_api: "node",
 });
 
 /**
@@ -103,6 +110,10 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   source_timeout_s: positiveNumber(),
   header_timeout_s: positiveNumber(),
   low_latency_mode: boolean(),
+  write_interval_ms: integer(10, 1000),
+  socket_api: {
+    check: (v) => v === "node" || v === "deno" ? undefined : `must be "node" or "deno"`,
+  },
   // mounts are checked entry by entry in validateMounts()
   mounts: { check: () => undefined },
 };

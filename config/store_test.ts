@@ -67,7 +67,8 @@ Deno.test("loadConfig() creates a 0600 config with hashed passwords on first run
     assert.equal(await hasher.verify(stored.source_password, source_password), true);
     assert.equal(await hasher.verify(stored.admin_password, admin_password), true);
     assert.equal(await hasher.verify(stored.admin_password, source_password), false);
-    assert.deepEqual(result.config, { ...stored });
+    // Tuning fields stay out of the first-run file; their defaults apply.
+    assert.deepEqual(result.config, { ...stored, write_interval_ms: 250, socket_api: "node" });
     if (!IS_WINDOWS) assert.equal(await fileMode(path), 0o600);
     assert.deepEqual(await listDir(dir), ["tinyice.json"]);
 

@@ -51,6 +51,11 @@ export class Listener {
   #inPrefix = false;
   #endReason: string | null = null;
   #writing = false;
+  /**
+   * Set by the listener's {@linkcode Delivery}: writes what is waiting, if the socket is free.
+   * The mount calls it on every flush tick.
+   */
+  deliver: (() => void) | undefined;
   /** The mount the last view came from: a move during the write must not shift the cursor. */
   #viewMount: Mount | null = null;
   readonly #kill: (reason: string) => void;
@@ -115,6 +120,22 @@ export class Listener {
    */
   async next(maxBytes = Infinity): Promise<Uint8Array | null> {
     for (;;) {
+      const bytes = this.take(maxBytes);
+      if (bytes !== null) return bytes;
+      const mount = this.#mount;
+      if (this.#endReason !== null || mount === null) return null;
+      await mount.changed();
+    }
+  }
+
+  /**
+   * The synchronous form of {@linkcode Listener.next}: the bytes available now (stored stream
+   * headers, or contiguous ring bytes from the cursor, at most `maxBytes`), or null when there
+   * are none or the listener has ended. Like `next()`, the view aliases the ring and must be
+   * followed by {@linkcode Listener.advance} once written.
+   */
+  take(maxBytes = Infinity): Uint8Array | null {
+    for (;;) {
       const mount = this.#mount;
       if (this.#endReason !== null || mount === null) return null;
       if (this.#prefix) {
@@ -130,14 +151,24 @@ export class Listener {
         if (!this.#skip(mount)) return null;
         continue;
       }
-      if (this.#offset < ring.head) {
-        this.#inPrefix = false;
-        this.#writing = true;
-        this.#viewMount = mount;
-        return ring.view(this.#offset, maxBytes);
-      }
-      await mount.changed();
+      if (this.#offset >= ring.head) return null;
+      this.#inPrefix = false;
+      this.#writing = true;
+      this.#viewMount = mount;
+      return ring.view(this.#offset, maxBytes);
     }
+  }
+
+  /** True when the bytes from the last take()/next() were stream headers, not ring audio. */
+  get isInPrefix(): boolean {
+    return this.#inPrefix;
+  }
+
+  /** Bytes waiting between the cursor and the mount's head (0 when ended or unattached). */
+  get backlog(): number {
+    const mount = this.#mount;
+    if (mount === null || this.#endReason !== null) return 0;
+    return (this.#prefix?.length ?? 0) + Math.max(0, mount.ring.head - this.#offset);
   }
 
   /** Records that `n` bytes from the last `next()` reached the socket. */

@@ -13,6 +13,7 @@ export {
   type SourceHandle,
   type StreamFormat,
 } from "./mount.ts";
+export { type ByteSink, Delivery, MAX_WRITE_BYTES } from "./delivery.ts";
 export { type LagPolicy, Listener, type ListenerInit, MAX_SKIPS } from "./listener.ts";
 export {
   MAX_FALLBACK_DEPTH,

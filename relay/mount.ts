@@ -165,6 +165,14 @@ export class Mount {
     this.wake();
   }
 
+  /**
+   * Lets every listener with a {@linkcode Listener.deliver} hook write what is waiting: called
+   * on each flush tick, or after each write in low-latency mode.
+   */
+  flush(): void {
+    for (const listener of this.listeners) listener.deliver?.();
+  }
+
   /** A promise shared by all waiters, resolved by the next write, move or end. */
   changed(): Promise<void> {
     return (this.#signal ??= Promise.withResolvers<void>()).promise;

@@ -225,6 +225,11 @@ export class Registry {
     return dropped;
   }
 
+  /** Flushes every mount (see {@linkcode Mount.flush}): the server's write tick. */
+  flush(): void {
+    for (const mount of this.#mounts.values()) mount.flush();
+  }
+
   /** Ends every listener and source (shutdown). */
   closeAll(reason: string): void {
     for (const mount of this.#mounts.values()) {

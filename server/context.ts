@@ -31,8 +31,16 @@ export function sourceHashes(config: Config, path: string): string[] {
   return [own ?? config.source_password];
 }
 
+/** Global burst cap in low-latency mode: about one second of 128 kbit/s. */
+export const LOW_LATENCY_BURST_BYTES = 16 * 1024;
+
 export function burstFor(config: Config, path: string): number {
-  return mountConfig(config, path)?.burst_size ?? config.burst_size;
+  const own = mountConfig(config, path)?.burst_size;
+  if (own !== undefined) return own;
+  // Low latency: a long burst would put the listener seconds behind live for good.
+  return config.low_latency_mode
+    ? Math.min(config.burst_size, LOW_LATENCY_BURST_BYTES)
+    : config.burst_size;
 }
 
 export function metaintFor(config: Config, path: string): number {

@@ -1,14 +1,12 @@
 // Listener GETs on a mount: Icecast's response head, the burst, then ring bytes to the socket
 // with ICY blocks interleaved when the client asked for them.
 
-import { IcyInterleaver, Listener, type Mount } from "../relay/mod.ts";
+import { Delivery, IcyInterleaver, Listener, type Mount } from "../relay/mod.ts";
 import { burstFor, metaintFor, mountConfig, type ServerContext } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
 import { headLines, textError, writeResponse } from "./response.ts";
 import type { Socket } from "./socket.ts";
 
-/** Largest single socket write of ring bytes. */
-const MAX_WRITE_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 
 /** The icy-* and ice-audio-info lines for a mount (mount config overrides what the source said). */
@@ -78,41 +76,31 @@ export async function serveListener(
     return "head request";
   }
   if (ctx.config.low_latency_mode) sock.setNoDelay(true);
+  const { promise: ended, resolve: onEnded } = Promise.withResolvers<void>();
   const listener = new Listener({
     id: ctx.registry.nextId(),
     ip: sock.remoteIp,
     userAgent: req.headers.get("user-agent") ?? "",
     homePath,
     burstBytes: burstFor(ctx.config, mount.path),
-    kill: () => sock.close(),
+    kill: () => {
+      sock.close();
+      onEnded();
+    },
   });
+  // node:net reports a hang-up at once; without this it is noticed only at the next write.
+  sock.onClose(() => listener.end("listener gone: peer closed"));
   ctx.registry.join(listener, mount);
   try {
     await sock.writeAll(encoder.encode(head));
-    await pump(listener, sock, useIcy ? new IcyInterleaver(metaint) : null);
+    // The burst goes out now; after that the server's flush tick (or, in low-latency mode,
+    // each source write) moves the bytes.
+    new Delivery(listener, sock, useIcy ? new IcyInterleaver(metaint) : null).flush();
+    await ended;
     return listener.endReason ?? "listener ended";
   } catch (err) {
     return listener.endReason ?? `listener gone: ${(err as Error).name}`;
   } finally {
     ctx.registry.leave(listener);
-  }
-}
-
-/** The hot loop: only moves bytes. Everything else was settled before it started. */
-async function pump(listener: Listener, sock: Socket, icy: IcyInterleaver | null): Promise<void> {
-  for (;;) {
-    if (icy && icy.untilBlock === 0) {
-      const mount = listener.mount;
-      if (!mount) return;
-      await sock.writeAll(icy.takeBlock(mount.titleAt(listener.offset)));
-      continue;
-    }
-    const bytes = await listener.next(
-      icy ? Math.min(icy.untilBlock, MAX_WRITE_BYTES) : MAX_WRITE_BYTES,
-    );
-    if (bytes === null) return;
-    await sock.writeAll(bytes);
-    listener.advance(bytes.length);
-    icy?.consumed(bytes.length);
   }
 }

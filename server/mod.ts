@@ -11,7 +11,7 @@ import { mountConfig, mountPolicy, type ServerContext } from "./context.ts";
 import { handleConn } from "./conn.ts";
 import type { Logger } from "./log.ts";
 import type { Socket } from "./socket.ts";
-import { acceptLoop } from "./accept.ts";
+import { listenSockets } from "./accept.ts";
 import type { ConnectionCounters } from "./status.ts";
 
 /** How often listeners stuck in a write are looked for. */
@@ -41,15 +41,20 @@ export interface TinyIceServer extends AsyncDisposable {
   shutdown(): Promise<void>;
 }
 
-export function startServer(options: ServerOptions): TinyIceServer {
+/** Binds the port and starts serving; rejects when the port cannot be bound. */
+export async function startServer(options: ServerOptions): Promise<TinyIceServer> {
   const { hasher, log } = options;
   let config = options.config;
-  const listener = Deno.listen({
-    hostname: config.bind_host,
-    port: config.port,
-    reusePort: options.reusePort ?? true,
-  });
-  const addr = listener.addr as Deno.NetAddr;
+  const acceptor = await listenSockets(
+    {
+      api: config.socket_api,
+      hostname: config.bind_host,
+      port: config.port,
+      reusePort: options.reusePort ?? true,
+    },
+    (sock) => onSocket(sock),
+  );
+  const addr = { hostname: acceptor.hostname, port: acceptor.port };
   const registry = new Registry(mountPolicy(config));
   const ctx: ServerContext = {
     config,
@@ -70,20 +75,19 @@ export function startServer(options: ServerOptions): TinyIceServer {
   const handlers = new Set<Promise<void>>();
   let stopping = false;
 
-  const accepting = (async () => {
-    try {
-      await acceptLoop(listener, (sock) => {
-        ctx.sockets.add(sock);
-        const p = handleConn(sock, ctx, counters).finally(() => {
-          ctx.sockets.delete(sock);
-          handlers.delete(p);
-        });
-        handlers.add(p);
-      });
-    } catch (err) {
-      if (!stopping) log.error("accept loop failed", { error: String(err) });
-    }
-  })();
+  function onSocket(sock: Socket): void {
+    if (stopping) return sock.close();
+    ctx.sockets.add(sock);
+    const p = handleConn(sock, ctx, counters).finally(() => {
+      ctx.sockets.delete(sock);
+      handlers.delete(p);
+    });
+    handlers.add(p);
+  }
+
+  // Listeners are written on this tick, not per source chunk: a write call costs the same for
+  // 1 KB as for 4 KB. Low-latency mode flushes on every source write instead (source.ts).
+  let flusher = setInterval(() => registry.flush(), config.write_interval_ms);
 
   const sweeper = setInterval(() => {
     const dropped = registry.sweep();
@@ -93,6 +97,10 @@ export function startServer(options: ServerOptions): TinyIceServer {
   log.info("listening", { host: addr.hostname, port: addr.port });
 
   function apply(next: Config): void {
+    if (next.write_interval_ms !== config.write_interval_ms) {
+      clearInterval(flusher);
+      flusher = setInterval(() => registry.flush(), next.write_interval_ms);
+    }
     config = next;
     ctx.config = next;
     registry.setPolicy(mountPolicy(next));
@@ -117,8 +125,11 @@ export function startServer(options: ServerOptions): TinyIceServer {
       log.error("config reload rejected, keeping the running config", { reason });
       return false;
     }
-    if (next.port !== config.port || next.bind_host !== config.bind_host) {
-      log.warn("config reload: bind_host/port changes need a restart");
+    if (
+      next.port !== config.port || next.bind_host !== config.bind_host ||
+      next.socket_api !== config.socket_api
+    ) {
+      log.warn("config reload: bind_host/port/socket_api changes need a restart");
     }
     apply(next);
     log.info("config reloaded", { mounts: Object.keys(next.mounts).length });
@@ -129,12 +140,8 @@ export function startServer(options: ServerOptions): TinyIceServer {
     if (stopping) return;
     stopping = true;
     clearInterval(sweeper);
-    try {
-      listener.close();
-    } catch {
-      // already closed
-    }
-    await accepting;
+    clearInterval(flusher);
+    await acceptor.close();
     registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
     let timer: ReturnType<typeof setTimeout> | undefined;

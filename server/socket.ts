@@ -1,8 +1,10 @@
 // The thin socket interface every connection handler uses, and its Deno.Conn implementation.
 // Keeping handlers on this interface lets the accept layer swap in node:net or TLS sockets.
 
+import type { ByteSink } from "../relay/mod.ts";
+
 /** A connected byte stream, as the handlers need it. */
-export interface Socket {
+export interface Socket extends ByteSink {
   /** Reads into `buf`; resolves the byte count, or null at end of stream. */
   read(buf: Uint8Array): Promise<number | null>;
   /** Writes every byte or rejects; a rejected write ends the connection. */
@@ -14,6 +16,8 @@ export interface Socket {
   /** Disables Nagle's algorithm (low-latency listeners). */
   setNoDelay(on: boolean): void;
   readonly isClosed: boolean;
+  /** Calls `callback` once when the connection closes, from either side. */
+  onClose(callback: () => void): void;
 }
 
 /** {@linkcode Socket} over a `Deno.Conn` (TCP or TLS). */
@@ -21,6 +25,13 @@ export class DenoSocket implements Socket {
   readonly #conn: Deno.Conn;
   readonly remoteIp: string;
   #closed = false;
+  #onClose: (() => void) | undefined;
+  /** The rest of the buffer being sent and its callback (see send()). */
+  #sending: Uint8Array | null = null;
+  #sent: ((error?: unknown) => void) | undefined;
+  // Bound once so a send costs one promise, not one promise plus two closures.
+  readonly #onWritten = (n: number) => this.#continueSend(n);
+  readonly #onFailed = (error: unknown) => this.#finishSend(error ?? new Error("write failed"));
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -42,6 +53,30 @@ export class DenoSocket implements Socket {
     while (done < bytes.length) done += await this.#conn.write(bytes.subarray(done));
   }
 
+  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
+    this.#sending = bytes;
+    this.#sent = done;
+    this.#conn.write(bytes).then(this.#onWritten, this.#onFailed);
+  }
+
+  #continueSend(n: number): void {
+    const rest = this.#sending!.subarray(n);
+    if (rest.length === 0) return this.#finishSend(undefined);
+    this.#sending = rest;
+    this.#conn.write(rest).then(this.#onWritten, this.#onFailed);
+  }
+
+  #finishSend(error: unknown): void {
+    const done = this.#sent!;
+    this.#sending = null;
+    this.#sent = undefined;
+    done(error);
+  }
+
+  onClose(callback: () => void): void {
+    this.#onClose = callback;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -50,6 +85,7 @@ export class DenoSocket implements Socket {
     } catch {
       // already closed by the peer side of a failed op
     }
+    this.#onClose?.();
   }
 
   setNoDelay(on: boolean): void {
@@ -57,8 +93,20 @@ export class DenoSocket implements Socket {
   }
 }
 
+/** node:net error codes for a peer that went away. */
+const NODE_DISCONNECT_CODES = new Set([
+  "EPIPE",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ERR_STREAM_DESTROYED",
+  "ERR_STREAM_WRITE_AFTER_END",
+]);
+
 /** True for errors that just mean the peer went away (a normal end, not a fault). */
 export function isDisconnect(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && NODE_DISCONNECT_CODES.has(code)) return true;
   return err instanceof Deno.errors.BrokenPipe ||
     err instanceof Deno.errors.ConnectionReset ||
     err instanceof Deno.errors.ConnectionAborted ||

@@ -165,9 +165,12 @@ export async function serveSource(
     await sock.writeAll(
       req.headers.get("expect")?.toLowerCase() === "100-continue" ? CONTINUE_AND_OK : OK,
     );
-    stopReason = await pumpBody(req, sock, (chunk) =>
-      mount.write(chunk), config.source_timeout_s * 1000) ??
-      stopReason;
+    // Read on every chunk, so a reload switching low-latency mode applies at once.
+    const write = (chunk: Uint8Array) => {
+      mount.write(chunk);
+      if (ctx.config.low_latency_mode) mount.flush();
+    };
+    stopReason = await pumpBody(req, sock, write, config.source_timeout_s * 1000) ?? stopReason;
   } catch (err) {
     if (stopReason === "source ended") stopReason = `source error: ${(err as Error).message}`;
   } finally {

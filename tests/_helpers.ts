@@ -65,7 +65,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const log = new Logger({
     level: options.logLevel ?? (Deno.env.get("TEST_LOG") ? "debug" : "error"),
   });
-  const server = startServer({ config, hasher, log, reusePort: false });
+  const server = await startServer({ config, hasher, log, reusePort: false });
   return {
     port: server.port,
     server,

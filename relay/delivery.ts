@@ -1,0 +1,123 @@
+// Pushes a listener's backlog to its socket in one write per flush tick, with ICY blocks
+// framed in. The cost of fan-out is per write call, not per byte, so writes are coalesced.
+
+import type { IcyInterleaver } from "./icy.ts";
+import type { Listener } from "./listener.ts";
+
+/** Largest single write of ring bytes; a bigger backlog goes out in consecutive writes. */
+export const MAX_WRITE_BYTES = 256 * 1024;
+
+/** Where a listener's bytes go: the connection, as the relay sees it. */
+export interface ByteSink {
+  /**
+   * Starts writing all of `bytes` and calls `done` once they were handed to the kernel, with
+   * an error when the write failed. `bytes` may alias the ring: the sink must be done with it
+   * when it calls `done`. `done` is never called synchronously from `send`.
+   */
+  send(bytes: Uint8Array, done: (error?: unknown) => void): void;
+}
+
+/**
+ * Moves bytes from a {@linkcode Listener}'s cursor to a {@linkcode ByteSink}.
+ *
+ * `flush()` is cheap when there is nothing to do, so a mount may call it for every listener on
+ * every tick. At most one write is in flight per listener; a listener whose write is still
+ * pending is skipped and catches up with a larger write later, so a slow socket never holds
+ * anyone else up.
+ *
+ * @example
+ * ```ts
+ * const delivery = new Delivery(listener, sink, null);
+ * registry.join(listener, mount);
+ * delivery.flush(); // the burst goes out at once
+ * ```
+ */
+export class Delivery {
+  readonly listener: Listener;
+  readonly #sink: ByteSink;
+  readonly #icy: IcyInterleaver | null;
+  #isBusy = false;
+  /** Audio bytes of the write in flight (ICY blocks excluded). */
+  #inFlight = 0;
+  /** The write in flight did not take the whole backlog (wrap, size cap). */
+  #hasMore = false;
+  readonly #done: (error?: unknown) => void;
+
+  constructor(listener: Listener, sink: ByteSink, icy: IcyInterleaver | null) {
+    this.listener = listener;
+    this.#sink = sink;
+    this.#icy = icy;
+    // Bound once: a closure per write would be garbage per listener per tick.
+    this.#done = (error) => this.#onDone(error);
+    listener.deliver = () => this.flush();
+  }
+
+  /** True while a write is in flight. */
+  get isBusy(): boolean {
+    return this.#isBusy;
+  }
+
+  /** Writes everything waiting (up to {@linkcode MAX_WRITE_BYTES}) unless a write is pending. */
+  flush(): void {
+    if (this.#isBusy) return;
+    const listener = this.listener;
+    const before = listener.backlog;
+    const bytes = listener.take(MAX_WRITE_BYTES);
+    if (bytes === null) return;
+    this.#inFlight = bytes.length;
+    this.#hasMore = listener.backlog > bytes.length || before > bytes.length;
+    const icy = this.#icy;
+    const out = icy && !listener.isInPrefix ? this.#frame(bytes, icy) : bytes;
+    this.#isBusy = true;
+    this.#sink.send(out, this.#done);
+  }
+
+  #onDone(error?: unknown): void {
+    this.#isBusy = false;
+    const listener = this.listener;
+    if (error !== undefined && error !== null) {
+      listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
+      return;
+    }
+    listener.advance(this.#inFlight);
+    // A capped or wrapped write leaves bytes that are already due: send them now, not a tick later.
+    if (this.#hasMore) this.flush();
+  }
+
+  /**
+   * The audio with an ICY block at every boundary that falls inside it (or at its end).
+   * Without a boundary this is the ring view itself; with one, a single copy, since one write
+   * call costs less than several. The interleaver counts what goes on the wire, so it is
+   * updated here: the sink writes all of it or the listener ends.
+   */
+  #frame(audio: Uint8Array, icy: IcyInterleaver): Uint8Array {
+    if (icy.untilBlock > audio.length) {
+      icy.consumed(audio.length);
+      return audio;
+    }
+    const mount = this.listener.mount!;
+    const offset = this.listener.offset;
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    let src = 0;
+    while (audio.length - src >= icy.untilBlock) {
+      const n = icy.untilBlock;
+      parts.push(audio.subarray(src, src + n));
+      icy.consumed(n);
+      src += n;
+      const block = icy.takeBlock(mount.titleAt(offset + src));
+      parts.push(block);
+      size += n + block.length;
+    }
+    parts.push(audio.subarray(src));
+    icy.consumed(audio.length - src);
+    size += audio.length - src;
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+}
