@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { type ByteSink, Delivery, MAX_WRITE_BYTES } from "./delivery.ts";
+import { IcyInterleaver } from "./icy.ts";
+import { Listener } from "./listener.ts";
+import { MIN_RING_BYTES, Mount } from "./mount.ts";
+import { concat, fakeSource } from "./_testing.ts";
+
+/** A sink that records each send and completes it only when told to. */
+class ManualSink implements ByteSink {
+  sends: Uint8Array[] = [];
+  #pending: ((error?: unknown) => void) | null = null;
+
+  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
+    assert.equal(this.#pending, null, "a second send while one is in flight");
+    // Copy: the view aliases the ring and the test inspects it later.
+    this.sends.push(bytes.slice());
+    this.#pending = done;
+  }
+
+  get isPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  complete(error?: unknown): void {
+    const done = this.#pending!;
+    this.#pending = null;
+    done(error);
+  }
+}
+
+function setup(opts: { burstBytes?: number; metaint?: number; contentType?: string } = {}) {
+  const mount = new Mount("/m");
+  mount.attachSource(fakeSource(), { contentType: opts.contentType ?? "audio/aac" });
+  const kills: string[] = [];
+  const listener = new Listener({
+    id: 1,
+    ip: "192.0.2.1",
+    userAgent: "ua",
+    homePath: "/m",
+    burstBytes: opts.burstBytes ?? 0,
+    kill: (reason) => void kills.push(reason),
+  });
+  const sink = new ManualSink();
+  const icy = opts.metaint ? new IcyInterleaver(opts.metaint) : null;
+  listener.attach(mount);
+  const delivery = new Delivery(listener, sink, icy);
+  return { mount, listener, sink, delivery, kills };
+}
+
+function seq(from: number, length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (from + i) % 251);
+}
+
+/** Splits an ICY stream into audio and blocks, checking every block sits at `metaint`. */
+function unframe(stream: Uint8Array, metaint: number): { audio: Uint8Array; titles: string[] } {
+  const audio: Uint8Array[] = [];
+  const titles: string[] = [];
+  let at = 0;
+  while (at < stream.length) {
+    const take = Math.min(metaint, stream.length - at);
+    audio.push(stream.subarray(at, at + take));
+    at += take;
+    if (take < metaint || at >= stream.length) break;
+    const size = stream[at] * 16;
+    const text = new TextDecoder().decode(stream.subarray(at + 1, at + 1 + size));
+    if (size > 0) {
+      assert.match(text, /^StreamTitle='.*';\0*$/s, `block at ${at} is not a title`);
+      titles.push(text.replace(/\0+$/, ""));
+    }
+    at += 1 + size;
+  }
+  return { audio: concat(...audio), titles };
+}
+
+Deno.test("Delivery writes the whole backlog in one send and skips flushes while busy", () => {
+  const { mount, sink, delivery, listener } = setup();
+  for (let i = 0; i < 10; i++) mount.write(seq(i * 100, 100));
+  delivery.flush();
+  assert.equal(sink.sends.length, 1);
+  assert.deepEqual(sink.sends[0], seq(0, 1000));
+  assert.equal(delivery.isBusy, true);
+
+  mount.write(seq(1000, 500));
+  mount.flush(); // the tick while the write is in flight does nothing
+  assert.equal(sink.sends.length, 1);
+
+  sink.complete();
+  assert.equal(listener.offset, 1000);
+  assert.equal(listener.bytesSent, 1000);
+  assert.equal(sink.sends.length, 1, "no eager re-send: the next tick picks up the rest");
+  mount.flush();
+  assert.deepEqual(sink.sends[1], seq(1000, 500));
+  sink.complete();
+  mount.flush();
+  assert.equal(sink.sends.length, 2, "nothing new, nothing sent");
+  assert.equal(mount.stats.writes, 2);
+});
+
+Deno.test("Delivery sends the burst at once and continues a write cut at the ring's wrap", () => {
+  const { mount, sink, delivery, listener } = setup({ burstBytes: 64 * 1024 });
+  // Fill so that the unsent bytes straddle the end of the ring's storage.
+  mount.write(seq(0, MIN_RING_BYTES - 1000));
+  listener.attach(mount);
+  mount.write(seq(MIN_RING_BYTES - 1000, 3000));
+  const start = listener.offset;
+  assert.equal(start, MIN_RING_BYTES - 1000 - 64 * 1024);
+  delivery.flush();
+  assert.equal(sink.sends[0].length, MIN_RING_BYTES - start, "cut at the wrap");
+  sink.complete();
+  assert.equal(sink.sends.length, 2, "the rest follows without waiting for a tick");
+  assert.equal(sink.sends[1].length, 2000);
+  sink.complete();
+  assert.equal(listener.offset, MIN_RING_BYTES + 2000);
+});
+
+Deno.test("Delivery caps one send at MAX_WRITE_BYTES and sends the rest right after", () => {
+  const { mount, sink, delivery } = setup();
+  const total = MAX_WRITE_BYTES + 5000;
+  mount.write(seq(0, total));
+  delivery.flush();
+  assert.equal(sink.sends[0].length, MAX_WRITE_BYTES);
+  sink.complete();
+  assert.equal(sink.sends[1].length, 5000);
+  sink.complete();
+  assert.deepEqual(concat(...sink.sends), seq(0, total));
+});
+
+Deno.test("Delivery frames ICY blocks at exact metaint positions across any send sizes", () => {
+  const metaint = 1000;
+  const { mount, sink, delivery } = setup({ metaint, contentType: "audio/mpeg" });
+  const audio: Uint8Array[] = [];
+  let next = 0;
+  const sizes = [1, 999, 1000, 1, 2500, 7, 993, 4000, 0, 1000, 333];
+  for (const [i, size] of sizes.entries()) {
+    if (i === 3) mount.setTitle("First <b>'song'</b>");
+    if (i === 7) mount.setTitle("Second");
+    const bytes = seq(next, size);
+    next += size;
+    audio.push(bytes);
+    mount.write(bytes);
+    delivery.flush();
+    if (sink.isPending) sink.complete();
+  }
+  const { audio: got, titles } = unframe(concat(...sink.sends), metaint);
+  assert.deepEqual(got, concat(...audio));
+  assert.deepEqual(titles, [
+    "StreamTitle='';",
+    "StreamTitle='First <b>'song'</b>';",
+    "StreamTitle='Second';",
+  ]);
+});
+
+Deno.test("Delivery sends a ring view without copying when no ICY block falls inside", () => {
+  const { mount, sink, delivery } = setup({ metaint: 16000, contentType: "audio/mpeg" });
+  const views: Uint8Array[] = [];
+  const spy: ByteSink = {
+    send(bytes, done) {
+      views.push(bytes);
+      sink.send(bytes, done);
+    },
+  };
+  const listener2 = new Listener({
+    id: 2,
+    ip: "192.0.2.2",
+    userAgent: "",
+    homePath: "/m",
+    burstBytes: 0,
+    kill: () => {},
+  });
+  listener2.attach(mount);
+  const d2 = new Delivery(listener2, spy, new IcyInterleaver(16000));
+  mount.write(seq(0, 4000));
+  d2.flush();
+  assert.equal(views[0].byteLength, 4000);
+  assert.equal(views[0].buffer.byteLength, MIN_RING_BYTES, "a view of the ring itself");
+  sink.complete();
+  assert.equal(delivery.isBusy, false);
+});
+
+Deno.test("Delivery ends the listener when a send fails", () => {
+  const { mount, sink, delivery, listener, kills } = setup();
+  mount.write(seq(0, 100));
+  delivery.flush();
+  sink.complete(new Error("broken pipe"));
+  assert.equal(listener.endReason, "listener gone: broken pipe");
+  assert.deepEqual(kills, ["listener gone: broken pipe"]);
+  assert.equal(mount.listeners.size, 0);
+  mount.write(seq(100, 100));
+  delivery.flush();
+  assert.equal(sink.sends.length, 1, "an ended listener is never written again");
+});
+
+Deno.test("Delivery counts a skip when the source laps a send still in flight", () => {
+  const { mount, sink, delivery, listener } = setup();
+  mount.write(seq(0, 1000));
+  delivery.flush();
+  mount.write(seq(1000, MIN_RING_BYTES)); // laps offset 0 while the send is pending
+  sink.complete();
+  assert.equal(listener.skips, 1);
+  assert.equal(mount.stats.skips, 1);
+  assert.equal(listener.endReason, null);
+});
