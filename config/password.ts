@@ -26,6 +26,9 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** How long the hash worker may sit idle before it is stopped (it restarts on demand). */
+export const WORKER_IDLE_MS = 10_000;
+
 type Op = HashRequest["op"];
 type RequestBody<R = HashRequest> = R extends HashRequest ? Omit<R, "id"> : never;
 
@@ -50,23 +53,33 @@ interface Pending {
  * ```
  */
 export class PasswordHasher implements Disposable {
-  #worker: Worker;
+  #worker: Worker | null = null;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #pending = new Map<number, Pending>();
   #nextId = 1;
   /** Why calls fail from now on; set once by close() or a worker failure. */
   #stopReason: string | undefined;
 
-  constructor() {
+  /**
+   * The worker is started on demand and stopped after {@linkcode WORKER_IDLE_MS} without work:
+   * an idle isolate plus argon2's 19 MiB of WASM memory would otherwise double the server's
+   * resting RSS for a job done at start-up and on the odd login.
+   */
+  #ensureWorker(): Worker {
+    clearTimeout(this.#idleTimer);
+    if (this.#worker) return this.#worker;
     // Keep this literal `new URL(..., import.meta.url)` form: `deno compile` finds the worker
     // module to embed by looking for it.
-    this.#worker = new Worker(new URL("./hash_worker.ts", import.meta.url), { type: "module" });
-    this.#worker.onmessage = (event: MessageEvent<HashResponse>) => this.#settle(event.data);
-    this.#worker.onerror = (event) => {
+    const worker = new Worker(new URL("./hash_worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (event: MessageEvent<HashResponse>) => this.#settle(event.data);
+    worker.onerror = (event) => {
       // Without preventDefault() an uncaught worker error also kills the main thread.
       event.preventDefault();
       this.#stop(`the hash worker failed: ${event.message}`);
     };
-    this.#worker.onmessageerror = () => this.#stop("the hash worker sent an unreadable message");
+    worker.onmessageerror = () => this.#stop("the hash worker sent an unreadable message");
+    this.#worker = worker;
+    return worker;
   }
 
   /** Hashes `password` with argon2id and a random salt; resolves to the encoded hash. */
@@ -100,7 +113,7 @@ export class PasswordHasher implements Disposable {
     const id = this.#nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<string | boolean>();
     this.#pending.set(id, { op: body.op, resolve, reject });
-    this.#worker.postMessage({ id, ...body } satisfies HashRequest);
+    this.#ensureWorker().postMessage({ id, ...body } satisfies HashRequest);
     return promise;
   }
 
@@ -110,12 +123,23 @@ export class PasswordHasher implements Disposable {
     this.#pending.delete(response.id);
     if (response.ok) pending.resolve(response.result);
     else pending.reject(opError(pending.op, response.error));
+    if (this.#pending.size === 0) {
+      this.#idleTimer = setTimeout(() => this.#retireWorker(), WORKER_IDLE_MS);
+    }
+  }
+
+  #retireWorker(): void {
+    if (this.#pending.size > 0) return;
+    this.#worker?.terminate();
+    this.#worker = null;
   }
 
   #stop(reason: string): void {
     if (this.#stopReason !== undefined) return;
     this.#stopReason = reason;
-    this.#worker.terminate();
+    clearTimeout(this.#idleTimer);
+    this.#worker?.terminate();
+    this.#worker = null;
     for (const pending of this.#pending.values()) pending.reject(opError(pending.op, reason));
     this.#pending.clear();
   }

@@ -3,12 +3,14 @@
 
 import { RingBuffer } from "./ring_buffer.ts";
 import { buildIcyBlock, type IcyTitle } from "./icy.ts";
-import { findFrameSync } from "./mp3.ts";
+import { findFrameSync, isFrameHeader } from "./mp3.ts";
 import { type OggStreamInfo, OggTracker } from "./ogg.ts";
 import type { Listener } from "./listener.ts";
 
 /** Smallest ring: about 30 s of 128 kbit/s, the slack a slow listener gets before skipping. */
 export const MIN_RING_BYTES = 512 * 1024;
+/** Longest MPEG audio frame (Layer III, 320 kbit/s at 32 kHz, padded); free format aside. */
+const MAX_MP3_FRAME_BYTES = 1441;
 /** Title changes remembered so a listener gets the title that belongs to the bytes it reads. */
 const TITLE_HISTORY = 16;
 
@@ -227,7 +229,15 @@ export class Mount {
       }
       return tracker.pageStartFrom(wanted) ?? tracker.lastPageStart ?? ring.head;
     }
-    if (this.format === "mp3") return findFrameSync((o) => ring.at(o), wanted, ring.head);
+    if (this.format === "mp3" && wanted < ring.head) {
+      // Start on the frame that holds `wanted`, so the burst is at least `burstBytes` and a
+      // player's first buffer fill does not wait for the next write.
+      const at = (o: number) => ring.at(o);
+      const from = Math.max(ring.tail, wanted - MAX_MP3_FRAME_BYTES);
+      const sync = findFrameSync(at, from, ring.head);
+      const found = sync !== from || isFrameHeader(at(from), at(from + 1), at(from + 2));
+      return found ? sync : wanted;
+    }
     return wanted;
   }
 

@@ -210,7 +210,7 @@ Deno.test("Mount.startOffset() stays an integer offset with an odd-sized ring", 
   assert.equal(mount.ring.view(start).length > 0, true);
 });
 
-Deno.test("Mount.startOffset() on mp3 aligns to a frame sync", () => {
+Deno.test("Mount.startOffset() on mp3 starts at the frame sync just before the wanted start", () => {
   const mount = mountOf("audio/mpeg");
   const bytes = new Uint8Array(10_000);
   const frames = [1234, 5000, 9000];
@@ -218,9 +218,13 @@ Deno.test("Mount.startOffset() on mp3 aligns to a frame sync", () => {
   mount.write(bytes);
   assert.equal(mount.startOffset(10_000 - 1000), 1234);
   assert.equal(mount.startOffset(10_000 - 1234), 1234);
-  assert.equal(mount.startOffset(10_000 - 1235), 5000);
-  assert.equal(mount.startOffset(10_000 - 6000), 9000);
-  assert.equal(mount.startOffset(500), 9500, "no frame after the wanted start: the start itself");
+  assert.equal(mount.startOffset(10_000 - 1235), 1234, "one frame (1441 bytes) back at most");
+  assert.equal(mount.startOffset(10_000 - 6000), 5000, "none before: the next one");
+  assert.equal(mount.startOffset(10_000 - 9600), 9000);
+  assert.equal(mount.startOffset(0), 10_000, "no burst: the head");
+  const plain = mountOf("audio/mpeg");
+  plain.write(new Uint8Array(10_000));
+  assert.equal(plain.startOffset(500), 9500, "no frame at all: the wanted start itself");
 });
 
 ffmpegTest("Mount.startOffset() on ffmpeg MP3 starts at a frame header for any burst", async () => {
@@ -233,7 +237,8 @@ ffmpegTest("Mount.startOffset() on ffmpeg MP3 starts at a frame header for any b
       assert.equal(start, mp3.length);
       continue;
     }
-    assert.ok(start >= mp3.length - burst, `burst ${burst}`);
+    assert.ok(start <= mp3.length - burst, `burst ${burst}: at least the burst is sent`);
+    assert.ok(start >= mp3.length - burst - 1441, `burst ${burst}: at most one frame more`);
     assert.ok(
       isFrameHeader(mp3[start], mp3[start + 1], mp3[start + 2]),
       `burst ${burst}: ${start}`,

@@ -88,7 +88,7 @@ export async function serveListener(
       onEnded();
     },
   });
-  // node:net reports a hang-up at once; without this it is noticed only at the next write.
+  sock.stopReading();
   sock.onClose(() => listener.end("listener gone: peer closed"));
   ctx.registry.join(listener, mount);
   try {

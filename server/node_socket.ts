@@ -81,6 +81,10 @@ export class NodeSocket implements Socket {
     this.#socket.setNoDelay(on);
   }
 
+  stopReading(): void {
+    this.#socket.pause();
+  }
+
   onClose(callback: () => void): void {
     this.#onClose = callback;
     if (this.#closed) callback();

@@ -16,6 +16,11 @@ export interface Socket extends ByteSink {
   /** Disables Nagle's algorithm (low-latency listeners). */
   setNoDelay(on: boolean): void;
   readonly isClosed: boolean;
+  /**
+   * Stops reading from the peer for good (a listener sends nothing after its head), so no
+   * read buffer is held per idle connection. A hang-up is then noticed at the next write.
+   */
+  stopReading(): void;
   /** Calls `callback` once when the connection closes, from either side. */
   onClose(callback: () => void): void;
 }
@@ -71,6 +76,10 @@ export class DenoSocket implements Socket {
     this.#sending = null;
     this.#sent = undefined;
     done(error);
+  }
+
+  stopReading(): void {
+    // Nothing to do: a Deno.Conn is only read when read() is called.
   }
 
   onClose(callback: () => void): void {

@@ -1,0 +1,250 @@
+// `deno task bench`: TinyIce and Icecast2 side by side on this machine, each fed the same
+// real-time MP3 by ffmpeg and read by N listeners from our epoll load generator. Writes the
+// tables into docs/PERFORMANCE.md between the bench markers. Bounded, loopback only.
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { type Child, cpuSeconds, memoryKib, versionOf } from "./proc.ts";
+import {
+  type RunningServer,
+  setTitle,
+  startIcecast,
+  startSource,
+  startTinyIce,
+  type TinyIceVariant,
+} from "./servers.ts";
+import { type LoadResult, runLoad } from "./load.ts";
+import { renderReport, type RunResult } from "./report.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const REPORT = join(ROOT, "docs/PERFORMANCE.md");
+
+interface Scenario {
+  server: "tinyice" | "icecast";
+  label: string;
+  n: number;
+  icy: boolean;
+  slowFrac: number;
+  variant?: TinyIceVariant;
+}
+
+const DEFAULT_VARIANT: TinyIceVariant = {
+  socketApi: "node",
+  lowLatency: false,
+  writeIntervalMs: 250,
+};
+
+function plan(ns: number[], extraN: number, only: string | undefined): Scenario[] {
+  const out: Scenario[] = [];
+  for (const n of ns) {
+    out.push({ server: "icecast", label: "Icecast2", n, icy: true, slowFrac: 0 });
+    out.push({
+      server: "tinyice",
+      label: "TinyIce",
+      n,
+      icy: true,
+      slowFrac: 0,
+      variant: DEFAULT_VARIANT,
+    });
+  }
+  const v = DEFAULT_VARIANT;
+  out.push(
+    {
+      server: "tinyice",
+      label: "TinyIce, metadata off",
+      n: extraN,
+      icy: false,
+      slowFrac: 0,
+      variant: v,
+    },
+    {
+      server: "tinyice",
+      label: "TinyIce, Deno.Conn sockets",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, socketApi: "deno" },
+    },
+    {
+      server: "tinyice",
+      label: "TinyIce, low_latency_mode",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, lowLatency: true },
+    },
+    { server: "icecast", label: "Icecast2, 10% slow", n: extraN, icy: true, slowFrac: 0.1 },
+    {
+      server: "tinyice",
+      label: "TinyIce, 10% slow",
+      n: extraN,
+      icy: true,
+      slowFrac: 0.1,
+      variant: v,
+    },
+  );
+  return only ? out.filter((s) => s.server === only || s.label === only) : out;
+}
+
+async function runScenario(
+  s: Scenario,
+  opts: { windowS: number; warmupS: number; loadgen: string; port: number },
+): Promise<RunResult> {
+  const dir = await Deno.makeTempDir({ prefix: "tinyice-bench-" });
+  const children: Child[] = [];
+  let server: RunningServer | undefined;
+  let titleTimer: ReturnType<typeof setInterval> | undefined;
+  try {
+    server = s.server === "icecast"
+      ? await startIcecast(dir, opts.port, s.n)
+      : await startTinyIce(dir, opts.port, s.variant!, s.n);
+    children.push(await startSource(dir, opts.port));
+    let titles = 0;
+    await setTitle(opts.port, `Bench title ${titles++}`);
+    titleTimer = setInterval(() => {
+      setTitle(opts.port, `Bench title ${titles++} - it's "live"`).catch(() => {});
+    }, 5000);
+    // Let the ring hold more than one burst, so every listener can get its 64 KiB at once, and
+    // let TinyIce's hash worker (used for the source login) retire before idle RSS is read.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const pid = server.child.pid;
+    const idle = await memoryKib(pid);
+    const rampS = Math.min(20, Math.max(2, Math.ceil(s.n / 500)));
+    let cpuStart = 0;
+    let cpuEnd = 0;
+    let tStart = 0;
+    let tEnd = 0;
+    let steady = { rss: 0, peak: 0 };
+    const load: LoadResult = await runLoad({
+      loadgen: opts.loadgen,
+      port: opts.port,
+      n: s.n,
+      rampS,
+      warmupS: opts.warmupS,
+      windowS: opts.windowS,
+      icy: s.icy,
+      slowFrac: s.slowFrac,
+      onWindowStart: async () => {
+        tStart = performance.now();
+        cpuStart = await cpuSeconds(pid);
+      },
+      onWindowEnd: async () => {
+        tEnd = performance.now();
+        cpuEnd = await cpuSeconds(pid);
+        steady = await memoryKib(pid);
+      },
+    });
+    const peak = (await memoryKib(pid)).peak;
+    return {
+      label: s.label,
+      server: s.server,
+      n: s.n,
+      icy: s.icy,
+      slowFrac: s.slowFrac,
+      rampS,
+      windowS: opts.windowS,
+      cpuPercent: (cpuEnd - cpuStart) / ((tEnd - tStart) / 1000) * 100,
+      idleRssKib: idle.rss,
+      steadyRssKib: steady.rss,
+      peakRssKib: peak,
+      load,
+    };
+  } finally {
+    clearInterval(titleTimer);
+    for (const c of children) await c.stop();
+    await server?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function buildLoadgen(): Promise<string> {
+  const out = join(ROOT, ".bench/loadgen");
+  await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
+  const build = await new Deno.Command("gcc", {
+    args: ["-O2", "-Wall", "-o", out, join(ROOT, "bench/loadgen.c"), "-lpthread"],
+  }).output();
+  if (!build.success) {
+    throw new Error(`Cannot build the load generator: ${new TextDecoder().decode(build.stderr)}`);
+  }
+  return out;
+}
+
+async function machineFacts(): Promise<Record<string, string>> {
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+  return {
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    cpu: `${cpu ?? "unknown"}, ${navigator.hardwareConcurrency} cores`,
+    memory: `${Math.round(Deno.systemMemoryInfo().total / 2 ** 30)} GiB`,
+    kernel: Deno.osRelease(),
+    deno: `deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    icecast: await versionOf("icecast2", ["-v"]),
+    ffmpeg: await versionOf("ffmpeg", ["-version"]),
+    fdLimit: await new Deno.Command("bash", { args: ["-c", "ulimit -Hn"], stdout: "piped" })
+      .output().then((o) => new TextDecoder().decode(o.stdout).trim()),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      n: { type: "string", default: "1000,5000,10000" },
+      "extra-n": { type: "string", default: "5000" },
+      window: { type: "string", default: "30" },
+      warmup: { type: "string", default: "5" },
+      only: { type: "string" },
+      port: { type: "string", default: "18600" },
+      "no-report": { type: "boolean", default: false },
+    },
+  });
+  const ns = values.n.split(",").map(Number);
+  const loadgen = await buildLoadgen();
+  const facts = await machineFacts();
+  const results: RunResult[] = [];
+  const scenarios = plan(ns, Number(values["extra-n"]), values.only);
+  for (const [i, s] of scenarios.entries()) {
+    console.log(
+      `[${i + 1}/${scenarios.length}] ${s.label}, N=${s.n}${s.icy ? ", metadata on" : ""}`,
+    );
+    const r = await runScenario(s, {
+      windowS: Number(values.window),
+      warmupS: Number(values.warmup),
+      loadgen,
+      port: Number(values.port) + i,
+    });
+    results.push(r);
+    console.log(
+      `  cpu ${r.cpuPercent.toFixed(1)}%  rss ${(r.steadyRssKib / 1024).toFixed(1)} MiB  ` +
+        `connected ${r.load.connected}/${r.n}  stalls ${r.load.normal.stall_seconds}  ` +
+        `drops ${r.load.normal.dropped_before_window + r.load.normal.dropped_in_window}`,
+    );
+  }
+  await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
+  await Deno.writeTextFile(
+    join(ROOT, ".bench/results.json"),
+    JSON.stringify({ facts, results }, null, 2),
+  );
+  const command = `deno task bench ${Deno.args.join(" ")}`.trim();
+  const table = renderReport(facts, results, command);
+  console.log(table);
+  if (!values["no-report"]) await writeReport(table);
+}
+
+/** Replaces the generated part of docs/PERFORMANCE.md, keeping the hand-written text around it. */
+async function writeReport(generated: string): Promise<void> {
+  const start = "<!-- bench:start -->";
+  const end = "<!-- bench:end -->";
+  let text = "";
+  try {
+    text = await Deno.readTextFile(REPORT);
+  } catch {
+    text = `# Performance\n\n${start}\n${end}\n`;
+  }
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  const block = `${start}\n${generated}\n${end}`;
+  text = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + end.length) : text + block;
+  await Deno.writeTextFile(REPORT, text);
+  console.log(`wrote ${REPORT}`);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,156 @@
+// The two servers under test, each started from a config written to a temp dir, and the
+// ffmpeg source that feeds them the same real-time 128 kbit/s MP3.
+
+import { join } from "node:path";
+import { type Child, spawn, waitForHttp } from "./proc.ts";
+
+export const SOURCE_PASSWORD = "bench-source";
+export const ADMIN_PASSWORD = "bench-admin";
+export const MOUNT = "/live";
+
+/** What a benchmark run varies on the TinyIce side. */
+export interface TinyIceVariant {
+  socketApi: "node" | "deno";
+  lowLatency: boolean;
+  writeIntervalMs: number;
+}
+
+export interface RunningServer {
+  readonly label: string;
+  readonly port: number;
+  readonly child: Child;
+  stop(): Promise<void>;
+}
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+export async function startTinyIce(
+  dir: string,
+  port: number,
+  variant: TinyIceVariant,
+  maxListeners: number,
+): Promise<RunningServer> {
+  const configPath = join(dir, "tinyice.json");
+  // Plain-text passwords: the server hashes them in place on first load.
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({
+      bind_host: "127.0.0.1",
+      port,
+      source_password: SOURCE_PASSWORD,
+      admin_password: ADMIN_PASSWORD,
+      max_listeners: maxListeners + 1000,
+      burst_size: 65536,
+      low_latency_mode: variant.lowLatency,
+      write_interval_ms: variant.writeIntervalMs,
+      socket_api: variant.socketApi,
+      mounts: { [MOUNT]: { name: "Bench", public: false } },
+    }),
+  );
+  // The same command as `deno task start`, so the flags measured are the flags shipped.
+  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.start;
+  const [, ...flags] = task.split(" ").filter((a) => a !== "main.ts");
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server there (for `--cpu-prof` reading).
+  const profileDir = Deno.env.get("BENCH_CPU_PROF");
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(
+    "tinyice",
+    [
+      Deno.execPath(),
+      ...flags,
+      ...profile,
+      join(ROOT, "main.ts"),
+      "--config",
+      configPath,
+      "--log-level",
+      "warn",
+    ],
+    join(dir, "tinyice.log"),
+    dir,
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+  return { label: "TinyIce", port, child, stop: () => child.stop() };
+}
+
+export async function startIcecast(
+  dir: string,
+  port: number,
+  maxListeners: number,
+): Promise<RunningServer> {
+  const logDir = join(dir, "icecast-log");
+  await Deno.mkdir(logDir, { recursive: true });
+  // Icecast refuses to run as root; <changeowner> drops to nobody after binding the port.
+  await Deno.chmod(dir, 0o777);
+  await Deno.chmod(logDir, 0o777);
+  const xml = `<icecast>
+  <location>bench</location><admin>bench@localhost</admin><hostname>127.0.0.1</hostname>
+  <limits>
+    <clients>${maxListeners + 1000}</clients><sources>4</sources>
+    <queue-size>524288</queue-size><client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout><source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect><burst-size>65536</burst-size>
+  </limits>
+  <authentication>
+    <source-password>${SOURCE_PASSWORD}</source-password>
+    <admin-user>admin</admin-user><admin-password>${ADMIN_PASSWORD}</admin-password>
+  </authentication>
+  <listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <mount type="normal"><mount-name>${MOUNT}</mount-name><max-listeners>-1</max-listeners></mount>
+  <fileserve>1</fileserve>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir><logdir>${logDir}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>2</loglevel></logging>
+  <security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>
+</icecast>`;
+  const configPath = join(dir, "icecast.xml");
+  await Deno.writeTextFile(configPath, xml);
+  await Deno.chmod(configPath, 0o644);
+  const child = spawn("icecast2", ["icecast2", "-c", configPath], join(dir, "icecast.out"), dir);
+  await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+  return { label: "Icecast2", port, child, stop: () => child.stop() };
+}
+
+/** ffmpeg pushing a real-time 128 kbit/s MP3 sine with PUT, as encoders do. */
+export async function startSource(dir: string, port: number): Promise<Child> {
+  const child = spawn("ffmpeg", [
+    "ffmpeg",
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-re",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+    "-ac",
+    "2",
+    "-c:a",
+    "libmp3lame",
+    "-b:a",
+    "128k",
+    "-content_type",
+    "audio/mpeg",
+    "-f",
+    "mp3",
+    `icecast://source:${SOURCE_PASSWORD}@127.0.0.1:${port}${MOUNT}`,
+  ], join(dir, "ffmpeg.log"));
+  await waitForHttp(
+    `http://127.0.0.1:${port}/status-json.xsl`,
+    (body) => body.includes(`"listenurl"`) && body.includes(MOUNT),
+    20_000,
+  );
+  return child;
+}
+
+/** Sets the mount's title through the Icecast admin API (same request for both servers). */
+export async function setTitle(port: number, title: string): Promise<void> {
+  const url = `http://127.0.0.1:${port}/admin/metadata?mount=${MOUNT}&mode=updinfo&song=` +
+    encodeURIComponent(title);
+  const res = await fetch(url, {
+    headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PASSWORD}`)}` },
+  });
+  await res.body?.cancel();
+  if (!res.ok) throw new Error(`Cannot set title: HTTP ${res.status}`);
+}
