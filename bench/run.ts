@@ -31,7 +31,7 @@ interface Scenario {
 const DEFAULT_VARIANT: TinyIceVariant = {
   socketApi: "node",
   lowLatency: false,
-  writeIntervalMs: 250,
+  writeIntervalMs: 500,
 };
 
 function plan(ns: number[], extraN: number, only: string | undefined): Scenario[] {
@@ -56,6 +56,22 @@ function plan(ns: number[], extraN: number, only: string | undefined): Scenario[
       icy: false,
       slowFrac: 0,
       variant: v,
+    },
+    {
+      server: "tinyice",
+      label: "TinyIce, write_interval_ms 250",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, writeIntervalMs: 250 },
+    },
+    {
+      server: "tinyice",
+      label: "TinyIce, write_interval_ms 250",
+      n: 10000,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, writeIntervalMs: 250 },
     },
     {
       server: "tinyice",
@@ -234,6 +250,7 @@ async function writeReport(generated: string): Promise<void> {
   const start = "<!-- bench:start -->";
   const end = "<!-- bench:end -->";
   let text = "";
+  await Deno.mkdir(join(ROOT, "docs"), { recursive: true });
   try {
     text = await Deno.readTextFile(REPORT);
   } catch {
