@@ -26,6 +26,15 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** The hash worker's thread name; main.ts checks it to run as the worker in a one-file build. */
+export const HASH_WORKER_NAME = "tinyice-hash-worker";
+
+/** True on the hash worker's thread. */
+export function isHashWorkerThread(): boolean {
+  return (globalThis as { name?: unknown }).name === HASH_WORKER_NAME &&
+    "WorkerGlobalScope" in globalThis;
+}
+
 /** How long the hash worker may sit idle before it is stopped (it restarts on demand). */
 export const WORKER_IDLE_MS = 10_000;
 
@@ -59,6 +68,15 @@ export class PasswordHasher implements Disposable {
   #nextId = 1;
   /** Why calls fail from now on; set once by close() or a worker failure. */
   #stopReason: string | undefined;
+  readonly #workerUrl: URL | undefined;
+
+  /**
+   * `workerUrl` replaces the default worker module: a single-file build passes its own URL
+   * (see main.ts), since a file beside this one does not exist there.
+   */
+  constructor(options: { workerUrl?: URL } = {}) {
+    this.#workerUrl = options.workerUrl;
+  }
 
   /**
    * The worker is started on demand and stopped after {@linkcode WORKER_IDLE_MS} without work:
@@ -70,7 +88,8 @@ export class PasswordHasher implements Disposable {
     if (this.#worker) return this.#worker;
     // Keep this literal `new URL(..., import.meta.url)` form: `deno compile` finds the worker
     // module to embed by looking for it.
-    const worker = new Worker(new URL("./hash_worker.ts", import.meta.url), { type: "module" });
+    const url = this.#workerUrl ?? new URL("./hash_worker.ts", import.meta.url);
+    const worker = new Worker(url, { type: "module", name: HASH_WORKER_NAME });
     worker.onmessage = (event: MessageEvent<HashResponse>) => this.#settle(event.data);
     worker.onerror = (event) => {
       // Without preventDefault() an uncaught worker error also kills the main thread.

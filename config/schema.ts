@@ -20,6 +20,20 @@ export interface MountConfig {
   description?: string;
   /** Charset of in-stream ICY text: "UTF-8" (when absent) or "ISO-8859-1". */
   charset?: string;
+  /** A disabled mount refuses sources and listeners but keeps its settings. */
+  disabled?: boolean;
+  /** The user (see {@linkcode Config.users}) who manages this mount, besides super admins. */
+  owner?: string;
+}
+
+/** A web admin account besides the built-in super admin (`admin_user`). */
+export interface UserConfig {
+  /** argon2id or bcrypt hash (plain text only until the store rehashes it). */
+  password: string;
+  /** "super" manages everything; "admin" only the mounts it owns. */
+  role: "super" | "admin";
+  /** Mount paths this user owns (also settable per mount with `owner`). */
+  mounts: string[];
 }
 
 /** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
@@ -46,6 +60,18 @@ export interface Config {
   write_interval_ms: number;
   /** Socket implementation: "node" (node:net, the default) or "deno" (Deno.listen). */
   socket_api: "node" | "deno";
+  /** Public page heading and subtitle. */
+  page_title: string;
+  page_subtitle: string;
+  /** Song history database; absent means history.db next to the config file. */
+  history_path?: string;
+  /** How often the live pages get a snapshot over Server-Sent Events. */
+  sse_interval_ms: number;
+  /** Concurrent Server-Sent Events clients (public and admin together). */
+  max_sse_clients: number;
+  /** Banned addresses and CIDR ranges (IPv4 and IPv6), refused at accept. */
+  bans: string[];
+  users: Record<string, UserConfig>;
   mounts: Record<string, MountConfig>;
 }
 
@@ -55,7 +81,7 @@ export const MAX_BURST_BYTES = 16 * 1024 * 1024;
 
 /** Defaults for every Config field that has one (the two passwords and mounts have none). */
 export const CONFIG_DEFAULTS: Readonly<
-  Omit<Config, "source_password" | "admin_password" | "mounts">
+  Omit<Config, "source_password" | "admin_password" | "mounts" | "users" | "bans" | "history_path">
 > = Object.freeze({
   bind_host: "0.0.0.0",
   port: 8000,
@@ -69,8 +95,12 @@ export const CONFIG_DEFAULTS: Readonly<
   source_timeout_s: 10,
   header_timeout_s: 15,
   low_latency_mode: false,
-  write_interval_ms: 250,
+  write_interval_ms: 500,
   socket_api: "node",
+  page_title: "TinyIce",
+  page_subtitle: "",
+  sse_interval_ms: 500,
+  max_sse_clients: 200,
 });
 
 /**
@@ -114,7 +144,19 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   socket_api: {
     check: (v) => v === "node" || v === "deno" ? undefined : `must be "node" or "deno"`,
   },
-  // mounts are checked entry by entry in validateMounts()
+  page_title: anyString(),
+  page_subtitle: anyString(),
+  history_path: nonEmptyString(),
+  sse_interval_ms: integer(100, 60_000),
+  max_sse_clients: integer(0),
+  bans: {
+    check: (v) =>
+      Array.isArray(v) && v.every((b) => typeof b === "string" && b.trim() !== "")
+        ? undefined
+        : "must be a list of addresses or CIDR ranges",
+  },
+  // users and mounts are checked entry by entry in validateUsers() and validateMounts()
+  users: { check: () => undefined },
   mounts: { check: () => undefined },
 };
 
@@ -129,6 +171,8 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
   name: anyString(),
   genre: anyString(),
   description: anyString(),
+  disabled: boolean(),
+  owner: nonEmptyString(),
   charset: {
     check: (v) =>
       typeof v === "string" && CHARSETS.has(v.toLowerCase())
@@ -167,11 +211,13 @@ export function validateConfig(raw: unknown, file: string): Config {
       out[key] = applyRule(rule, value, key, file);
     } else if (key in CONFIG_DEFAULTS) {
       out[key] = CONFIG_DEFAULTS[key as keyof typeof CONFIG_DEFAULTS];
-    } else if (key !== "mounts") {
+    } else if (!OPTIONAL_TOP_LEVEL.has(key)) {
       fail(file, key, "is required");
     }
   }
+  out.bans ??= [];
   out.mounts = validateMounts(out.mounts, file);
+  out.users = validateUsers(out.users, file);
   return deepFreeze(out) as unknown as Config;
 }
 
@@ -188,6 +234,40 @@ function validateMounts(mounts: unknown, file: string): Record<string, unknown> 
     if (mount.fallback === path) fail(file, `${at}.fallback`, "must not be the mount itself");
   }
   return mounts;
+}
+
+const OPTIONAL_TOP_LEVEL = new Set(["mounts", "users", "bans", "history_path"]);
+/** User names end up in URLs, logs and cookies' sessions: keep them plain. */
+const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
+
+const USER_RULES: Record<keyof UserConfig, Rule> = {
+  password: secret(),
+  role: { check: (v) => v === "super" || v === "admin" ? undefined : `must be "super" or "admin"` },
+  mounts: {
+    check: (v) =>
+      Array.isArray(v) && v.every((m) => typeof m === "string" && isMountPath(m))
+        ? undefined
+        : `must be a list of mount paths starting with "/"`,
+  },
+};
+
+function validateUsers(users: unknown, file: string): Record<string, unknown> {
+  if (users === undefined) return {};
+  if (!isPlainObject(users)) fail(file, "users", `must be an object, got ${describe(users)}`);
+  for (const [name, user] of Object.entries(users)) {
+    const at = `users[${JSON.stringify(name)}]`;
+    if (!USER_NAME.test(name)) {
+      fail(file, at, "has an invalid name: use 1-64 letters, digits, '.', '_', '@' or '-'");
+    }
+    if (!isPlainObject(user)) fail(file, at, `must be an object, got ${describe(user)}`);
+    user.role ??= "admin";
+    user.mounts ??= [];
+    for (const [key, rule] of Object.entries(USER_RULES)) {
+      if (user[key] === undefined) fail(file, `${at}.${key}`, "is required");
+      user[key] = applyRule(rule, user[key], `${at}.${key}`, file);
+    }
+  }
+  return users;
 }
 
 function applyRule(rule: Rule, value: unknown, field: string, file: string): unknown {

@@ -31,6 +31,8 @@ Deno.test("validateConfig() fills every default for a minimal config", () => {
     source_password: HASH,
     admin_password: HASH,
     mounts: {},
+    users: {},
+    bans: [],
   });
   assert.equal(config.bind_host, "0.0.0.0");
   assert.equal(config.port, 8000);
@@ -71,18 +73,21 @@ Deno.test("validateConfig() keeps unknown fields at the top level and in mounts"
   const raw = minimal({
     page_title: "My radio",
     banned_ips: ["10.0.0.1"],
-    users: [{ name: "dj", role: "source" }],
+    relays: [{ name: "dj", role: "source" }],
     mounts: { "/live": { future_flag: true } },
   });
   const config = validateConfig(raw, FILE) as unknown as Record<string, unknown>;
   assert.equal(config.page_title, "My radio");
   assert.deepEqual(config.banned_ips, ["10.0.0.1"]);
-  assert.deepEqual(config.users, [{ name: "dj", role: "source" }]);
+  assert.deepEqual((config as unknown as { relays: unknown }).relays, [{
+    name: "dj",
+    role: "source",
+  }]);
   assert.deepEqual(config.mounts, { "/live": { future_flag: true } });
 });
 
 Deno.test("validateConfig() returns a deep-frozen copy and never mutates its input", () => {
-  const raw = minimal({ users: [{ name: "dj" }], mounts: { "/live": { charset: "utf-8" } } });
+  const raw = minimal({ relays: [{ name: "dj" }], mounts: { "/live": { charset: "utf-8" } } });
   const before = structuredClone(raw);
   const config = validateConfig(raw, FILE);
   assert.deepEqual(raw, before);
@@ -90,7 +95,7 @@ Deno.test("validateConfig() returns a deep-frozen copy and never mutates its inp
   assert.ok(Object.isFrozen(config));
   assert.ok(Object.isFrozen(config.mounts));
   assert.ok(Object.isFrozen(config.mounts["/live"]));
-  assert.ok(Object.isFrozen((config as unknown as { users: object[] }).users[0]));
+  assert.ok(Object.isFrozen((config as unknown as { relays: object[] }).relays[0]));
   assert.notEqual(config.mounts, raw.mounts);
   assert.equal(config.mounts["/live"].charset, "UTF-8");
 });
@@ -233,5 +238,41 @@ Deno.test("validateConfig() checks that a fallback is another mount path", () =>
   assertInvalid(
     minimal({ mounts: { "/live": { fallback: "/live" } } }),
     `Invalid config ./tinyice.json: mounts["/live"].fallback must not be the mount itself`,
+  );
+});
+
+Deno.test("validateConfig() checks web users, bans and the new mount fields", () => {
+  const config = validateConfig(
+    minimal({
+      users: {
+        alice: { password: HASH, mounts: ["/alice"] },
+        root: { password: HASH, role: "super" },
+      },
+      bans: ["10.0.0.0/8", "2001:db8::1"],
+      mounts: { "/alice": { owner: "alice", disabled: false } },
+    }),
+    FILE,
+  );
+  assert.deepEqual(config.users.alice, { password: HASH, role: "admin", mounts: ["/alice"] });
+  assert.deepEqual(config.users.root.mounts, []);
+  assert.deepEqual(config.bans, ["10.0.0.0/8", "2001:db8::1"]);
+  assert.equal(config.mounts["/alice"].owner, "alice");
+  assertInvalid(
+    minimal({ users: { "bad name": { password: HASH } } }),
+    /users\["bad name"\] has an invalid name/,
+  );
+  assertInvalid(
+    minimal({ users: { bob: { password: HASH, role: "root" } } }),
+    /users\["bob"\]\.role must be "super" or "admin"/,
+  );
+  assertInvalid(
+    minimal({ users: { bob: { password: HASH, mounts: ["live"] } } }),
+    /users\["bob"\]\.mounts must be a list of mount paths/,
+  );
+  assertInvalid(minimal({ users: { bob: {} } }), /users\["bob"\]\.password is required/);
+  assertInvalid(minimal({ bans: "10.0.0.1" }), /bans must be a list of addresses/);
+  assertInvalid(
+    minimal({ mounts: { "/m": { disabled: "yes" } } }),
+    /mounts\["\/m"\]\.disabled must be true or false/,
   );
 });

@@ -188,6 +188,11 @@ function plainTextPasswords(config: Config): PlainPassword[] {
     const field = `mounts[${JSON.stringify(mount)}].password`;
     found.push({ field, keys: ["mounts", mount, "password"], value: password });
   }
+  for (const [name, { password }] of Object.entries(config.users)) {
+    if (isPasswordHash(password)) continue;
+    const field = `users[${JSON.stringify(name)}].password`;
+    found.push({ field, keys: ["users", name, "password"], value: password });
+  }
   return found;
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import bcrypt from "bcryptjs";
 import { isPasswordHash, PasswordHasher } from "./password.ts";
-import { ConfigError } from "./schema.ts";
+import { CONFIG_DEFAULTS, ConfigError } from "./schema.ts";
 import { generatePassword, loadConfig, writeFileAtomic } from "./store.ts";
 
 const IS_WINDOWS = Deno.build.os === "windows";
@@ -68,7 +68,12 @@ Deno.test("loadConfig() creates a 0600 config with hashed passwords on first run
     assert.equal(await hasher.verify(stored.admin_password, admin_password), true);
     assert.equal(await hasher.verify(stored.admin_password, source_password), false);
     // Tuning fields stay out of the first-run file; their defaults apply.
-    assert.deepEqual(result.config, { ...stored, write_interval_ms: 250, socket_api: "node" });
+    assert.deepEqual(result.config, {
+      ...CONFIG_DEFAULTS,
+      ...stored,
+      users: {},
+      bans: [],
+    });
     if (!IS_WINDOWS) assert.equal(await fileMode(path), 0o600);
     assert.deepEqual(await listDir(dir), ["tinyice.json"]);
 
@@ -88,7 +93,7 @@ Deno.test("loadConfig() hashes plain-text passwords and changes nothing else in 
     const original = `{
     "port": 8123,
     "source_password":"plain \\"source\\" pw",
-    "users": [ {"name": "dj", "role": "source"} ],
+    "relays": [ {"name": "dj", "role": "source"} ],
     "admin_password": "${adminHash}",
     "page_title": "Caf\\u00e9 radio",
     "ratio": 1.50,
