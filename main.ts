@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "./config/store.ts";
 import { ConfigError } from "./config/schema.ts";
-import { PasswordHasher } from "./config/password.ts";
+import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
 import { Logger, type LogLevel } from "./server/log.ts";
 import { startServer } from "./server/mod.ts";
 import type { Config } from "./config/schema.ts";
@@ -30,6 +30,20 @@ Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.`;
 function fail(message: string): never {
   console.error(message);
   Deno.exit(1);
+}
+
+/**
+ * In a one-file build (deno bundle) config/hash_worker.ts is not beside us: the worker is this
+ * file itself (see the end of this file). Elsewhere the default worker module is used.
+ */
+function bundledWorkerUrl(): URL | undefined {
+  const own = new URL("./config/hash_worker.ts", import.meta.url);
+  try {
+    Deno.statSync(own);
+    return undefined;
+  } catch {
+    return new URL(import.meta.url);
+  }
 }
 
 async function main(): Promise<void> {
@@ -73,7 +87,7 @@ async function main(): Promise<void> {
     file: values["log-file"],
     authFile: values["auth-log-file"],
   });
-  const hasher = new PasswordHasher();
+  const hasher = new PasswordHasher({ workerUrl: bundledWorkerUrl() });
   let config: Config;
   try {
     const loaded = await loadConfig(values.config, hasher);
@@ -126,4 +140,7 @@ async function main(): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
 }
 
-if (import.meta.main) await main();
+// In a one-file build the hash worker is this same file started again on a worker thread
+// (PasswordHasher's workerUrl); there it only serves hash requests.
+if (isHashWorkerThread()) await import("./config/hash_worker.ts");
+else if (import.meta.main) await main();

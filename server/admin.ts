@@ -109,7 +109,12 @@ export function titleFromQuery(target: string): string | undefined {
   return artist && title ? `${artist} - ${title}` : artist || title;
 }
 
-function applyTitle(ctx: ServerContext, mount: Mount, text: string | undefined, via: string): void {
+export function applyTitle(
+  ctx: ServerContext,
+  mount: Mount,
+  text: string | undefined,
+  via: string,
+): void {
   if (text === undefined) return;
   mount.setTitle(text);
   ctx.registry.titleChanged(mount);

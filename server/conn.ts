@@ -1,8 +1,8 @@
 // The one place that decides what a connection is: read the head once, classify it as
 // source, listener or plain HTTP, dispatch, and write exactly one close line to the log.
 
-import type { ServerContext } from "./context.ts";
-import { HeadError, readHead, type RequestHead } from "./http1.ts";
+import { mountConfig, type ServerContext } from "./context.ts";
+import { HeadError, readBody, readHead, type RequestHead } from "./http1.ts";
 import { isDisconnect, type Socket } from "./socket.ts";
 import { serveSource } from "./source.ts";
 import { serveListener } from "./listen.ts";
@@ -10,12 +10,18 @@ import { routeHttp } from "./routes.ts";
 import { htmlError, writeResponse } from "./response.ts";
 import type { ConnectionCounters } from "./status.ts";
 
+/** Largest POST body (admin forms and JSON actions are small). */
+const MAX_BODY_BYTES = 64 * 1024;
+
 export type ConnKind = "source" | "listener" | "http";
 
 /** Decides once what a request is. Listener only when a mount (or its fallback) can serve it. */
 export function classify(req: RequestHead, ctx: ServerContext): ConnKind {
   if (req.method === "SOURCE" || req.method === "PUT") return "source";
-  if ((req.method === "GET" || req.method === "HEAD") && ctx.registry.resolve(req.path)) {
+  if (
+    (req.method === "GET" || req.method === "HEAD") && ctx.registry.resolve(req.path) &&
+    mountConfig(ctx.config, req.path)?.disabled !== true
+  ) {
     return "listener";
   }
   return "http";
@@ -30,11 +36,14 @@ export async function handleConn(
   const started = Date.now();
   let reason = "done";
   let kind: ConnKind | "none" = "none";
-  let req: RequestHead | null = null;
+  // Only these two strings outlive dispatch (for the close line): a listener's connection may
+  // last for days, and the parsed head should not stay in memory that long.
+  let method: string | undefined;
+  let path: string | undefined;
   counters.connections++;
   counters.clients++;
   try {
-    req = await readHead(sock, {
+    const req = await readHead(sock, {
       maxHeadBytes: 8192,
       maxHeaders: 64,
       timeoutMs: ctx.config.header_timeout_s * 1000,
@@ -43,6 +52,8 @@ export async function handleConn(
       reason = "closed before a request";
       return;
     }
+    method = req.method;
+    path = req.path;
     kind = classify(req, ctx);
     switch (kind) {
       case "source":
@@ -57,6 +68,12 @@ export async function handleConn(
       }
       case "http": {
         counters.clientConnections++;
+        if (req.method === "POST") {
+          req.body = await readBody(sock, req, {
+            maxBytes: MAX_BODY_BYTES,
+            timeoutMs: ctx.config.header_timeout_s * 1000,
+          });
+        }
         const res = await routeHttp(req, ctx, sock.remoteIp, counters);
         await writeResponse(sock, res, req.method === "HEAD");
         reason = `http ${res.status}`;
@@ -67,7 +84,8 @@ export async function handleConn(
     if (err instanceof HeadError) {
       reason = err.message;
       if (err.status !== 0 && !sock.isClosed) {
-        await writeResponse(sock, htmlError(400, err.message)).catch(() => {});
+        const status = err.status === 413 ? 413 : 400;
+        await writeResponse(sock, htmlError(status, err.message)).catch(() => {});
       }
     } else if (isDisconnect(err)) reason = "peer closed";
     else {
@@ -83,8 +101,8 @@ export async function handleConn(
     ctx.log.info("connection closed", {
       ip: sock.remoteIp,
       kind,
-      method: req?.method,
-      path: req?.path,
+      method,
+      path,
       secs: Math.round((Date.now() - started) / 100) / 10,
       reason,
     });

@@ -2,10 +2,20 @@
 
 import type { Config, MountConfig } from "../config/schema.ts";
 import { DEFAULT_METAINT } from "../config/schema.ts";
+import type { PasswordHasher } from "../config/password.ts";
+import type { History } from "../history/mod.ts";
 import type { MountPolicy, Registry } from "../relay/mod.ts";
 import type { Authenticator } from "./auth.ts";
+import type { EventHub } from "./events.ts";
+import type { BanList } from "./ip_ban.ts";
 import type { Logger } from "./log.ts";
+import type { LoginLimiter } from "./login_limit.ts";
+import type { SessionStore } from "./session.ts";
 import type { Socket } from "./socket.ts";
+import type { ConnectionCounters } from "./status.ts";
+
+/** Edits a copy of the config; see {@linkcode ServerContext.updateConfig}. */
+export type ConfigEdit = (draft: Config) => void;
 
 export interface ServerContext {
   /** The current config snapshot; replaced whole on reload, never edited in place. */
@@ -18,6 +28,20 @@ export interface ServerContext {
   port: number;
   /** Every open connection, for shutdown. */
   readonly sockets: Set<Socket>;
+  readonly counters: ConnectionCounters;
+  readonly hasher: PasswordHasher;
+  readonly sessions: SessionStore;
+  readonly logins: LoginLimiter;
+  readonly events: EventHub;
+  history: History;
+  /** Built from `config.bans`; checked for every accepted connection. */
+  bans: BanList;
+  /**
+   * The one way the running server changes its config: `edit` works on a copy, which is
+   * validated, saved atomically (when the server has a config file) and applied live.
+   * Calls are serialized. Rejects with a ConfigError (nothing saved) when the result is invalid.
+   */
+  updateConfig(edit: ConfigEdit): Promise<Config>;
 }
 
 /** The config block for a mount, if it is configured. */

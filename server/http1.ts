@@ -18,6 +18,8 @@ export interface RequestHead {
   /** Headers in arrival order with their original spelling. */
   rawHeaders: [string, string][];
   leftover: Uint8Array;
+  /** A POST's body, read whole by {@linkcode readBody} before routing. */
+  body?: Uint8Array;
 }
 
 export interface HeadLimits {
@@ -168,6 +170,43 @@ export async function readHead(sock: Socket, limits: HeadLimits): Promise<Reques
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Reads a request body of exactly `Content-Length` bytes (bytes already read past the head
+ * count), at most `maxBytes`, within `timeoutMs`. Chunked bodies are refused: no browser form
+ * or fetch sends one.
+ */
+export async function readBody(
+  sock: Socket,
+  req: RequestHead,
+  limits: { maxBytes: number; timeoutMs: number },
+): Promise<Uint8Array> {
+  if (req.headers.has("transfer-encoding")) {
+    throw new HeadError(400, "Cannot read request body: send it with Content-Length");
+  }
+  const lengthText = req.headers.get("content-length") ?? "0";
+  if (!/^\d{1,9}$/.test(lengthText)) {
+    throw new HeadError(400, `Cannot read request body: bad Content-Length "${lengthText}"`);
+  }
+  const length = Number(lengthText);
+  if (length > limits.maxBytes) {
+    throw new HeadError(413, `Cannot read request body: larger than ${limits.maxBytes} bytes`);
+  }
+  const body = new Uint8Array(length);
+  let have = Math.min(length, req.leftover.length);
+  body.set(req.leftover.subarray(0, have));
+  const timer = setTimeout(() => sock.close(), limits.timeoutMs);
+  try {
+    while (have < length) {
+      const n = await sock.read(body.subarray(have));
+      if (n === null) throw new HeadError(0, "Cannot read request body: connection closed");
+      have += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return body;
 }
 
 /**

@@ -13,6 +13,31 @@ import type { Logger } from "./log.ts";
 import type { Socket } from "./socket.ts";
 import { listenSockets } from "./accept.ts";
 import type { ConnectionCounters } from "./status.ts";
+import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts";
+import { configUpdater } from "./config_update.ts";
+import { EventHub } from "./events.ts";
+import { BanList } from "./ip_ban.ts";
+import { LoginLimiter } from "./login_limit.ts";
+import { SessionStore } from "./session.ts";
+import { adminSnapshot, isPubliclyVisible, publicSnapshot } from "./snapshot.ts";
+import { canManage, currentUser } from "./tenancy.ts";
+
+/**
+ * Opens the song history next to the config (or where `history_path` says). Never fails:
+ * a broken database is reported once and streaming goes on without history.
+ */
+function openHistoryFor(config: Config, configPath: string | undefined, log: Logger): History {
+  const path = config.history_path ?? (configPath ? defaultHistoryPath(configPath) : ":memory:");
+  const history = openHistory(path, {
+    onUnavailable: (problem) => log.error("song history stopped", { problem }),
+  });
+  if (!history.available) {
+    log.error("song history unavailable, streaming goes on without it", {
+      problem: history.problem,
+    });
+  }
+  return history;
+}
 
 /** How often listeners stuck in a write are looked for. */
 const SWEEP_INTERVAL_MS = 1000;
@@ -56,6 +81,13 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   );
   const addr = { hostname: acceptor.hostname, port: acceptor.port };
   const registry = new Registry(mountPolicy(config));
+  const counters: ConnectionCounters = {
+    clientConnections: 0,
+    connections: 0,
+    sourceConnections: 0,
+    listenerConnections: 0,
+    clients: 0,
+  };
   const ctx: ServerContext = {
     config,
     registry,
@@ -64,19 +96,52 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     startedAt: new Date(),
     port: addr.port,
     sockets: new Set<Socket>(),
+    counters,
+    hasher,
+    sessions: new SessionStore(),
+    logins: new LoginLimiter(),
+    events: new EventHub({
+      intervalMs: () => ctx.config.sse_interval_ms,
+      maxClients: () => ctx.config.max_sse_clients,
+      publicSnapshot: () => publicSnapshot(ctx),
+      adminSnapshot: (name) => {
+        const user = currentUser(ctx.config, name);
+        return user ? adminSnapshot(ctx, user) : undefined;
+      },
+      maySee: (name, path) => {
+        if (name === undefined) return isPubliclyVisible(ctx, path);
+        const user = currentUser(ctx.config, name);
+        return user !== undefined && canManage(ctx.config, user, path);
+      },
+    }),
+    history: openHistoryFor(config, options.configPath, log),
+    bans: new BanList(config.bans),
+    updateConfig: configUpdater({
+      read: async () => {
+        const path = options.configPath;
+        return path ? (await loadConfig(path, hasher)).config : config;
+      },
+      path: options.configPath,
+      check: (next) => void new BanList(next.bans),
+      apply: (next) => apply(options.adjust ? options.adjust(next) : next),
+    }),
   };
-  const counters: ConnectionCounters = {
-    clientConnections: 0,
-    connections: 0,
-    sourceConnections: 0,
-    listenerConnections: 0,
-    clients: 0,
-  };
+  const unsubscribe = registry.subscribe((event) => {
+    ctx.events.onRegistryEvent(event);
+    if (event.type === "title" && event.mount.title) {
+      ctx.history.record({
+        mount: event.mount.path,
+        title: event.mount.title,
+        artist: event.mount.artist,
+        listeners: event.mount.listeners.size,
+      });
+    }
+  });
   const handlers = new Set<Promise<void>>();
   let stopping = false;
 
   function onSocket(sock: Socket): void {
-    if (stopping) return sock.close();
+    if (stopping || ctx.bans.has(sock.remoteIp)) return sock.close();
     ctx.sockets.add(sock);
     const p = handleConn(sock, ctx, counters).finally(() => {
       ctx.sockets.delete(sock);
@@ -97,6 +162,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   log.info("listening", { host: addr.hostname, port: addr.port });
 
   function apply(next: Config): void {
+    const bans = new BanList(next.bans); // throws on a bad entry: the old config stays
+    ctx.bans = bans;
     if (next.write_interval_ms !== config.write_interval_ms) {
       clearInterval(flusher);
       flusher = setInterval(() => registry.flush(), next.write_interval_ms);
@@ -131,7 +198,14 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     ) {
       log.warn("config reload: bind_host/port/socket_api changes need a restart");
     }
-    apply(next);
+    try {
+      apply(next);
+    } catch (err) {
+      log.error("config reload rejected, keeping the running config", {
+        reason: (err as Error).message,
+      });
+      return false;
+    }
     log.info("config reloaded", { mounts: Object.keys(next.mounts).length });
     return true;
   }
@@ -141,6 +215,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     stopping = true;
     clearInterval(sweeper);
     clearInterval(flusher);
+    unsubscribe();
+    ctx.events.close();
     await acceptor.close();
     registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
@@ -150,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
       new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)),
     ]);
     clearTimeout(timer);
+    ctx.history.close();
     log.info("server stopped");
   }
 

@@ -63,6 +63,9 @@ const encoder = new TextEncoder();
  * (4xx/5xx) carry no Content-Length, like Icecast 2.4.4; others do. `HEAD` sends no body.
  */
 export async function writeResponse(sock: Socket, res: Response, isHead = false): Promise<void> {
+  if (res.headers.get("content-type")?.startsWith("text/event-stream") && res.body && !isHead) {
+    return await writeStream(sock, res);
+  }
   const body = new Uint8Array(await res.arrayBuffer());
   let extra = "";
   let contentType: string | null = null;
@@ -84,6 +87,33 @@ export async function writeResponse(sock: Socket, res: Response, isHead = false)
   all.set(headBytes);
   all.set(body, headBytes.length);
   await sock.writeAll(all);
+}
+
+/**
+ * Writes a response whose body never ends by itself (Server-Sent Events): no Content-Length,
+ * each chunk as it comes. Ends when the stream ends, a write fails or the peer hangs up; the
+ * stream is cancelled in the last two cases so its producer forgets this client.
+ */
+async function writeStream(sock: Socket, res: Response): Promise<void> {
+  let extra = "";
+  for (const [name, value] of res.headers) {
+    if (name !== "content-type" && name !== "content-length" && name !== "cache-control") {
+      extra += `${canonical(name)}: ${value}\r\n`;
+    }
+  }
+  const head = headLines(res.status, res.headers.get("content-type"), extra) + "\r\n";
+  const reader = res.body!.getReader();
+  sock.onClose(() => reader.cancel().catch(() => {}));
+  try {
+    await sock.writeAll(encoder.encode(head));
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      await sock.writeAll(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
 }
 
 function canonical(name: string): string {

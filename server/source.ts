@@ -12,6 +12,7 @@ import { ChunkedDecoder, type RequestHead } from "./http1.ts";
 import { parseBasicAuth } from "./auth.ts";
 import { needAuth, textError, writeResponse } from "./response.ts";
 import type { Socket } from "./socket.ts";
+import { ownersOf } from "./tenancy.ts";
 
 /** Icecast's source user name. */
 export const SOURCE_USER = "source";
@@ -93,14 +94,20 @@ export async function serveSource(
     return "source: no credentials (probe)";
   }
   const config = ctx.config;
-  if (creds.user !== SOURCE_USER) {
+  // A mount owner's own password works for that owner's mounts only, as "source" or by name.
+  const owners = ownersOf(config, path);
+  if (creds.user !== SOURCE_USER && !owners.includes(creds.user)) {
     ctx.auth.recordFailure(sock.remoteIp);
     ctx.log.auth(false, `source ${path}, wrong user`, creds.user, sock.remoteIp);
     await writeResponse(sock, needAuth());
     return "source: wrong user";
   }
+  const ownerHashes = owners
+    .filter((name) => creds.user === SOURCE_USER || creds.user === name)
+    .map((name) => config.users[name].password);
+  const hashes = creds.user === SOURCE_USER ? [...sourceHashes(config, path)] : [];
   const result = await ctx.auth.check(
-    sourceHashes(config, path),
+    [...hashes, ...ownerHashes],
     creds,
     sock.remoteIp,
     `source ${path}`,
@@ -108,6 +115,10 @@ export async function serveSource(
   if (result !== "ok") {
     await writeResponse(sock, needAuth());
     return `source: authentication ${result === "limited" ? "rate limited" : "failed"}`;
+  }
+  if (mountConfig(config, path)?.disabled) {
+    await writeResponse(sock, textError(403, "Mountpoint disabled"));
+    return "source: mount disabled";
   }
   const existing = ctx.registry.get(path);
   if (existing?.source) {

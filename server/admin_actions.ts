@@ -1,0 +1,345 @@
+// The dashboard's state-changing actions (`POST /admin/api/<action>`): one table from action
+// name to handler. Tenancy is enforced here, per mount, for every action.
+
+import type { MountConfig } from "../config/schema.ts";
+import { ConfigError, MAX_BURST_BYTES } from "../config/schema.ts";
+import { canMoveBetween } from "../relay/mod.ts";
+import { applyTitle } from "./admin.ts";
+import { isSameOrigin, jsonError, jsonReply, signedIn } from "./admin_web.ts";
+import type { ServerContext } from "./context.ts";
+import type { RequestHead } from "./http1.ts";
+import { parseBanEntry } from "./ip_ban.ts";
+import { checkCsrf } from "./session.ts";
+import { canManage, type WebUser } from "./tenancy.ts";
+
+/** A JSON request body: any field may be missing or of the wrong type. */
+type Body = Record<string, unknown>;
+
+interface Call {
+  ctx: ServerContext;
+  user: WebUser;
+  body: Body;
+  ip: string;
+}
+
+type Action = (call: Call) => Response | Promise<Response>;
+
+const ok = () => jsonReply({ ok: true });
+
+/** Thrown for a request that cannot be carried out; becomes a JSON error reply. */
+class ActionError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function text(body: Body, key: string, what = key): string {
+  const v = body[key];
+  if (typeof v !== "string") throw new ActionError(400, `${what} must be a string`);
+  return v;
+}
+
+function optionalText(body: Body, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw new ActionError(400, `${key} must be a string`);
+  return v;
+}
+
+function optionalInt(body: Body, key: string, max: number): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = typeof v === "string" ? Number(v) : v;
+  if (!Number.isSafeInteger(n) || (n as number) < 0 || (n as number) > max) {
+    throw new ActionError(400, `${key} must be a whole number from 0 to ${max}`);
+  }
+  return n as number;
+}
+
+/** The mount path named by `key`, which the user must manage. */
+function managedPath(call: Call, key = "mount"): string {
+  const path = text(call.body, key, `${key} path`);
+  if (!canManage(call.ctx.config, call.user, path)) {
+    throw new ActionError(403, `You do not manage ${path}`);
+  }
+  return path;
+}
+
+function requireSuper(call: Call): void {
+  if (call.user.role !== "super") throw new ActionError(403, "Only a super admin may do this");
+}
+
+function liveMount(call: Call, path: string) {
+  const mount = call.ctx.registry.get(path);
+  if (!mount) throw new ActionError(404, `No mount ${path} is running`);
+  return mount;
+}
+
+/** Ends the source and listeners of a mount that was disabled or deleted. */
+function shutMount(ctx: ServerContext, path: string, reason: string): void {
+  const mount = ctx.registry.get(path);
+  if (!mount) return;
+  mount.source?.kill(reason);
+  for (const listener of [...mount.listeners]) listener.end(reason);
+}
+
+const ACTIONS: Record<string, Action> = {
+  "kick-source": (call) => {
+    const path = managedPath(call);
+    const mount = liveMount(call, path);
+    if (!mount.source) throw new ActionError(409, `${path} has no source`);
+    mount.source.kill("kicked by admin");
+    call.ctx.log.info("source kicked", { mount: path, by: call.user.name });
+    return ok();
+  },
+
+  "kick-listener": (call) => {
+    const path = managedPath(call);
+    const id = Number(call.body.id);
+    const listener = [...liveMount(call, path).listeners].find((l) => l.id === id);
+    if (!listener) throw new ActionError(404, `No listener ${call.body.id} on ${path}`);
+    listener.end("kicked by admin");
+    call.ctx.log.info("listener kicked", { mount: path, id, by: call.user.name });
+    return ok();
+  },
+
+  "move-listeners": (call) => {
+    const from = liveMount(call, managedPath(call, "from"));
+    const to = liveMount(call, managedPath(call, "to"));
+    if (from === to) throw new ActionError(400, "Source and destination are the same mount");
+    if (!to.hasSource) throw new ActionError(409, `${to.path} has no source`);
+    if (!canMoveBetween(from, to)) {
+      throw new ActionError(409, `${from.path} and ${to.path} carry different formats`);
+    }
+    const moved = call.ctx.registry.moveListeners(from, to);
+    call.ctx.log.info("listeners moved", { from: from.path, to: to.path, count: moved });
+    return jsonReply({ ok: true, moved });
+  },
+
+  "set-fallback": (call) => {
+    const path = managedPath(call);
+    const fallback = text(call.body, "fallback");
+    if (fallback !== "") {
+      if (!canManage(call.ctx.config, call.user, fallback)) {
+        throw new ActionError(403, `You do not manage ${fallback}`);
+      }
+      if (fallback === path) throw new ActionError(400, "A mount cannot fall back to itself");
+    }
+    call.ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
+    return ok();
+  },
+
+  "set-title": (call) => {
+    const path = managedPath(call);
+    applyTitle(call.ctx, liveMount(call, path), text(call.body, "title"), "dashboard");
+    return ok();
+  },
+
+  "approve": async (call) => {
+    requireSuper(call);
+    const path = text(call.body, "mount", "mount path");
+    const name = call.ctx.registry.get(path)?.meta.name;
+    await call.ctx.updateConfig((draft) => {
+      if (Object.hasOwn(draft.mounts, path)) return;
+      draft.mounts[path] = { public: true, ...(name ? { name } : {}) };
+    });
+    return ok();
+  },
+
+  "mount-save": async (call) => {
+    const { ctx, user, body } = call;
+    const path = text(body, "path", "mount path");
+    const exists = Object.hasOwn(ctx.config.mounts, path);
+    // A new mount belongs to the admin user who creates it; existing ones need management rights.
+    if (exists && !canManage(ctx.config, user, path)) {
+      throw new ActionError(403, `You do not manage ${path}`);
+    }
+    if (!exists && user.role !== "super" && ctx.registry.get(path)?.hasSource) {
+      throw new ActionError(403, `${path} is in use by an unapproved source`);
+    }
+    const password = optionalText(body, "password");
+    const hash = password ? await ctx.hasher.hash(password) : undefined;
+    const fallback = optionalText(body, "fallback");
+    if (fallback && !canManage(ctx.config, user, fallback)) {
+      throw new ActionError(403, `You do not manage ${fallback}`);
+    }
+    const owner = optionalText(body, "owner");
+    if (owner !== undefined && user.role !== "super") {
+      throw new ActionError(403, "Only a super admin may change owners");
+    }
+    const edits: Partial<MountConfig> = {
+      name: optionalText(body, "name"),
+      genre: optionalText(body, "genre"),
+      description: optionalText(body, "description"),
+      max_listeners: optionalInt(body, "max_listeners", 1_000_000),
+      burst_size: optionalInt(body, "burst_size", MAX_BURST_BYTES),
+    };
+    await ctx.updateConfig((draft) => {
+      const mount: MountConfig = { ...(draft.mounts[path] ?? {}) };
+      for (const [k, v] of Object.entries(edits)) {
+        if (v !== undefined) (mount as Record<string, unknown>)[k] = v;
+      }
+      if (hash) mount.password = hash;
+      if (fallback !== undefined) {
+        if (fallback === "") delete mount.fallback;
+        else mount.fallback = fallback;
+      }
+      if (typeof body.public === "boolean") mount.public = body.public;
+      if (typeof body.disabled === "boolean") mount.disabled = body.disabled;
+      if (owner !== undefined) {
+        if (owner === "") delete mount.owner;
+        else mount.owner = owner;
+      }
+      if (!exists && user.role !== "super") mount.owner = user.name;
+      if (mount.owner !== undefined && !Object.hasOwn(draft.users, mount.owner)) {
+        throw new ActionError(400, `No user ${mount.owner}`);
+      }
+      draft.mounts[path] = mount;
+    });
+    if (body.disabled === true) shutMount(ctx, path, "mount disabled by admin");
+    ctx.log.info("mount saved", { mount: path, by: user.name });
+    return ok();
+  },
+
+  "mount-delete": async (call) => {
+    const path = managedPath(call, "path");
+    await call.ctx.updateConfig((draft) => {
+      if (!Object.hasOwn(draft.mounts, path)) throw new ActionError(404, `No mount ${path}`);
+      delete draft.mounts[path];
+      for (const user of Object.values(draft.users)) {
+        user.mounts = user.mounts.filter((m) => m !== path);
+      }
+    });
+    shutMount(call.ctx, path, "mount deleted by admin");
+    call.ctx.log.info("mount deleted", { mount: path, by: call.user.name });
+    return ok();
+  },
+
+  "user-save": async (call) => {
+    requireSuper(call);
+    const { ctx, body } = call;
+    const name = text(body, "name", "user name");
+    if (name === ctx.config.admin_user) {
+      throw new ActionError(400, `${name} is the built-in admin; change it in the config file`);
+    }
+    const role = body.role ?? "admin";
+    if (role !== "super" && role !== "admin") {
+      throw new ActionError(400, `role must be "super" or "admin"`);
+    }
+    const mounts = body.mounts ?? [];
+    if (!Array.isArray(mounts) || !mounts.every((m) => typeof m === "string")) {
+      throw new ActionError(400, "mounts must be a list of mount paths");
+    }
+    const password = optionalText(body, "password");
+    const exists = Object.hasOwn(ctx.config.users, name);
+    const oldRole = exists ? ctx.config.users[name].role : undefined;
+    if (!exists && !password) throw new ActionError(400, "A new user needs a password");
+    const hash = password ? await ctx.hasher.hash(password) : undefined;
+    await ctx.updateConfig((draft) => {
+      const old = draft.users[name];
+      draft.users[name] = { password: hash ?? old.password, role, mounts: [...new Set(mounts)] };
+    });
+    // Sessions of a user whose password or role changed start over.
+    if (exists && (hash || oldRole !== role)) ctx.sessions.destroyUser(name);
+    ctx.log.info("user saved", { user: name, role, by: call.user.name });
+    return ok();
+  },
+
+  "user-delete": async (call) => {
+    requireSuper(call);
+    const name = text(call.body, "name", "user name");
+    await call.ctx.updateConfig((draft) => {
+      if (!Object.hasOwn(draft.users, name)) throw new ActionError(404, `No user ${name}`);
+      delete draft.users[name];
+      for (const mount of Object.values(draft.mounts)) {
+        if (mount.owner === name) delete mount.owner;
+      }
+    });
+    call.ctx.sessions.destroyUser(name);
+    call.ctx.log.info("user deleted", { user: name, by: call.user.name });
+    return ok();
+  },
+
+  "ban-add": async (call) => {
+    requireSuper(call);
+    const entry = parseBan(text(call.body, "ban"));
+    await call.ctx.updateConfig((draft) => {
+      if (!draft.bans.includes(entry)) draft.bans.push(entry);
+    });
+    // A ban also ends connections already open from that range.
+    for (const sock of call.ctx.sockets) if (call.ctx.bans.has(sock.remoteIp)) sock.close();
+    call.ctx.log.info("ban added", { ban: entry, by: call.user.name });
+    return ok();
+  },
+
+  "ban-remove": async (call) => {
+    requireSuper(call);
+    const given = text(call.body, "ban");
+    let entry = given;
+    try {
+      entry = parseBanEntry(given).text;
+    } catch {
+      // an entry that no longer parses can still be removed by its exact text
+    }
+    await call.ctx.updateConfig((draft) => {
+      draft.bans = draft.bans.filter((b) => b !== entry && b !== given);
+    });
+    call.ctx.log.info("ban removed", { ban: entry, by: call.user.name });
+    return ok();
+  },
+
+  "settings": async (call) => {
+    requireSuper(call);
+    const title = text(call.body, "title", "page title");
+    const subtitle = text(call.body, "subtitle", "subtitle");
+    await call.ctx.updateConfig((draft) => {
+      draft.page_title = title;
+      draft.page_subtitle = subtitle;
+    });
+    return ok();
+  },
+};
+
+function parseBan(textValue: string): string {
+  try {
+    return parseBanEntry(textValue).text;
+  } catch (err) {
+    throw new ActionError(400, (err as Error).message);
+  }
+}
+
+/** `POST /admin/api/<action>` with a JSON body and the `X-CSRF-Token` header. */
+export async function adminAction(
+  req: RequestHead,
+  ctx: ServerContext,
+  ip: string,
+): Promise<Response> {
+  const signed = signedIn(req, ctx);
+  if (!signed) return jsonError(401, "Not signed in");
+  if (!isSameOrigin(req) || !checkCsrf(signed.session, req.headers.get("x-csrf-token"))) {
+    ctx.log.auth(false, `admin action ${req.path}, bad CSRF token`, signed.user.name, ip);
+    return jsonError(403, "Invalid or missing CSRF token");
+  }
+  const name = req.path.slice("/admin/api/".length);
+  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
+  if (!action) return jsonError(404, `No action ${name}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder().decode(req.body) || "{}");
+  } catch {
+    return jsonError(400, "The request body must be JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return jsonError(400, "The request body must be a JSON object");
+  }
+  try {
+    return await action({ ctx, user: signed.user, body: body as Body, ip });
+  } catch (err) {
+    if (err instanceof ActionError) return jsonError(err.status, err.message);
+    if (err instanceof ConfigError) return jsonError(400, err.message);
+    throw err;
+  }
+}
+
+/** Every action name the dashboard may call (tests walk them for tenancy checks). */
+export const ACTION_NAMES: readonly string[] = Object.keys(ACTIONS);

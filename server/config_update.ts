@@ -1,0 +1,45 @@
+// The single path by which the running server changes its own config (dashboard actions):
+// edit a copy, validate it, save it atomically, then apply it live. One change at a time.
+
+import type { Config } from "../config/schema.ts";
+import { validateConfig } from "../config/schema.ts";
+import { writeFileAtomic } from "../config/store.ts";
+import type { ConfigEdit } from "./context.ts";
+
+export interface ConfigUpdaterOptions {
+  /**
+   * The config to edit: the file's own (so command-line overrides of the running config are
+   * never written back), or the running config when there is no file.
+   */
+  read: () => Promise<Config>;
+  /** The config file; without one (tests), changes are applied but not saved. */
+  path?: string;
+  /** Makes `next` the running config; throws to refuse it (nothing is saved then). */
+  apply: (next: Config) => void;
+  /** Checks a candidate before it is saved (e.g. that every ban parses). */
+  check?: (next: Config) => void;
+}
+
+/** Returns `updateConfig(edit)` for {@linkcode ServerContext.updateConfig}. */
+export function configUpdater(
+  options: ConfigUpdaterOptions,
+): (edit: ConfigEdit) => Promise<Config> {
+  let queue: Promise<unknown> = Promise.resolve();
+  return (edit) => {
+    const run = queue.then(async () => {
+      const draft = structuredClone(await options.read()) as Config;
+      edit(draft);
+      const next = validateConfig(draft, options.path ?? "the running config");
+      options.check?.(next);
+      if (options.path) {
+        const mode = await Deno.stat(options.path).then((s) => s.mode ?? undefined, () => 0o600);
+        const target = await Deno.realPath(options.path).catch(() => options.path!);
+        await writeFileAtomic(target, `${JSON.stringify(next, null, 2)}\n`, mode && mode & 0o777);
+      }
+      options.apply(next);
+      return next;
+    });
+    queue = run.catch(() => {});
+    return run;
+  };
+}

@@ -1,0 +1,168 @@
+// Server-Sent Events for the live pages: a snapshot on a timer, immediate events when a source
+// starts or stops or a title changes, heartbeats, and a cap on concurrent clients.
+
+import type { RegistryEvent } from "../relay/mod.ts";
+
+/** A stream consumer: what it may see, and how to reach it. */
+interface Client {
+  /** Public page (undefined) or the admin user's name. */
+  readonly user: string | undefined;
+  readonly controller: ReadableStreamDefaultController<Uint8Array>;
+}
+
+export interface EventHubOptions {
+  /** Read on every tick, so a reload applies at once. */
+  intervalMs: () => number;
+  maxClients: () => number;
+  publicSnapshot: () => unknown;
+  /** Undefined when the user no longer exists (the stream then ends). */
+  adminSnapshot: (user: string) => unknown | undefined;
+  /** Whether an event about `mount` may reach this client. */
+  maySee: (user: string | undefined, mount: string) => boolean;
+}
+
+/** Browsers reconnect after this long when a stream drops. */
+const RETRY_MS = 3000;
+/** Proxies close idle streams; a comment line keeps them open. */
+export const HEARTBEAT_MS = 15_000;
+
+const encoder = new TextEncoder();
+
+function frame(event: string, data: string): Uint8Array {
+  // JSON.stringify never emits raw newlines, so the data fits one `data:` line.
+  return encoder.encode(`event: ${event}\ndata: ${data}\n\n`);
+}
+
+/** Fans snapshots and events out to every connected EventSource. */
+export class EventHub {
+  readonly #clients = new Set<Client>();
+  readonly #options: EventHubOptions;
+  #tick: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(options: EventHubOptions) {
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * A `text/event-stream` response for the public page (`user` undefined) or an admin user,
+   * or a 503 when the cap is reached. The stream ends when the client goes away (the
+   * response writer cancels it) or on {@linkcode EventHub.close}.
+   */
+  open(user: string | undefined): Response {
+    if (this.#closed || this.#clients.size >= this.#options.maxClients()) {
+      return new Response("Too many live connections, try again later\n", {
+        status: 503,
+        headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "10" },
+      });
+    }
+    let client: Client;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        client = { user, controller };
+        this.#clients.add(client);
+        controller.enqueue(encoder.encode(`retry: ${RETRY_MS}\n\n`));
+        this.#sendSnapshot(client, new Map());
+        this.#start();
+      },
+      cancel: () => this.#drop(client),
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  /** Pushes a registry event to every client allowed to see its mount. */
+  onRegistryEvent(event: RegistryEvent): void {
+    const path = event.mount.path;
+    const data = event.type === "title"
+      ? JSON.stringify({ mount: path, title: event.mount.title ?? "" })
+      : JSON.stringify({ mount: path });
+    const bytes = frame(event.type, data);
+    for (const client of this.#clients) {
+      if (this.#options.maySee(client.user, path)) this.#send(client, bytes);
+    }
+  }
+
+  /** Ends every stream (shutdown). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#tick);
+    clearInterval(this.#heartbeat);
+    for (const client of [...this.#clients]) {
+      this.#drop(client);
+      try {
+        client.controller.close();
+      } catch {
+        // already closed or errored
+      }
+    }
+  }
+
+  #start(): void {
+    if (this.#tick !== undefined || this.#closed) return;
+    const tick = () => {
+      this.#tick = undefined;
+      if (this.#clients.size === 0) return;
+      // One snapshot per audience per tick, however many tabs are open.
+      const cache = new Map<string | undefined, Uint8Array | null>();
+      for (const client of this.#clients) this.#sendSnapshot(client, cache);
+      this.#tick = setTimeout(tick, this.#options.intervalMs());
+    };
+    this.#tick = setTimeout(tick, this.#options.intervalMs());
+    this.#heartbeat ??= setInterval(() => {
+      const ping = encoder.encode(": ping\n\n");
+      for (const client of this.#clients) this.#send(client, ping);
+    }, HEARTBEAT_MS);
+  }
+
+  #sendSnapshot(client: Client, cache: Map<string | undefined, Uint8Array | null>): void {
+    let bytes = cache.get(client.user);
+    if (bytes === undefined) {
+      const snap = client.user === undefined
+        ? this.#options.publicSnapshot()
+        : this.#options.adminSnapshot(client.user);
+      bytes = snap === undefined ? null : frame("snapshot", JSON.stringify(snap));
+      cache.set(client.user, bytes);
+    }
+    if (bytes === null) {
+      // The account was deleted or lost its rights: end its stream.
+      this.#drop(client);
+      client.controller.close();
+      return;
+    }
+    this.#send(client, bytes);
+  }
+
+  #send(client: Client, bytes: Uint8Array): void {
+    // A client that stopped reading piles up frames; past a few snapshots it is cut off.
+    if ((client.controller.desiredSize ?? 0) < -MAX_QUEUED_BYTES) {
+      this.#drop(client);
+      client.controller.error(new Error("event stream client too slow"));
+      return;
+    }
+    client.controller.enqueue(bytes);
+  }
+
+  #drop(client: Client): void {
+    this.#clients.delete(client);
+    if (this.#clients.size === 0) {
+      clearTimeout(this.#tick);
+      this.#tick = undefined;
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+    }
+  }
+}
+
+/** Bytes a stream may hold for a client that does not read before it is dropped. */
+const MAX_QUEUED_BYTES = 1024 * 1024;

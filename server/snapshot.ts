@@ -1,0 +1,115 @@
+// The JSON snapshots the web pages render: the public one (visible live mounts only) and the
+// admin one (filtered to what the signed-in user may manage). Shapes: docs/WEB-API.md.
+
+import type { Mount } from "../relay/mod.ts";
+import { burstFor, mountConfig, type ServerContext } from "./context.ts";
+import { SERVER_ID } from "./response.ts";
+import { baseUrl } from "./status.ts";
+import { canManage, type WebUser } from "./tenancy.ts";
+
+/**
+ * True when `path` may appear on the public page: configured (an unknown mount waits for an
+ * admin's approval), not disabled and not marked private.
+ */
+export function isPubliclyVisible(ctx: ServerContext, path: string): boolean {
+  const mc = mountConfig(ctx.config, path);
+  return mc !== undefined && mc.disabled !== true && mc.public !== false;
+}
+
+function displayName(ctx: ServerContext, mount: Mount): string {
+  return mountConfig(ctx.config, mount.path)?.name ?? mount.meta.name ?? mount.path;
+}
+
+export function publicSnapshot(ctx: ServerContext): unknown {
+  const base = baseUrl(ctx);
+  return {
+    station: { title: ctx.config.page_title, subtitle: ctx.config.page_subtitle },
+    mounts: ctx.registry.live().filter((m) => isPubliclyVisible(ctx, m.path)).map((m) => {
+      const mc = mountConfig(ctx.config, m.path);
+      return {
+        path: m.path,
+        name: displayName(ctx, m),
+        genre: mc?.genre ?? m.meta.genre ?? "",
+        description: mc?.description ?? m.meta.description ?? "",
+        title: m.title ?? "",
+        listeners: m.listeners.size,
+        bitrate: m.meta.bitrate ?? (m.meta.audioBitrate ? String(m.meta.audioBitrate / 1000) : ""),
+        contentType: m.meta.contentType,
+        listenUrl: base + m.path,
+      };
+    }),
+  };
+}
+
+export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
+  const config = ctx.config;
+  const paths = new Set<string>([
+    ...ctx.registry.all().map((m) => m.path),
+    ...Object.keys(config.mounts),
+  ]);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  for (const m of ctx.registry.all()) {
+    bytesIn += m.stats.bytesRead;
+    bytesOut += m.stats.bytesSent;
+  }
+  const mounts = [...paths].sort().filter((p) => canManage(config, user, p)).map((path) => {
+    const m = ctx.registry.get(path);
+    const mc = mountConfig(config, path);
+    const stats = m?.stats;
+    const attempts = stats ? stats.writes + stats.skips : 0;
+    return {
+      path,
+      live: m?.hasSource ?? false,
+      configured: mc !== undefined,
+      approved: mc !== undefined,
+      public: mc ? mc.public !== false : false,
+      disabled: mc?.disabled === true,
+      name: mc?.name ?? m?.meta.name ?? "",
+      genre: mc?.genre ?? m?.meta.genre ?? "",
+      description: mc?.description ?? m?.meta.description ?? "",
+      title: m?.title ?? "",
+      sourceIp: m?.source?.ip ?? "",
+      sourceAgent: m?.source?.userAgent ?? "",
+      sourceSince: m?.source?.startedAt.toISOString() ?? "",
+      listeners: m?.listeners.size ?? 0,
+      peak: stats?.listenerPeak ?? 0,
+      bytesIn: stats?.bytesRead ?? 0,
+      bytesOut: stats?.bytesSent ?? 0,
+      bitrate: m?.meta.bitrate ?? "",
+      contentType: m?.meta.contentType ?? "",
+      health: attempts === 0 ? 100 : Math.round(stats!.writes / attempts * 1000) / 10,
+      fallback: m?.fallbackOverride ?? mc?.fallback ?? "",
+      owner: mc?.owner ?? "",
+      maxListeners: mc?.max_listeners ?? 0,
+      burstSize: burstFor(config, path),
+    };
+  });
+  const isSuper = user.role === "super";
+  return {
+    server: {
+      uptimeS: Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000),
+      rssBytes: Deno.memoryUsage().rss,
+      connections: ctx.sockets.size,
+      listeners: ctx.registry.listenerCount,
+      sources: ctx.registry.sourceCount,
+      bytesIn,
+      bytesOut,
+      version: SERVER_ID,
+      history: ctx.history.available ? "available" : ctx.history.problem ?? "unavailable",
+    },
+    user: { name: user.name, role: user.role },
+    mounts,
+    ...(isSuper
+      ? {
+        users: Object.entries(config.users).map(([name, u]) => ({
+          name,
+          role: u.role,
+          mounts: u.mounts,
+        })),
+        bans: config.bans,
+        settings: { title: config.page_title, subtitle: config.page_subtitle },
+      }
+      : {}),
+  };
+}
