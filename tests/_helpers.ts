@@ -20,6 +20,8 @@ export interface TestServer extends AsyncDisposable {
 export interface TestServerOptions extends Partial<Omit<Config, "mounts">> {
   mounts?: Record<string, MountConfig & { plainPassword?: string }>;
   logLevel?: "debug" | "info" | "warn" | "error";
+  /** Writes the config to `<configDir>/tinyice.json` and serves from that file (saves, history). */
+  configDir?: string;
 }
 
 const hashCache = new Map<string, string>();
@@ -39,7 +41,7 @@ export async function testConfig(
   hasher: PasswordHasher,
   options: TestServerOptions = {},
 ): Promise<Config> {
-  const { mounts = {}, logLevel: _l, ...rest } = options;
+  const { mounts = {}, logLevel: _l, configDir: _d, ...rest } = options;
   const outMounts: Record<string, MountConfig> = {};
   for (const [path, m] of Object.entries(mounts)) {
     const { plainPassword, ...mc } = m;
@@ -65,7 +67,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const log = new Logger({
     level: options.logLevel ?? (Deno.env.get("TEST_LOG") ? "debug" : "error"),
   });
-  const server = await startServer({ config, hasher, log, reusePort: false });
+  let configPath: string | undefined;
+  if (options.configDir) {
+    configPath = `${options.configDir}/tinyice.json`;
+    await Deno.writeTextFile(configPath, JSON.stringify(config, null, 2));
+  }
+  const server = await startServer({ config, configPath, hasher, log, reusePort: false });
   return {
     port: server.port,
     server,

@@ -588,32 +588,32 @@ Stream Genre: Rock</annotation>
 });
 
 Deno.test("GET / lists live mounts and escapes hostile mount names and titles", async () => {
-  await using srv = await startTestServer();
+  // Only configured (approved) mounts are public; an unknown one waits for approval.
+  await using srv = await startTestServer({ mounts: { "/a.mp3": {}, "/evil": {} } });
   const evil = "<img src=x onerror=alert(1)>";
   using _a = await openSource(srv.port, "/a.mp3", ALPHA_HEADERS);
   using _e = await openSource(
     srv.port,
-    `/${evil}`,
+    "/evil",
     `Content-Type: audio/mpeg\r\nice-name: ${evil}\r\n`,
   );
+  using _u = await openSource(srv.port, "/unapproved");
   const meta = await admin(
     srv.port,
-    `/admin/metadata?mount=${encodeURIComponent("/" + evil)}&mode=updinfo&song=${
-      encodeURIComponent(evil)
-    }`,
+    `/admin/metadata?mount=/evil&mode=updinfo&song=${encodeURIComponent(evil)}`,
   );
   assert.equal(meta.status, 200);
   const r = await get(srv.port, "/");
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "text/html; charset=utf-8");
-  assert.ok(r.body.includes("/a.mp3"));
+  assert.ok(r.body.includes('"path":"/a.mp3"'));
   assert.ok(r.body.includes("Alpha Radio"));
-  assert.ok(r.body.includes("&lt;img src=x onerror=alert(1)&gt;"), "escaped name shown");
+  assert.ok(!r.body.includes("/unapproved"), "unapproved mounts stay off the public page");
+  assert.ok(r.body.includes("\\u003cimg src=x onerror=alert(1)\\u003e"), "escaped inside JSON");
   assert.ok(!r.body.includes("<img"), "no raw markup from the source");
-  assert.ok(!/onerror=alert\(1\)>/.test(r.body));
   // Nothing live: no mount listed.
   await using empty = await startTestServer();
   const none = await get(empty.port, "/");
   assert.equal(none.status, 200);
-  assert.ok(!none.body.includes(".m3u"));
+  assert.ok(none.body.includes('"mounts":[]'));
 });

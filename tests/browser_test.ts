@@ -1,0 +1,146 @@
+// The web UI in real headless Chromium (Debian's, driven by playwright-core): sign in, watch a
+// live ffmpeg mount and its title change arrive without reload, add a mount and stream to it,
+// play a stream in the public page's player, and render an XSS title as text.
+// TINYICE_SCREENSHOTS=<dir> also saves the public page and the dashboard there.
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import {
+  ADMIN_PW,
+  ffmpegSource,
+  hasProgram,
+  startTestServer,
+  stopChild,
+  waitFor,
+  withTempDir,
+} from "./_helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const XSS = `<img src=x onerror="document.title='pwned'">`;
+
+async function setTitle(port: number, title: string): Promise<void> {
+  const res = await fetch(
+    `http://127.0.0.1:${port}/admin/metadata?mount=/live&mode=updinfo&song=${
+      encodeURIComponent(title)
+    }`,
+    { headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PW}`)}` } },
+  );
+  await res.body?.cancel();
+  assert.equal(res.status, 200);
+}
+
+Deno.test({
+  name:
+    "browser: dashboard goes live, titles arrive without reload, add a mount, play, XSS stays text",
+  // Playwright keeps its pipe to the browser process open in ways the sanitizers cannot see end.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!await hasProgram("chromium") || !await hasProgram("ffmpeg")) return;
+    await withTempDir("tinyice_browser_", async (dir) => {
+      await using srv = await startTestServer({
+        configDir: dir,
+        page_title: "Browser FM",
+        page_subtitle: "Tested in Chromium",
+        sse_interval_ms: 250,
+        mounts: { "/live": { name: "Live", genre: "Test tones", public: true } },
+      });
+      const base = `http://127.0.0.1:${srv.port}`;
+      const live = ffmpegSource({ port: srv.port, mount: "/live", seconds: 120 });
+      let added: Deno.ChildProcess | undefined;
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--no-sandbox",
+          "--disable-background-networking",
+          "--autoplay-policy=no-user-gesture-required",
+        ],
+      });
+      try {
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on("pageerror", (err) => errors.push(err.message));
+        page.on("dialog", (d) => void d.accept());
+
+        // Sign in.
+        await page.goto(`${base}/admin`);
+        await page.fill('#login [name="user"]', "admin");
+        await page.fill('#login [name="password"]', ADMIN_PW);
+        await Promise.all([page.waitForURL(`${base}/admin`), page.click('#login [type="submit"]')]);
+        await page.waitForSelector("#mounts");
+
+        // The ffmpeg mount appears as live on the dashboard.
+        const liveCard = page.locator('#mounts [data-mount="/live"]');
+        await liveCard.locator(".mount-state", { hasText: "live" }).waitFor({ timeout: 15_000 });
+
+        // A title change (and an XSS attempt) arrives without a reload, as text.
+        const navigations: string[] = [];
+        page.on("framenavigated", (f) => navigations.push(f.url()));
+        await setTitle(srv.port, XSS);
+        await liveCard.locator(".mount-title", { hasText: "onerror" }).waitFor({ timeout: 5000 });
+        assert.equal(await liveCard.locator(".mount-title").textContent(), XSS);
+        assert.equal(await page.locator("#mounts img").count(), 0, "no element from the title");
+        assert.deepEqual(navigations, [], "no reload");
+        assert.notEqual(await page.title(), "pwned");
+
+        // Add a mount through the UI, then stream to it with its own password.
+        await page.fill('#add-mount [name="path"]', "/ui");
+        await page.fill('#add-mount [name="name"]', "Made in the UI");
+        await page.fill('#add-mount [name="password"]', "ui-pw");
+        await page.click('#add-mount [type="submit"]');
+        await page.locator('#mounts [data-mount="/ui"]').waitFor({ timeout: 5000 });
+        assert.match(srv.server.ctx.config.mounts["/ui"].password!, /^\$argon2id\$/);
+        added = ffmpegSource({ port: srv.port, mount: "/ui", password: "ui-pw", seconds: 120 });
+        await page.locator('#mounts [data-mount="/ui"] .mount-state', { hasText: "live" })
+          .waitFor({ timeout: 15_000 });
+        const shots = Deno.env.get("TINYICE_SCREENSHOTS");
+        if (shots) {
+          await page.evaluate("window.scrollTo(0, 0)");
+          await page.waitForTimeout(600); // one more snapshot, so the traffic chart has points
+          await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: false });
+        }
+
+        // The public page: the title as text, and the built-in player reaches "playing".
+        const pub = await context.newPage();
+        pub.on("pageerror", (err) => errors.push(err.message));
+        await pub.goto(base);
+        const card = pub.locator('article.mount-card[data-mount="/live"]');
+        await card.waitFor();
+        assert.equal(await card.locator(".mount-title").textContent(), XSS);
+        assert.equal(await pub.locator("article.mount-card img").count(), 0);
+        await pub.locator('article.mount-card[data-mount="/ui"]').waitFor({ timeout: 5000 });
+        await setTitle(srv.port, "Live update");
+        await card.locator(".mount-title", { hasText: "Live update" }).waitFor({ timeout: 5000 });
+        // Runs in the page; typed loosely because Deno's type library has no DOM.
+        type Audio = {
+          error: { message: string } | null;
+          addEventListener(type: string, fn: () => void): void;
+          play(): Promise<void>;
+        };
+        const state = await card.locator("audio").evaluate((audio: Audio) =>
+          new Promise<string>((resolve) => {
+            const timer = setTimeout(
+              () => resolve(`timeout: ${audio.error?.message ?? ""}`),
+              15000,
+            );
+            audio.addEventListener("playing", () => {
+              clearTimeout(timer);
+              resolve("playing");
+            });
+            audio.play().catch((err: unknown) => resolve(`play() failed: ${err}`));
+          })
+        );
+        assert.equal(state, "playing");
+        const mount = srv.server.ctx.registry.get("/live")!;
+        await waitFor(() => mount.listeners.size >= 1, "the player is a listener", 5000);
+        if (shots) await pub.screenshot({ path: `${shots}/public.png`, fullPage: false });
+        assert.deepEqual(errors, [], "no script errors");
+      } finally {
+        await browser.close();
+        await stopChild(live);
+        if (added) await stopChild(added);
+      }
+    });
+  },
+});
