@@ -21,7 +21,10 @@ if (!TARGETS.includes(target)) {
 
 /** Where deno looks for a cached runtime before downloading it. */
 async function cachedRuntime(): Promise<string | undefined> {
-  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+  })
     .output();
   const denoDir: string | undefined = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
   if (!denoDir) return undefined;
