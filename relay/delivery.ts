@@ -3,6 +3,7 @@
 
 import type { IcyInterleaver } from "./icy.ts";
 import type { Listener } from "./listener.ts";
+import { type ScratchPiece, SHARED_SCRATCH } from "./scratch.ts";
 
 /** Largest single write of ring bytes; a bigger backlog goes out in consecutive writes. */
 export const MAX_WRITE_BYTES = 256 * 1024;
@@ -41,6 +42,8 @@ export class Delivery {
   #inFlight = 0;
   /** The write in flight did not take the whole backlog (wrap, size cap). */
   #hasMore = false;
+  /** Scratch holding the write in flight when it had to be assembled (ICY). */
+  #piece: ScratchPiece | null = null;
   readonly #done: (error?: unknown) => void;
 
   constructor(listener: Listener, sink: ByteSink, icy: IcyInterleaver | null) {
@@ -74,6 +77,10 @@ export class Delivery {
 
   #onDone(error?: unknown): void {
     this.#isBusy = false;
+    if (this.#piece) {
+      SHARED_SCRATCH.release(this.#piece);
+      this.#piece = null;
+    }
     const listener = this.listener;
     if (error !== undefined && error !== null) {
       listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
@@ -86,8 +93,8 @@ export class Delivery {
 
   /**
    * The audio with an ICY block at every boundary that falls inside it (or at its end).
-   * Without a boundary this is the ring view itself; with one, a single copy, since one write
-   * call costs less than several. The interleaver counts what goes on the wire, so it is
+   * Without a boundary this is the ring view itself; with one, a single copy into shared
+   * scratch (released when the write is done), since one write call costs less than several. The interleaver counts what goes on the wire, so it is
    * updated here: the sink writes all of it or the listener ends.
    */
   #frame(audio: Uint8Array, icy: IcyInterleaver): Uint8Array {
@@ -112,7 +119,8 @@ export class Delivery {
     parts.push(audio.subarray(src));
     icy.consumed(audio.length - src);
     size += audio.length - src;
-    const out = new Uint8Array(size);
+    this.#piece = SHARED_SCRATCH.take(size);
+    const out = this.#piece.bytes;
     let at = 0;
     for (const part of parts) {
       out.set(part, at);

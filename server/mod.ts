@@ -41,6 +41,8 @@ function openHistoryFor(config: Config, configPath: string | undefined, log: Log
 
 /** How often listeners stuck in a write are looked for. */
 const SWEEP_INTERVAL_MS = 1000;
+/** Groups the listeners are written in, one group per tick (see the flusher). */
+const FLUSH_SLICES = 5;
 /** How long shutdown waits for connections to finish after closing them. */
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -152,7 +154,12 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
 
   // Listeners are written on this tick, not per source chunk: a write call costs the same for
   // 1 KB as for 4 KB. Low-latency mode flushes on every source write instead (source.ts).
-  let flusher = setInterval(() => registry.flush(), config.write_interval_ms);
+  // Each listener is written once per interval, but in FLUSH_SLICES groups on shorter ticks:
+  // the event loop never stalls for all listeners at once, and fewer writes (and their ICY
+  // scratch) are in flight together.
+  let slice = 0;
+  const tick = () => registry.flush(slice = (slice + 1) % FLUSH_SLICES, FLUSH_SLICES);
+  let flusher = setInterval(tick, config.write_interval_ms / FLUSH_SLICES);
 
   const sweeper = setInterval(() => {
     const dropped = registry.sweep();
@@ -166,7 +173,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     ctx.bans = bans;
     if (next.write_interval_ms !== config.write_interval_ms) {
       clearInterval(flusher);
-      flusher = setInterval(() => registry.flush(), next.write_interval_ms);
+      flusher = setInterval(tick, next.write_interval_ms / FLUSH_SLICES);
     }
     config = next;
     ctx.config = next;
