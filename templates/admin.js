@@ -6,6 +6,8 @@
 // updated in place (keyed by mount path) so that a form being filled in is never wiped by the
 // snapshot that arrives every half second.
 
+import { setLiveStatus, subscribe } from "/static/live.js";
+
 const CHART_WINDOW_MS = 5 * 60 * 1000;
 const CHART_STEP_MS = 1000;
 const RATE_WINDOW_MS = 2000;
@@ -758,43 +760,19 @@ function readInitial() {
   }
 }
 
-/** Shows the event stream's state next to the user name. */
-function setLiveStatus(text) {
-  const el = $("live-status");
-  el.dataset.state = text;
-  el.textContent = text;
-}
-
-/** Parses an SSE data field, ignoring frames that are not JSON. */
-function parseEvent(event) {
-  try {
-    return JSON.parse(event.data);
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Subscribes to /admin/events. EventSource retries network errors by itself; when the server
- * refuses (an expired session answers 401) it stops, so we try again later ourselves.
- */
+/** Subscribes to /admin/events; a refused stream (expired session) is handled below. */
 function connect() {
-  const source = new EventSource("/admin/events");
-  source.addEventListener("open", () => setLiveStatus("live"));
-  source.addEventListener("error", () => {
-    setLiveStatus("reconnecting");
-    if (source.readyState === EventSource.CLOSED) reconnectLater();
-  });
-  source.addEventListener("snapshot", (event) => render(parseEvent(event)));
-  source.addEventListener("title", (event) => {
-    const data = parseEvent(event);
-    const card = data && cards.get(data.mount);
-    if (card) card.title.textContent = data.title ?? "";
-  });
+  subscribe("/admin/events", {
+    snapshot: (snapshot) => render(snapshot),
+    title: (data) => {
+      const card = cards.get(data.mount);
+      if (card) card.title.textContent = data.title ?? "";
+    },
+  }, reconnectLater);
 }
 
 /** After the stream was refused: stop if the session is gone, else try again in a while. */
-async function reconnectLater() {
+async function reconnectLater(again) {
   try {
     const res = await fetch("/admin/api/state");
     if (res.status === 401 || res.status === 403) {
@@ -805,7 +783,7 @@ async function reconnectLater() {
   } catch {
     // the server is unreachable; keep trying
   }
-  setTimeout(connect, 5000);
+  setTimeout(again, 5000);
 }
 
 /** Wires the forms that exist once per page. */

@@ -9,6 +9,7 @@ import appCss from "./app.css" with { type: "text" };
 import publicJs from "./public.js" with { type: "text" };
 import historyJs from "./history.js" with { type: "text" };
 import adminJs from "./admin.js" with { type: "text" };
+import liveJs from "./live.js" with { type: "text" };
 
 const TEMPLATES = {
   index: indexHtml,
@@ -25,6 +26,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "public.js": { body: publicJs, type: "text/javascript; charset=utf-8" },
   "history.js": { body: historyJs, type: "text/javascript; charset=utf-8" },
   "admin.js": { body: adminJs, type: "text/javascript; charset=utf-8" },
+  "live.js": { body: liveJs, type: "text/javascript; charset=utf-8" },
 };
 
 /**

@@ -4,9 +4,10 @@
 // Every value from the server is attacker-controlled (encoders choose titles and names), so it
 // reaches the DOM only through textContent, or through href/src built from the mount path.
 
+import { subscribe } from "/static/live.js";
+
 const grid = document.getElementById("mounts");
 const emptyState = document.getElementById("empty");
-const liveStatus = document.getElementById("live-status");
 const cardTemplate = document.getElementById("tpl-mount-card");
 
 /** Cards by mount path; each keeps references to the nodes it updates. */
@@ -232,40 +233,14 @@ function renderRecent(card, history) {
   card.recentStatus.hidden = history.available && items.length > 0;
 }
 
-/** Shows the connection state; the attribute drives the colour, the text is for everyone. */
-function setLiveStatus(state) {
-  liveStatus.dataset.state = state;
-  liveStatus.textContent = state;
-}
-
-/** Parses an SSE data field, ignoring frames that are not JSON. */
-function parseEvent(event) {
-  try {
-    return JSON.parse(event.data);
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Subscribes to /events. EventSource retries by itself after network errors ("reconnecting");
- * if the server answers with an error status it gives up (CLOSED), so we start a new one later.
- */
+/** Subscribes to /events: snapshots re-render, title events update one card at once. */
 function connect() {
-  const source = new EventSource("/events");
-  source.addEventListener("open", () => setLiveStatus("live"));
-  source.addEventListener("error", () => {
-    setLiveStatus("reconnecting");
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
-  });
-  source.addEventListener("snapshot", (event) => {
-    const snapshot = parseEvent(event);
-    if (snapshot) render(snapshot);
-  });
-  source.addEventListener("title", (event) => {
-    const data = parseEvent(event);
-    const card = data && cards.get(data.mount);
-    if (card) setTitle(card, data.title);
+  subscribe("/events", {
+    snapshot: (snapshot) => render(snapshot),
+    title: (data) => {
+      const card = cards.get(data.mount);
+      if (card) setTitle(card, data.title);
+    },
   });
 }
 
