@@ -13,6 +13,7 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from "./session.ts";
+import { historyOf } from "./pages.ts";
 import { adminSnapshot } from "./snapshot.ts";
 import { canManage, currentUser, findUser, type WebUser } from "./tenancy.ts";
 
@@ -148,13 +149,19 @@ export function adminEvents(req: RequestHead, ctx: ServerContext): Response {
   return ctx.events.open(signed.user.name);
 }
 
-/** `GET /admin/api/state` and `GET /admin/api/listeners?mount=`. */
+/** `GET /admin/api/state`, `/admin/api/listeners?mount=` and `/admin/api/history?mount=`. */
 export function adminQuery(req: RequestHead, ctx: ServerContext): Response {
   const signed = signedIn(req, ctx);
   if (!signed) return jsonError(401, "Not signed in");
   if (req.path === "/admin/api/state") return jsonReply(adminSnapshot(ctx, signed.user));
+  const path = req.query.get("mount") ?? "";
+  if (req.path === "/admin/api/history") {
+    if (!canManage(ctx.config, signed.user, path)) {
+      return jsonError(403, `You do not manage ${path}`);
+    }
+    return jsonReply(historyOf(ctx, path));
+  }
   if (req.path === "/admin/api/listeners") {
-    const path = req.query.get("mount") ?? "";
     if (!canManage(ctx.config, signed.user, path)) {
       return jsonError(403, `You do not manage ${path}`);
     }

@@ -32,6 +32,7 @@ const EXACT: Record<string, Route> = {
   "/admin/events": (req, ctx) => adminEvents(req, ctx),
   "/admin/api/state": (req, ctx) => adminQuery(req, ctx),
   "/admin/api/listeners": (req, ctx) => adminQuery(req, ctx),
+  "/admin/api/history": (req, ctx) => adminQuery(req, ctx),
   "/admin.cgi": (req, ctx, ip) => handleAdminCgi(req, ctx, ip),
   // libshout's TLS probe sequence pokes this before connecting; Icecast answers 400.
   "/admin/!POKE": () => htmlError(400, "Unrecognised command"),

@@ -395,6 +395,9 @@ function createCard(path) {
     listenersPanel: q(".listeners-panel"),
     listenersStatus: q(".listeners-status"),
     listenersBody: q(".listeners-table tbody"),
+    historyPanel: q(".history-panel"),
+    historyStatus: q(".history-status"),
+    historyBody: q(".history-table tbody"),
     editPanel: q(".edit-panel"),
     editForm: q(".edit-mount"),
   };
@@ -408,6 +411,9 @@ function createCard(path) {
 /** Hooks up the actions of one card; each reads the card's path, never markup. */
 function wireCard(card) {
   const path = card.path;
+  card.historyPanel.addEventListener("toggle", () => {
+    if (card.historyPanel.open) loadHistory(card);
+  });
   card.approve.addEventListener("click", () => {
     post("approve", { mount: path }, `Approved ${path}.`);
   });
@@ -545,6 +551,42 @@ async function loadListeners(card) {
     card.listenersStatus.textContent = `Could not load the listeners: ${err.message}`;
   } finally {
     card.loadingListeners = false;
+  }
+}
+
+/** Fetches the mount's last songs (at most 100) into its history panel. */
+async function loadHistory(card) {
+  card.historyStatus.hidden = false;
+  card.historyStatus.textContent = "Loading…";
+  try {
+    const res = await fetch(`/admin/api/history?mount=${encodeURIComponent(card.path)}`);
+    const reply = await res.json().catch(() => null);
+    if (!res.ok || !reply) throw new Error(errorText(res.status, reply, "history"));
+    const songs = Array.isArray(reply.songs) ? reply.songs : [];
+    card.historyBody.replaceChildren(...songs.map((song) => {
+      const tr = document.createElement("tr");
+      const started = new Date(song.startedAt);
+      const cells = [
+        Number.isNaN(started.getTime()) ? "" : started.toLocaleString(),
+        song.title,
+        song.artist,
+        String(song.listeners ?? ""),
+      ];
+      for (const text of cells) {
+        const td = document.createElement("td");
+        td.textContent = orDash(text);
+        tr.append(td);
+      }
+      return tr;
+    }));
+    card.historyStatus.textContent = reply.available === false
+      ? "History is unavailable (see the server log)."
+      : songs.length
+      ? ""
+      : "No songs recorded yet.";
+    card.historyStatus.hidden = reply.available !== false && songs.length > 0;
+  } catch (err) {
+    card.historyStatus.textContent = `Could not load the history: ${err.message}`;
   }
 }
 

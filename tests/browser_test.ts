@@ -83,6 +83,11 @@ Deno.test({
         assert.equal(await page.locator("#mounts img").count(), 0, "no element from the title");
         assert.deepEqual(navigations, [], "no reload");
         assert.notEqual(await page.title(), "pwned");
+        // The mount's history panel lists the title, as text too.
+        await liveCard.locator(".history-panel summary").click();
+        await liveCard.locator(".history-table td", { hasText: "onerror" }).first()
+          .waitFor({ timeout: 5000 });
+        assert.equal(await liveCard.locator(".history-table img").count(), 0);
 
         // Add a mount through the UI, then stream to it with its own password.
         await page.fill('#add-mount [name="path"]', "/ui");

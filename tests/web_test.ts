@@ -192,6 +192,8 @@ Deno.test("tenancy: alice gets 403 on bob's mount for every action and query", a
     assert.equal(status, 403, `${name}: ${JSON.stringify(json)}`);
   }
   assert.equal((await getJson(alice, "/admin/api/listeners?mount=/b")).status, 403);
+  assert.equal((await getJson(alice, "/admin/api/history?mount=/b")).status, 403);
+  assert.equal((await getJson(alice, "/admin/api/history?mount=/a")).status, 200);
   const state = await getJson(alice, "/admin/api/state");
   assert.deepEqual(state.json.mounts.map((m: { path: string }) => m.path), ["/a"]);
   assert.equal(state.json.users, undefined, "user list is for super admins");
@@ -356,6 +358,11 @@ Deno.test("history: titles are recorded in SQLite, served as JSON and kept acros
       const res = await (await fetch(url(srv.port, "/api/history?mount=/live"))).json();
       assert.equal(res.available, true);
       assert.deepEqual(res.songs.map((s: { title: string }) => s.title), [XSS, "First"]);
+      assert.equal(res.songs[0].listeners, 0);
+      assert.match(res.songs[0].startedAt, /^\d{4}-\d\d-\d\dT/);
+      const admin = await signIn(srv.port, "admin", ADMIN_PW);
+      const own = await getJson(admin, "/admin/api/history?mount=/live");
+      assert.deepEqual(own.json.songs, res.songs, "the dashboard reads the same history");
       await pump.stop();
     }
     await using again = await startTestServer({ configDir: dir, mounts: { "/live": {} } });
