@@ -42,6 +42,8 @@ export class Delivery {
   #inFlight = 0;
   /** The write in flight did not take the whole backlog (wrap, size cap). */
   #hasMore = false;
+  /** A flush came while the write was in flight: the listener has waited a tick already. */
+  #isOwed = false;
   /** Scratch holding the write in flight when it had to be assembled (ICY). */
   #piece: ScratchPiece | null = null;
   readonly #done: (error?: unknown) => void;
@@ -62,7 +64,10 @@ export class Delivery {
 
   /** Writes everything waiting (up to {@linkcode MAX_WRITE_BYTES}) unless a write is pending. */
   flush(): void {
-    if (this.#isBusy) return;
+    if (this.#isBusy) {
+      this.#isOwed = true;
+      return;
+    }
     const listener = this.listener;
     const before = listener.backlog;
     const bytes = listener.take(MAX_WRITE_BYTES);
@@ -87,8 +92,12 @@ export class Delivery {
       return;
     }
     listener.advance(this.#inFlight);
-    // A capped or wrapped write leaves bytes that are already due: send them now, not a tick later.
-    if (this.#hasMore) this.flush();
+    // A capped or wrapped write leaves bytes that are already due, and a tick that found this
+    // listener busy is owed its write: send now rather than a whole interval later.
+    if (this.#hasMore || this.#isOwed) {
+      this.#isOwed = false;
+      this.flush();
+    }
   }
 
   /**

@@ -72,7 +72,7 @@ function unframe(stream: Uint8Array, metaint: number): { audio: Uint8Array; titl
   return { audio: concat(...audio), titles };
 }
 
-Deno.test("Delivery writes the whole backlog in one send and skips flushes while busy", () => {
+Deno.test("Delivery writes the whole backlog in one send and owes a busy tick its write", () => {
   const { mount, sink, delivery, listener } = setup();
   for (let i = 0; i < 10; i++) mount.write(seq(i * 100, 100));
   delivery.flush();
@@ -87,13 +87,17 @@ Deno.test("Delivery writes the whole backlog in one send and skips flushes while
   sink.complete();
   assert.equal(listener.offset, 1000);
   assert.equal(listener.bytesSent, 1000);
-  assert.equal(sink.sends.length, 1, "no eager re-send: the next tick picks up the rest");
-  mount.flush();
+  assert.equal(sink.sends.length, 2, "the tick that found it busy is owed: sent on completion");
   assert.deepEqual(sink.sends[1], seq(1000, 500));
   sink.complete();
+  mount.write(seq(1500, 100));
+  assert.equal(sink.sends.length, 2, "without a tick nothing more is sent");
   mount.flush();
-  assert.equal(sink.sends.length, 2, "nothing new, nothing sent");
-  assert.equal(mount.stats.writes, 2);
+  assert.deepEqual(sink.sends[2], seq(1500, 100));
+  sink.complete();
+  mount.flush();
+  assert.equal(sink.sends.length, 3, "nothing new, nothing sent");
+  assert.equal(mount.stats.writes, 3);
 });
 
 Deno.test("Delivery sends the burst at once and continues a write cut at the ring's wrap", () => {

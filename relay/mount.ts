@@ -168,14 +168,11 @@ export class Mount {
   }
 
   /**
-   * Lets listeners with a {@linkcode Listener.deliver} hook write what is waiting: all of them
-   * (low-latency mode, after each write), or one slice of them by id (`slice` of `slices`), so
-   * a server can spread one write interval over several shorter ticks.
+   * Lets every listener with a {@linkcode Listener.deliver} hook write what is waiting: called
+   * on each flush tick, or after each write in low-latency mode.
    */
-  flush(slice = 0, slices = 1): void {
-    for (const listener of this.listeners) {
-      if (slices === 1 || listener.id % slices === slice) listener.deliver?.();
-    }
+  flush(): void {
+    for (const listener of this.listeners) listener.deliver?.();
   }
 
   /** A promise shared by all waiters, resolved by the next write, move or end. */

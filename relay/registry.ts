@@ -225,9 +225,9 @@ export class Registry {
     return dropped;
   }
 
-  /** Flushes one slice of every mount's listeners (see {@linkcode Mount.flush}). */
-  flush(slice = 0, slices = 1): void {
-    for (const mount of this.#mounts.values()) mount.flush(slice, slices);
+  /** Flushes every mount (see {@linkcode Mount.flush}): the server's write tick. */
+  flush(): void {
+    for (const mount of this.#mounts.values()) mount.flush();
   }
 
   /** Ends every listener and source (shutdown). */

@@ -54,6 +54,15 @@ export function isSameOrigin(req: RequestHead): boolean {
   }
 }
 
+/**
+ * True when the browser reached us over HTTPS: TinyIce has no TLS port of its own yet, so this
+ * is a TLS-terminating proxy's `X-Forwarded-Proto`. Trusting it is harmless: a client that
+ * claims HTTPS falsely only gets a cookie its browser will not send over plain HTTP.
+ */
+function isHttps(req: RequestHead): boolean {
+  return req.headers.get("x-forwarded-proto")?.toLowerCase() === "https";
+}
+
 export function jsonReply(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_TYPE });
 }
@@ -120,7 +129,7 @@ export async function login(req: RequestHead, ctx: ServerContext, ip: string): P
     headers: {
       location: "/admin",
       "set-cookie": sessionCookie(session.token, {
-        secure: false,
+        secure: isHttps(req),
         maxAgeS: SESSION_MAX_AGE_S,
       }),
     },
@@ -138,7 +147,7 @@ export function logout(req: RequestHead, ctx: ServerContext): Response {
   }
   return new Response(null, {
     status: 303,
-    headers: { location: "/admin", "set-cookie": clearSessionCookie(false) },
+    headers: { location: "/admin", "set-cookie": clearSessionCookie(isHttps(req)) },
   });
 }
 

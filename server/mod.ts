@@ -41,8 +41,6 @@ function openHistoryFor(config: Config, configPath: string | undefined, log: Log
 
 /** How often listeners stuck in a write are looked for. */
 const SWEEP_INTERVAL_MS = 1000;
-/** Groups the listeners are written in, one group per tick (see the flusher). */
-const FLUSH_SLICES = 5;
 /** How long shutdown waits for connections to finish after closing them. */
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -154,12 +152,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
 
   // Listeners are written on this tick, not per source chunk: a write call costs the same for
   // 1 KB as for 4 KB. Low-latency mode flushes on every source write instead (source.ts).
-  // Each listener is written once per interval, but in FLUSH_SLICES groups on shorter ticks:
-  // the event loop never stalls for all listeners at once, and fewer writes (and their ICY
-  // scratch) are in flight together.
-  let slice = 0;
-  const tick = () => registry.flush(slice = (slice + 1) % FLUSH_SLICES, FLUSH_SLICES);
-  let flusher = setInterval(tick, config.write_interval_ms / FLUSH_SLICES);
+  let flusher = setInterval(() => registry.flush(), config.write_interval_ms);
 
   const sweeper = setInterval(() => {
     const dropped = registry.sweep();
@@ -173,7 +166,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     ctx.bans = bans;
     if (next.write_interval_ms !== config.write_interval_ms) {
       clearInterval(flusher);
-      flusher = setInterval(tick, next.write_interval_ms / FLUSH_SLICES);
+      flusher = setInterval(() => registry.flush(), next.write_interval_ms);
     }
     config = next;
     ctx.config = next;

@@ -119,6 +119,17 @@ Deno.test("sessions: login, cookie flags, dashboard, CSRF-protected logout", asy
     cookie,
     /^tinyice_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/,
   );
+  const viaProxy = await fetch(url(srv.port, "/admin/login"), {
+    method: "POST",
+    redirect: "manual",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-forwarded-proto": "https",
+    },
+    body: new URLSearchParams({ user: "admin", password: ADMIN_PW }).toString(),
+  });
+  await viaProxy.body?.cancel();
+  assert.match(viaProxy.headers.get("set-cookie")!, /; Secure$/, "Secure behind a TLS proxy");
   const s = await signIn(srv.port, "admin", ADMIN_PW);
   const state = await getJson(s, "/admin/api/state");
   assert.equal(state.json.user.role, "super");
