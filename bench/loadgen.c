@@ -199,16 +199,22 @@ static inline uint32_t mp3_frame_len(uint32_t h, uint8_t *key) {
 
 static void mp3_feed(conn *c, const uint8_t *p, size_t n);
 
-static void mp3_enter_search_with_window(conn *c) {
-    /* c->mp3_win holds 4 bytes already seen; test them as a candidate */
+/* Tests the 4 bytes in c->mp3_win as a frame header; on success starts confirming the frame
+ * after it and returns 1. */
+static int mp3_try_candidate(conn *c) {
     uint8_t key;
     uint32_t fl = mp3_frame_len(c->mp3_win, &key);
-    if (fl) {
-        c->mp3_state = MP3_CONFIRM;
-        c->mp3_key = key;
-        c->mp3_left = fl - 4;
-        c->mp3_have = 0;
-    } else {
+    if (!fl) return 0;
+    c->mp3_state = MP3_CONFIRM;
+    c->mp3_key = key;
+    c->mp3_left = fl - 4;
+    c->mp3_have = 0;
+    return 1;
+}
+
+static void mp3_enter_search_with_window(conn *c) {
+    /* c->mp3_win holds 4 bytes already seen; test them as a candidate */
+    if (!mp3_try_candidate(c)) {
         c->mp3_state = MP3_SEARCH;
         c->mp3_have = 4;
     }
@@ -274,13 +280,8 @@ static void mp3_feed(conn *c, const uint8_t *p, size_t n) {
             c->mp3_win = (c->mp3_win << 8) | b;
             if (c->mp3_have < 4) c->mp3_have++;
             if (c->mp3_have == 4) {
-                uint8_t key;
-                uint32_t fl = mp3_frame_len(c->mp3_win, &key);
-                if (fl) {
-                    c->mp3_state = MP3_CONFIRM;
-                    c->mp3_key = key;
-                    c->mp3_left = fl - 4;
-                    c->mp3_have = 0;
+                if (mp3_try_candidate(c)) {
+                    /* synced: confirm the next header */
                 } else if ((c->mp3_win & 0xFF) != 0xFF && ((c->mp3_win >> 8) & 0xFF) != 0xFF &&
                            ((c->mp3_win >> 16) & 0xFF) != 0xFF) {
                     c->mp3_have = 0; /* no 0xFF in the last 3 bytes: memchr again */

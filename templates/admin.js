@@ -533,6 +533,25 @@ function renderMounts(mounts, now) {
   setOptions($("mount-paths"), paths);
 }
 
+/** GETs `/admin/api/<endpoint>?mount=` for a card's mount; throws a readable error. */
+async function fetchMountJson(card, endpoint) {
+  const res = await fetch(`/admin/api/${endpoint}?mount=${encodeURIComponent(card.path)}`);
+  const reply = await res.json().catch(() => null);
+  if (!res.ok || !reply) throw new Error(errorText(res.status, reply, endpoint));
+  return reply;
+}
+
+/** A table row of text cells (server values only ever go in as text). */
+function textRow(texts) {
+  const tr = document.createElement("tr");
+  for (const text of texts) {
+    const td = document.createElement("td");
+    td.textContent = orDash(text);
+    tr.append(td);
+  }
+  return tr;
+}
+
 /** Fetches the listeners of a mount into its panel. */
 async function loadListeners(card) {
   if (card.loadingListeners) return;
@@ -540,9 +559,7 @@ async function loadListeners(card) {
   card.listenersStatus.hidden = false;
   card.listenersStatus.textContent = "Loading…";
   try {
-    const res = await fetch(`/admin/api/listeners?mount=${encodeURIComponent(card.path)}`);
-    const reply = await res.json().catch(() => null);
-    if (!res.ok || !reply) throw new Error(errorText(res.status, reply, "listeners"));
+    const reply = await fetchMountJson(card, "listeners");
     const listeners = Array.isArray(reply.listeners) ? reply.listeners : [];
     card.listenersBody.replaceChildren(...listeners.map((l) => listenerRow(card, l)));
     card.listenersStatus.textContent = listeners.length ? "" : "Nobody is listening.";
@@ -559,25 +576,16 @@ async function loadHistory(card) {
   card.historyStatus.hidden = false;
   card.historyStatus.textContent = "Loading…";
   try {
-    const res = await fetch(`/admin/api/history?mount=${encodeURIComponent(card.path)}`);
-    const reply = await res.json().catch(() => null);
-    if (!res.ok || !reply) throw new Error(errorText(res.status, reply, "history"));
+    const reply = await fetchMountJson(card, "history");
     const songs = Array.isArray(reply.songs) ? reply.songs : [];
     card.historyBody.replaceChildren(...songs.map((song) => {
-      const tr = document.createElement("tr");
       const started = new Date(song.startedAt);
-      const cells = [
+      return textRow([
         Number.isNaN(started.getTime()) ? "" : started.toLocaleString(),
         song.title,
         song.artist,
         String(song.listeners ?? ""),
-      ];
-      for (const text of cells) {
-        const td = document.createElement("td");
-        td.textContent = orDash(text);
-        tr.append(td);
-      }
-      return tr;
+      ]);
     }));
     card.historyStatus.textContent = reply.available === false
       ? "History is unavailable (see the server log)."
@@ -592,12 +600,7 @@ async function loadHistory(card) {
 
 /** One listener: address, user agent, time connected and a Kick button. */
 function listenerRow(card, listener) {
-  const tr = document.createElement("tr");
-  for (const text of [listener.ip, listener.userAgent, formatDuration(listener.connectedS)]) {
-    const td = document.createElement("td");
-    td.textContent = orDash(text);
-    tr.append(td);
-  }
+  const tr = textRow([listener.ip, listener.userAgent, formatDuration(listener.connectedS)]);
   const td = document.createElement("td");
   const kick = document.createElement("button");
   kick.type = "button";
