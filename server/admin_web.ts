@@ -163,27 +163,21 @@ export function adminQuery(req: RequestHead, ctx: ServerContext): Response {
   const signed = signedIn(req, ctx);
   if (!signed) return jsonError(401, "Not signed in");
   if (req.path === "/admin/api/state") return jsonReply(adminSnapshot(ctx, signed.user));
+  if (req.path !== "/admin/api/history" && req.path !== "/admin/api/listeners") {
+    return jsonError(404, "No such endpoint");
+  }
   const path = req.query.get("mount") ?? "";
-  if (req.path === "/admin/api/history") {
-    if (!canManage(ctx.config, signed.user, path)) {
-      return jsonError(403, `You do not manage ${path}`);
-    }
-    return jsonReply(historyOf(ctx, path));
+  if (!canManage(ctx.config, signed.user, path)) {
+    return jsonError(403, `You do not manage ${path}`);
   }
-  if (req.path === "/admin/api/listeners") {
-    if (!canManage(ctx.config, signed.user, path)) {
-      return jsonError(403, `You do not manage ${path}`);
-    }
-    const mount = ctx.registry.get(path);
-    const now = Date.now();
-    return jsonReply({
-      listeners: [...mount?.listeners ?? []].map((l) => ({
-        id: l.id,
-        ip: l.ip,
-        userAgent: l.userAgent,
-        connectedS: Math.floor((now - l.connectedAt.getTime()) / 1000),
-      })),
-    });
-  }
-  return jsonError(404, "No such endpoint");
+  if (req.path === "/admin/api/history") return jsonReply(historyOf(ctx, path));
+  const now = Date.now();
+  return jsonReply({
+    listeners: [...ctx.registry.get(path)?.listeners ?? []].map((l) => ({
+      id: l.id,
+      ip: l.ip,
+      userAgent: l.userAgent,
+      connectedS: Math.floor((now - l.connectedAt.getTime()) / 1000),
+    })),
+  });
 }

@@ -73,11 +73,8 @@ export class EventHub {
       cancel: () => this.#drop(client),
     });
     return new Response(body, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-      },
+      // No Cache-Control here: the response writer then adds its full no-cache block.
+      headers: { "content-type": "text/event-stream; charset=utf-8", "x-accel-buffering": "no" },
     });
   }
 

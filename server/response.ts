@@ -67,18 +67,7 @@ export async function writeResponse(sock: Socket, res: Response, isHead = false)
     return await writeStream(sock, res);
   }
   const body = new Uint8Array(await res.arrayBuffer());
-  let extra = "";
-  let contentType: string | null = null;
-  let cacheable = false;
-  for (const [name, value] of res.headers) {
-    if (name === "content-type") contentType = value;
-    else if (name === "content-length") continue;
-    else if (name === "cache-control") {
-      cacheable = true;
-      extra += `Cache-Control: ${value}\r\n`;
-    } else extra += `${canonical(name)}: ${value}\r\n`;
-  }
-  let head = headLines(res.status, contentType, extra, cacheable);
+  let head = responseHead(res);
   if (res.status < 400 && res.status !== 204) head += `Content-Length: ${body.length}\r\n`;
   head += "\r\n";
   const headBytes = encoder.encode(head);
@@ -95,13 +84,7 @@ export async function writeResponse(sock: Socket, res: Response, isHead = false)
  * stream is cancelled in the last two cases so its producer forgets this client.
  */
 async function writeStream(sock: Socket, res: Response): Promise<void> {
-  let extra = "";
-  for (const [name, value] of res.headers) {
-    if (name !== "content-type" && name !== "content-length" && name !== "cache-control") {
-      extra += `${canonical(name)}: ${value}\r\n`;
-    }
-  }
-  const head = headLines(res.status, res.headers.get("content-type"), extra) + "\r\n";
+  const head = responseHead(res) + "\r\n";
   const reader = res.body!.getReader();
   sock.onClose(() => reader.cancel().catch(() => {}));
   try {
@@ -114,6 +97,22 @@ async function writeStream(sock: Socket, res: Response): Promise<void> {
   } finally {
     await reader.cancel().catch(() => {});
   }
+}
+
+/** The head lines for `res` (its own headers after ours), without Content-Length or the end. */
+function responseHead(res: Response): string {
+  let extra = "";
+  let contentType: string | null = null;
+  let cacheable = false;
+  for (const [name, value] of res.headers) {
+    if (name === "content-type") contentType = value;
+    else if (name === "content-length") continue;
+    else if (name === "cache-control") {
+      cacheable = true;
+      extra += `Cache-Control: ${value}\r\n`;
+    } else extra += `${canonical(name)}: ${value}\r\n`;
+  }
+  return headLines(res.status, contentType, extra, cacheable);
 }
 
 function canonical(name: string): string {

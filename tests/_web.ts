@@ -2,6 +2,7 @@
 // SSE frame reader.
 
 import assert from "node:assert/strict";
+import { ADMIN_PW } from "./_helpers.ts";
 
 /** A signed-in admin as a browser holds it. */
 export interface WebSession {
@@ -12,6 +13,16 @@ export interface WebSession {
 
 export function url(port: number, path: string): string {
   return `http://127.0.0.1:${port}${path}`;
+}
+
+/** Sets a mount's title through Icecast's Basic-auth `/admin/metadata`, as encoders do. */
+export async function setTitle(port: number, mount: string, title: string): Promise<void> {
+  const res = await fetch(
+    url(port, `/admin/metadata?mount=${mount}&mode=updinfo&song=${encodeURIComponent(title)}`),
+    { headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PW}`)}` } },
+  );
+  await res.body?.cancel();
+  assert.equal(res.status, 200);
 }
 
 /** POSTs the login form; returns the raw response (redirects are not followed). */

@@ -14,20 +14,10 @@ import {
   waitFor,
   withTempDir,
 } from "./_helpers.ts";
+import { setTitle } from "./_web.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const XSS = `<img src=x onerror="document.title='pwned'">`;
-
-async function setTitle(port: number, title: string): Promise<void> {
-  const res = await fetch(
-    `http://127.0.0.1:${port}/admin/metadata?mount=/live&mode=updinfo&song=${
-      encodeURIComponent(title)
-    }`,
-    { headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PW}`)}` } },
-  );
-  await res.body?.cancel();
-  assert.equal(res.status, 200);
-}
 
 Deno.test({
   name:
@@ -77,7 +67,7 @@ Deno.test({
         // A title change (and an XSS attempt) arrives without a reload, as text.
         const navigations: string[] = [];
         page.on("framenavigated", (f) => navigations.push(f.url()));
-        await setTitle(srv.port, XSS);
+        await setTitle(srv.port, "/live", XSS);
         await liveCard.locator(".mount-title", { hasText: "onerror" }).waitFor({ timeout: 5000 });
         assert.equal(await liveCard.locator(".mount-title").textContent(), XSS);
         assert.equal(await page.locator("#mounts img").count(), 0, "no element from the title");
@@ -115,7 +105,7 @@ Deno.test({
         assert.equal(await card.locator(".mount-title").textContent(), XSS);
         assert.equal(await pub.locator("article.mount-card img").count(), 0);
         await pub.locator('article.mount-card[data-mount="/ui"]').waitFor({ timeout: 5000 });
-        await setTitle(srv.port, "Live update");
+        await setTitle(srv.port, "/live", "Live update");
         await card.locator(".mount-title", { hasText: "Live update" }).waitFor({ timeout: 5000 });
         // Runs in the page; typed loosely because Deno's type library has no DOM.
         type Audio = {

@@ -16,18 +16,9 @@ import {
   waitFor,
   withTempDir,
 } from "./_helpers.ts";
-import { action, getJson, postLogin, signIn, SseReader, url } from "./_web.ts";
+import { action, getJson, postLogin, setTitle, signIn, SseReader, url } from "./_web.ts";
 
 const XSS = `<img src=x onerror=alert(1)>`;
-
-async function setTitle(port: number, mount: string, title: string): Promise<void> {
-  const res = await fetch(
-    url(port, `/admin/metadata?mount=${mount}&mode=updinfo&song=${encodeURIComponent(title)}`),
-    { headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PW}`)}` } },
-  );
-  await res.body?.cancel();
-  assert.equal(res.status, 200);
-}
 
 /** Users alice (owns /a) and bob (owns /b), both with role admin. */
 async function tenants(): Promise<Record<string, unknown>> {
