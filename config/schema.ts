@@ -1,6 +1,8 @@
 // The shape of tinyice.json: types, defaults and validateConfig().
 // Pure (no I/O), so loading, reloading and tests share one definition of a valid config.
 
+import { mountPathProblem } from "./mount_path.ts";
+
 /** Settings for one mountpoint, keyed by its path in {@linkcode Config.mounts}. */
 export interface MountConfig {
   /** argon2id or bcrypt hash (plain text only until the store rehashes it). */
@@ -67,8 +69,21 @@ export interface Config {
   history_path?: string;
   /** How often the live pages get a snapshot over Server-Sent Events. */
   sse_interval_ms: number;
-  /** Concurrent Server-Sent Events clients (public and admin together). */
+  /** Concurrent public Server-Sent Events clients (`/events`). */
   max_sse_clients: number;
+  /** Concurrent admin Server-Sent Events clients (`/admin/events`), a pool of their own. */
+  max_admin_sse_clients: number;
+  /** Concurrent event streams from one address (per /64 for IPv6), in each pool. */
+  max_sse_clients_per_ip: number;
+  /**
+   * Open connections of every kind; 0 means automatic: the file descriptor limit less a reserve
+   * for the server's own files. Past it a new connection gets a 503 at once.
+   */
+  max_connections: number;
+  /** Open connections from one address (per /64 for IPv6): listeners, idle heads, SSE alike. */
+  max_connections_per_ip: number;
+  /** Mounts that may exist at once (configured, live, or holding a runtime fallback). */
+  max_mounts: number;
   /** Banned addresses and CIDR ranges (IPv4 and IPv6), refused at accept. */
   bans: string[];
   users: Record<string, UserConfig>;
@@ -101,6 +116,11 @@ export const CONFIG_DEFAULTS: Readonly<
   page_subtitle: "",
   sse_interval_ms: 500,
   max_sse_clients: 200,
+  max_admin_sse_clients: 50,
+  max_sse_clients_per_ip: 8,
+  max_connections: 0,
+  max_connections_per_ip: 64,
+  max_mounts: 200,
 });
 
 /**
@@ -122,15 +142,14 @@ interface Rule {
   normalize?(value: unknown): unknown;
 }
 
-const MOUNT_PATH_RULE = `must be a mount path starting with "/" without whitespace, "?" or "#"`;
 const CHARSETS = new Map([["utf-8", "UTF-8"], ["iso-8859-1", "ISO-8859-1"]]);
 
 const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   bind_host: nonEmptyString(),
   port: integer(0, 65535),
   hostname: nonEmptyString(),
-  location: anyString(),
-  admin_email: anyString(),
+  location: text(),
+  admin_email: text(),
   source_password: secret(),
   admin_user: nonEmptyString(),
   admin_password: secret(),
@@ -144,11 +163,16 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   socket_api: {
     check: (v) => v === "node" || v === "deno" ? undefined : `must be "node" or "deno"`,
   },
-  page_title: anyString(),
-  page_subtitle: anyString(),
+  page_title: text(),
+  page_subtitle: text(),
   history_path: nonEmptyString(),
   sse_interval_ms: integer(100, 60_000),
   max_sse_clients: integer(0),
+  max_admin_sse_clients: integer(1),
+  max_sse_clients_per_ip: integer(1),
+  max_connections: integer(0),
+  max_connections_per_ip: integer(1),
+  max_mounts: integer(1, 100_000),
   bans: {
     check: (v) =>
       Array.isArray(v) && v.every((b) => typeof b === "string" && b.trim() !== "")
@@ -164,13 +188,13 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
   password: secret(),
   max_listeners: integer(0),
   burst_size: integer(0, MAX_BURST_BYTES),
-  fallback: { check: (v) => typeof v === "string" && isMountPath(v) ? undefined : MOUNT_PATH_RULE },
+  fallback: { check: mountPathProblem },
   fallback_override: boolean(),
   metaint: integer(1, MAX_METAINT),
   public: boolean(),
-  name: anyString(),
-  genre: anyString(),
-  description: anyString(),
+  name: text(),
+  genre: text(),
+  description: text(),
   disabled: boolean(),
   owner: nonEmptyString(),
   charset: {
@@ -217,6 +241,10 @@ export function validateConfig(raw: unknown, file: string): Config {
   }
   out.bans ??= [];
   out.mounts = validateMounts(out.mounts, file);
+  const mountCount = Object.keys(out.mounts as object).length;
+  if (mountCount > (out.max_mounts as number)) {
+    fail(file, "mounts", `has ${mountCount} entries, more than max_mounts (${out.max_mounts})`);
+  }
   out.users = validateUsers(out.users, file);
   return deepFreeze(out) as unknown as Config;
 }
@@ -226,7 +254,8 @@ function validateMounts(mounts: unknown, file: string): Record<string, unknown> 
   if (!isPlainObject(mounts)) fail(file, "mounts", `must be an object, got ${describe(mounts)}`);
   for (const [path, mount] of Object.entries(mounts)) {
     const at = `mounts[${JSON.stringify(path)}]`;
-    if (!isMountPath(path)) fail(file, at, `has an invalid key: it ${MOUNT_PATH_RULE}`);
+    const problem = mountPathProblem(path);
+    if (problem) fail(file, at, `has an invalid key: it ${problem}`);
     if (!isPlainObject(mount)) fail(file, at, `must be an object, got ${describe(mount)}`);
     for (const [key, rule] of Object.entries(MOUNT_RULES)) {
       if (mount[key] !== undefined) mount[key] = applyRule(rule, mount[key], `${at}.${key}`, file);
@@ -244,10 +273,7 @@ const USER_RULES: Record<keyof UserConfig, Rule> = {
   password: secret(),
   role: { check: (v) => v === "super" || v === "admin" ? undefined : `must be "super" or "admin"` },
   mounts: {
-    check: (v) =>
-      Array.isArray(v) && v.every((m) => typeof m === "string" && isMountPath(m))
-        ? undefined
-        : `must be a list of mount paths starting with "/"`,
+    check: (v) => listProblem(v),
   },
 };
 
@@ -270,6 +296,14 @@ function validateUsers(users: unknown, file: string): Record<string, unknown> {
   return users;
 }
 
+function listProblem(v: unknown): string | undefined {
+  if (!Array.isArray(v)) return "must be a list of mount paths";
+  const bad = v.find((m) => mountPathProblem(m) !== undefined);
+  return bad === undefined
+    ? undefined
+    : `must be a list of mount paths, but ${describe(bad)} ${mountPathProblem(bad)}`;
+}
+
 function applyRule(rule: Rule, value: unknown, field: string, file: string): unknown {
   const problem = rule.check(value);
   if (problem) {
@@ -283,18 +317,27 @@ function fail(file: string, field: string, problem: string): never {
   throw new ConfigError(`Invalid config ${file}: ${field} ${problem}`);
 }
 
-function isMountPath(path: string): boolean {
-  // "?" and "#" would be cut off by URL parsing, so such a mount could never be reached
-  return path.startsWith("/") && !/[\s\p{Cc}?#]/u.test(path);
-}
+/**
+ * Control characters (C0, DEL, C1) in a config string end up in response headers, playlists and
+ * logs, where a CR or LF splits a line: no text field may hold one.
+ */
+const CONTROL_CHARS = /\p{Cc}/u;
 
-function anyString(): Rule {
-  return { check: (v) => typeof v === "string" ? undefined : "must be a string" };
+function text(): Rule {
+  return {
+    check: (v) =>
+      typeof v !== "string"
+        ? "must be a string"
+        : CONTROL_CHARS.test(v)
+        ? "must not contain control characters (line breaks, tabs, NUL)"
+        : undefined,
+  };
 }
 
 function nonEmptyString(): Rule {
   return {
-    check: (v) => typeof v === "string" && v !== "" ? undefined : "must be a non-empty string",
+    check: (v) =>
+      typeof v !== "string" || v === "" ? "must be a non-empty string" : text().check(v),
   };
 }
 

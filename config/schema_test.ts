@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { MOUNT_PATH_RULE } from "./mount_path.ts";
 import {
   CONFIG_DEFAULTS,
   ConfigError,
@@ -198,9 +199,24 @@ Deno.test("validateConfig() rejects a top level that is not an object", () => {
 });
 
 Deno.test("validateConfig() rejects mount keys that are not reachable paths", () => {
-  const rule = `must be a mount path starting with "/" without whitespace, "?" or "#"`;
+  const rule = MOUNT_PATH_RULE;
   for (
-    const key of ["live", "", " /live", "/my live", "/live\t", "/live?x=1", "/live#a", "/a\u0000"]
+    const key of [
+      "live",
+      "",
+      " /live",
+      "/my live",
+      "/live\t",
+      "/live?x=1",
+      "/live#a",
+      "/a\u0000",
+      "/a\r\nb",
+      "/a//b",
+      "/a/../b",
+      "/caf\u00e9",
+      "/\u202elive",
+      "/" + "x".repeat(200),
+    ]
   ) {
     assertInvalid(
       minimal({ mounts: { [key]: {} } }),
@@ -222,7 +238,7 @@ Deno.test("validateConfig() checks that a fallback is another mount path", () =>
   // A fallback may name a mount that only exists while its source is connected
   validateConfig(minimal({ mounts: { "/live": { fallback: "/not-configured" } } }), FILE);
 
-  const rule = `must be a mount path starting with "/" without whitespace, "?" or "#"`;
+  const rule = MOUNT_PATH_RULE;
   for (const fallback of ["backup", "/a b", "/x?y"]) {
     assertInvalid(
       minimal({ mounts: { "/live": { fallback } } }),
@@ -234,6 +250,10 @@ Deno.test("validateConfig() checks that a fallback is another mount path", () =>
   assertInvalid(
     minimal({ mounts: { "/live": { fallback: 7 } } }),
     `Invalid config ./tinyice.json: mounts["/live"].fallback ${rule}, got 7`,
+  );
+  assertInvalid(
+    minimal({ mounts: { "/live": { fallback: "/admin" } } }),
+    `Invalid config ./tinyice.json: mounts["/live"].fallback is reserved for the server's own pages, got "/admin"`,
   );
   assertInvalid(
     minimal({ mounts: { "/live": { fallback: "/live" } } }),

@@ -1,6 +1,7 @@
 // Loads tinyice.json: creates it on first run, replaces plain-text passwords with hashes in place,
 // and writes it atomically (temp file, fsync, rename) so a crash never leaves half a config.
 
+import { basename, dirname, join } from "node:path";
 import { JsonSyntaxError, nodeAt, scanJson } from "./_json_scan.ts";
 import { isPasswordHash, type PasswordHasher } from "./password.ts";
 import { type Config, CONFIG_DEFAULTS, ConfigError, validateConfig } from "./schema.ts";
@@ -25,11 +26,22 @@ const NEW_CONFIG_MODE = 0o600;
 const PERMISSION_BITS = 0o777;
 const BOM = "\uFEFF";
 
+/** Options for {@linkcode loadConfig}. */
+export interface LoadOptions {
+  /**
+   * Create the file with new random passwords when it does not exist. Only start-up asks for
+   * this: a reload or a dashboard save that found the file gone once wrote a fresh config with
+   * passwords nobody saw, dropping every mount, user and ban.
+   */
+  createIfMissing?: boolean;
+}
+
 /**
  * Loads and validates the config at `path`.
  *
- * - No file: writes a new one (mode 0600) with random source and admin passwords, stored as
- *   hashes; the plain passwords come back once in `created`.
+ * - No file: with `createIfMissing`, writes a new one (mode 0600) with random source and admin
+ *   passwords, stored as hashes; the plain passwords come back once in `created`. Without it, a
+ *   ConfigError.
  * - A file: must hold valid JSON and pass {@linkcode validateConfig}, else a ConfigError. An empty
  *   or truncated file is an error too; an existing file is never regenerated.
  * - Plain-text passwords in the file are hashed and written back atomically, changing only those
@@ -42,13 +54,20 @@ const BOM = "\uFEFF";
  * const { config, created } = await loadConfig("./tinyice.json", hasher);
  * ```
  */
-export async function loadConfig(path: string, hasher: PasswordHasher): Promise<LoadResult> {
+export async function loadConfig(
+  path: string,
+  hasher: PasswordHasher,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return await createConfig(path, hasher);
-    throw err;
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    if (options.createIfMissing) return await createConfig(path, hasher);
+    throw new ConfigError(
+      `Cannot read config ${path}: the file does not exist (a new one is created only at start-up)`,
+    );
   }
   // Some Windows editors save JSON with a byte order mark, which JSON.parse rejects
   const bom = text.startsWith(BOM) ? BOM : "";
@@ -76,25 +95,32 @@ export async function loadConfig(path: string, hasher: PasswordHasher): Promise<
   return { config: rehashedConfig, rehashed: plain.map((p) => p.field) };
 }
 
+/** Random bytes in a temp file's name, as hex digits. */
+const TEMP_SUFFIX_BYTES = 6;
+/** Mode of a temp file while it is written: it holds password hashes. */
+const TEMP_FILE_MODE = 0o600;
+
 /**
  * Replaces `path` with `text` atomically: writes `path + ".tmp-<random>"` in the same directory,
  * fsyncs it, then renames it over `path`. Readers see the old file or the new one, never a mix.
  * With `mode`, the new file gets exactly that mode (e.g. 0o600); without it, the default mode
- * for new files. The temp file is removed if anything fails.
+ * for new files. The temp file is created 0600 whatever `mode` says (a `kill -9` mid-save leaves
+ * it behind, hashes and all; {@linkcode removeStaleTempFiles} cleans up at start-up) and is
+ * removed if anything fails.
  */
 export async function writeFileAtomic(path: string, text: string, mode?: number): Promise<void> {
-  const tmp = `${path}.tmp-${randomHex(6)}`;
+  const tmp = `${path}.tmp-${randomHex(TEMP_SUFFIX_BYTES)}`;
   let isTmpCreated = false;
   try {
     {
       // createNew: never write through (or later remove) a file someone else placed there
-      using file = await Deno.open(tmp, { write: true, createNew: true, mode });
+      using file = await Deno.open(tmp, { write: true, createNew: true, mode: TEMP_FILE_MODE });
       isTmpCreated = true;
       const bytes = new TextEncoder().encode(text);
       for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
-      // The umask may have cleared bits that the caller asked for
-      if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
       await file.sync();
+      // Widened (or narrowed by the umask) to what the caller asked for only once complete
+      if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
     }
     await Deno.rename(tmp, path);
   } catch (err) {
@@ -102,6 +128,25 @@ export async function writeFileAtomic(path: string, text: string, mode?: number)
     if (isTmpCreated) await Deno.remove(tmp).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Removes temp files that {@linkcode writeFileAtomic} left beside `path` when the process was
+ * killed mid-save (`<name>.tmp-<12 hex digits>`, nothing else). Call at start-up, before any
+ * save can be in flight. Returns the names removed.
+ */
+export async function removeStaleTempFiles(path: string): Promise<string[]> {
+  const target = await Deno.realPath(path).catch(() => path);
+  const dir = dirname(target);
+  const prefix = `${basename(target)}.tmp-`;
+  const suffix = new RegExp(`^[0-9a-f]{${TEMP_SUFFIX_BYTES * 2}}$`);
+  const removed: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const isOurs = entry.name.startsWith(prefix) && suffix.test(entry.name.slice(prefix.length));
+    if (!entry.isFile || !isOurs) continue;
+    await Deno.remove(join(dir, entry.name)).then(() => removed.push(entry.name), () => {});
+  }
+  return removed;
 }
 
 /**

@@ -31,7 +31,7 @@ Deno.test("loadConfig() creates a 0600 config with hashed passwords on first run
   using hasher = new PasswordHasher();
   await withTempDir(async (dir) => {
     const path = join(dir, "tinyice.json");
-    const result = await loadConfig(path, hasher);
+    const result = await loadConfig(path, hasher, { createIfMissing: true });
 
     assert.ok(result.created);
     assert.deepEqual(result.rehashed, []);
