@@ -112,8 +112,6 @@ export class Mount {
   meta: MountMeta = { contentType: "audio/mpeg" };
   format: StreamFormat = "mp3";
   source: SourceHandle | null = null;
-  /** Runtime fallback set through the admin API; overrides the configured one. */
-  fallbackOverride: string | undefined;
   /** Called when the stream itself carries a new title (Ogg comments); set by the registry. */
   onInStreamTitle: (() => void) | undefined;
   title: string | undefined;
@@ -189,11 +187,14 @@ export class Mount {
     }
   }
 
-  /** Sets the current title; listeners see it from the next byte written on. */
+  /**
+   * Sets the current title; listeners see it from the next byte written on. Control characters
+   * become spaces and the text is cut at {@linkcode MAX_TITLE_CHARS} (see {@linkcode cleanTitle}).
+   */
   setTitle(title: string, artist?: string): void {
-    this.title = title;
-    this.artist = artist;
-    this.#pushTitle(title);
+    this.title = cleanTitle(title);
+    this.artist = artist === undefined ? undefined : cleanTitle(artist);
+    this.#pushTitle(this.title);
   }
 
   /** The title in force at absolute offset `offset`. */
@@ -271,12 +272,31 @@ export class Mount {
     };
     if (info.title !== undefined || info.artist !== undefined) {
       // Icecast reports Vorbis TITLE and ARTIST as separate stats.
-      this.title = info.title ?? "";
-      this.artist = info.artist;
+      this.title = cleanTitle(info.title ?? "");
+      this.artist = info.artist === undefined ? undefined : cleanTitle(info.artist);
       this.#pushTitle(this.title);
       this.onInStreamTitle?.();
     }
   }
+}
+
+/** Longest title or artist kept; an ICY block holds at most 4080 bytes of text anyway. */
+export const MAX_TITLE_CHARS = 1024;
+
+/**
+ * A title as every surface may show it: control characters (a `%01` made /admin/stats
+ * unparsable, a CR or LF breaks logs and ICY readers) become spaces, and the text is cut at
+ * {@linkcode MAX_TITLE_CHARS} without splitting a surrogate pair.
+ */
+export function cleanTitle(text: string): string {
+  let out = text.replace(/\p{Cc}+/gu, " ");
+  if (out.length > MAX_TITLE_CHARS) {
+    const cut = /[\ud800-\udbff]/.test(out[MAX_TITLE_CHARS - 1])
+      ? MAX_TITLE_CHARS - 1
+      : MAX_TITLE_CHARS;
+    out = out.slice(0, cut);
+  }
+  return out;
 }
 
 let titleVersions = 0;

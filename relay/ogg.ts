@@ -149,7 +149,12 @@ export class OggTracker {
       // A BOS page starts a new logical stream (or a chained one): collect its headers afresh.
       // Multiplexed streams open with all their BOS pages together; a BOS after other pages
       // is a chained stream whose headers replace the old ones.
-      if (this.#collecting === null || !this.#bosOnly) {
+      // A run of BOS pages past the cap (garbage, or a hostile source) starts over rather than
+      // growing: the fuzz test found 300 KB kept from BOS pages alone.
+      if (
+        this.#collecting === null || !this.#bosOnly ||
+        this.#collectingBytes + page.length > MAX_HEADER_BYTES
+      ) {
         this.#collecting = [];
         this.#collectingStart = start;
         this.#collectingBytes = 0;

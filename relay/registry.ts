@@ -29,8 +29,21 @@ export class TooManySourcesError extends Error {
   }
 }
 
+/**
+ * Thrown by {@linkcode Registry.claimSource} and {@linkcode Registry.setFallback} when the mount
+ * limit is reached: every mount costs a ring of at least 512 KiB.
+ */
+export class TooManyMountsError extends Error {
+  constructor(limit: number) {
+    super(`Cannot create a mount: ${limit} mounts exist`);
+    this.name = "TooManyMountsError";
+  }
+}
+
 /** What the registry needs to know about mount settings; supplied by the server's config. */
 export interface MountPolicy {
+  /** Most mounts (with rings) at once, and separately most runtime fallbacks; absent: no cap. */
+  maxMounts?: number;
   /** The fallback mount configured for `path`, if any. */
   fallbackOf(path: string): string | undefined;
   /** Whether listeners return to `path` from its fallback when its source comes back. */
@@ -50,6 +63,8 @@ export type RegistryEvent =
  */
 export class Registry {
   readonly #mounts = new Map<string, Mount>();
+  /** Runtime fallbacks (admin `fallbacks` command) by mount path; they cost no ring. */
+  readonly #fallbackOverrides = new Map<string, string>();
   readonly #subscribers = new Set<(event: RegistryEvent) => void>();
   #policy: MountPolicy;
   #nextId = 1;
@@ -107,13 +122,18 @@ export class Registry {
   }
 
   /**
-   * Claims `path` for a source. Checks in Icecast's order: mount in use, then source limit.
-   * With fallback override, listeners whose home is `path` return to it.
+   * Claims `path` for a source. Checks in Icecast's order: mount in use, then source limit,
+   * then (for a new mount) the policy's mount limit. With fallback override, listeners whose
+   * home is `path` return to it.
    */
   claimSource(path: string, source: SourceHandle, meta: MountMeta, maxSources: number): Mount {
     const existing = this.#mounts.get(path);
     if (existing?.source) throw new MountBusyError(path, existing.source.ip);
     if (maxSources > 0 && this.sourceCount >= maxSources) throw new TooManySourcesError(maxSources);
+    const maxMounts = this.#policy.maxMounts;
+    if (!existing && maxMounts !== undefined && this.#mounts.size >= maxMounts) {
+      throw new TooManyMountsError(maxMounts);
+    }
     const mount = existing ?? this.#create(path);
     mount.attachSource(source, meta);
     this.#emit({ type: "source-start", mount });
@@ -160,17 +180,30 @@ export class Registry {
 
   /** The runtime fallback if one was set, else the configured one. */
   fallbackOf(path: string): string | undefined {
-    const mount = this.#mounts.get(path);
-    return mount?.fallbackOverride ?? this.#policy.fallbackOf(path);
+    return this.#fallbackOverrides.get(path) ?? this.#policy.fallbackOf(path);
   }
 
-  /** Sets a runtime fallback (admin `fallbacks` command); creates the mount entry if needed. */
+  /** The runtime fallback set for `path`, if any. */
+  fallbackOverride(path: string): string | undefined {
+    return this.#fallbackOverrides.get(path);
+  }
+
+  /**
+   * Sets (or with undefined clears) a runtime fallback (admin `fallbacks` command). Creates no
+   * mount: 3000 calls naming new paths once held 570 MiB of rings. Throws
+   * {@linkcode TooManyMountsError} when the policy's limit of overrides is reached.
+   */
   setFallback(path: string, fallback: string | undefined): void {
-    const mount = this.#mounts.get(path) ??
-      (fallback === undefined ? undefined : this.#create(path));
-    if (!mount) return;
-    mount.fallbackOverride = fallback;
-    this.#dropIfIdle(mount); // clearing the override may leave nothing holding the mount
+    if (fallback === undefined) {
+      this.#fallbackOverrides.delete(path);
+      return;
+    }
+    const maxMounts = this.#policy.maxMounts;
+    if (
+      !this.#fallbackOverrides.has(path) && maxMounts !== undefined &&
+      this.#fallbackOverrides.size >= maxMounts
+    ) throw new TooManyMountsError(maxMounts);
+    this.#fallbackOverrides.set(path, fallback);
   }
 
   /** Adds a listener to `mount` at its burst start. */
@@ -248,7 +281,7 @@ export class Registry {
   #dropIfIdle(mount: Mount): void {
     // A late leave() may name a mount already forgotten and replaced at the same path.
     if (this.#mounts.get(mount.path) !== mount) return;
-    if (!mount.hasSource && mount.listeners.size === 0 && mount.fallbackOverride === undefined) {
+    if (!mount.hasSource && mount.listeners.size === 0) {
       this.#mounts.delete(mount.path);
     }
   }

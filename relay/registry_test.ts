@@ -5,6 +5,7 @@ import {
   type MountPolicy,
   Registry,
   type RegistryEvent,
+  TooManyMountsError,
   TooManySourcesError,
 } from "./registry.ts";
 import { Listener } from "./listener.ts";
@@ -276,23 +277,42 @@ Deno.test("Registry.setFallback() overrides the configured fallback at runtime",
   const sa = fakeSource(1);
   const a = registry.claimSource("/a", sa, MP3, 0);
   const l = listen(registry, "/a");
+  assert.equal(l.mount, a);
   registry.releaseSource(a, sa);
   assert.equal(l.mount, c);
-  assert.equal(registry.get("/a"), a, "a mount with a runtime fallback is kept while idle");
+  assert.equal(registry.get("/a"), undefined, "the idle mount and its ring are dropped");
+  assert.equal(registry.fallbackOf("/a"), "/c", "the override outlives the mount's source");
   registry.setFallback("/a", undefined);
   assert.equal(registry.fallbackOf("/a"), "/b", "clearing returns to the configured one");
   l.end("x");
 });
 
-Deno.test("Registry.setFallback() of undefined on an unknown mount leaves no idle mount behind", () => {
+Deno.test("Registry.setFallback() on an unknown mount creates no mount (no ring)", () => {
   const registry = new Registry(policy());
   registry.setFallback("/ghost", undefined);
   assert.equal(registry.get("/ghost"), undefined);
   assert.deepEqual(registry.all(), []);
   registry.setFallback("/ghost", "/b");
-  assert.ok(registry.get("/ghost"));
+  assert.equal(registry.get("/ghost"), undefined);
+  assert.deepEqual(registry.all(), []);
+  assert.equal(registry.fallbackOf("/ghost"), "/b");
   registry.setFallback("/ghost", undefined);
-  assert.equal(registry.get("/ghost"), undefined, "forgotten once the override is cleared");
+  assert.equal(registry.fallbackOf("/ghost"), undefined, "forgotten once the override is cleared");
+});
+
+Deno.test("Registry caps mounts and runtime fallbacks at the policy's maxMounts", () => {
+  const registry = new Registry({ ...policy(), maxMounts: 2 });
+  registry.claimSource("/a", fakeSource(1), MP3, 0);
+  registry.claimSource("/b", fakeSource(2), MP3, 0);
+  assert.throws(() => registry.claimSource("/c", fakeSource(3), MP3, 0), TooManyMountsError);
+  assert.equal(registry.get("/c"), undefined);
+  registry.setFallback("/x", "/a");
+  registry.setFallback("/y", "/a");
+  registry.setFallback("/x", "/b"); // replacing an override is not a new one
+  assert.throws(() => registry.setFallback("/z", "/a"), TooManyMountsError);
+  registry.setFallback("/x", undefined);
+  registry.setFallback("/z", "/a");
+  assert.equal(registry.fallbackOf("/z"), "/a");
 });
 
 Deno.test("Registry.leave() ends the listener and forgets an idle mount, but keeps a live one", () => {
@@ -390,11 +410,12 @@ Deno.test("Registry.all() and live() list mounts in path order", () => {
   const s = fakeSource(2);
   const c = registry.claimSource("/c", fakeSource(1), MP3, 0);
   const a = registry.claimSource("/a", s, MP3, 0);
-  registry.setFallback("/b", "/c");
-  const b = registry.get("/b")!;
+  const sb = fakeSource(3);
+  const b = registry.claimSource("/b", sb, MP3, 0);
   assert.deepEqual(registry.all().map((m: Mount) => m.path), ["/a", "/b", "/c"]);
+  assert.deepEqual(registry.live(), [a, b, c]);
+  registry.releaseSource(b, sb);
   assert.deepEqual(registry.live(), [a, c]);
-  assert.notEqual(b.hasSource, true);
 });
 
 Deno.test("Registry.closeAll() ends every listener and kills every source", () => {
