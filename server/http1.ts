@@ -69,28 +69,47 @@ export function findHeadEnd(buf: Uint8Array, length: number): number {
   return -1;
 }
 
+/** A header name: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/**
+ * Control characters other than HTAB. A bare CR inside a value is a line break to some
+ * browsers: a source once got a `Set-Cookie` of its own into listeners' response heads.
+ */
+const CONTROL = /[\p{Cc}]/u;
+const CONTROL_EXCEPT_TAB = /[^\P{Cc}\t]/u;
+
 /** Parses a complete head (without the terminating blank line handling of leftovers). */
 export function parseHead(text: string, maxHeaders: number): Omit<RequestHead, "leftover"> {
+  // CRLF, bare LF and CRCRLF end a line (see findHeadEnd); any other CR is refused below.
   const lines = text.split("\n").map((l) => l.replace(/\r+$/, ""));
   while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
   const requestLine = lines.shift() ?? "";
   const parts = requestLine.split(" ").filter((p) => p !== "");
-  if (parts.length !== 3) {
+  if (parts.length !== 3 || CONTROL.test(requestLine)) {
     throw new HeadError(0, `Cannot parse request line: "${requestLine.slice(0, 80)}"`);
   }
   const [method, target, proto] = parts;
   if (!PROTOS.has(proto.toUpperCase())) {
     throw new HeadError(0, `Cannot serve protocol: ${proto.slice(0, 20)}`);
   }
+  if (!TOKEN.test(method)) throw new HeadError(400, "Cannot read request: bad method");
   if (lines.length > maxHeaders) {
     throw new HeadError(400, `Cannot read request: more than ${maxHeaders} headers`);
   }
   const headers = new Map<string, string>();
   const rawHeaders: [string, string][] = [];
   for (const line of lines) {
+    if (CONTROL_EXCEPT_TAB.test(line)) {
+      throw new HeadError(400, "Cannot read request: control character in a header");
+    }
+    // obs-fold (a continuation line) must be refused or unfolded; nothing we serve sends it.
+    if (line[0] === " " || line[0] === "\t") {
+      throw new HeadError(400, "Cannot read request: folded header line");
+    }
     const colon = line.indexOf(":");
     if (colon <= 0) continue; // Icecast ignores malformed header lines too
-    const name = line.slice(0, colon).trim();
+    const name = line.slice(0, colon).trimEnd();
+    if (!TOKEN.test(name)) throw new HeadError(400, "Cannot read request: bad header name");
     const value = line.slice(colon + 1).trim();
     rawHeaders.push([name, value]);
     const key = name.toLowerCase();
@@ -104,6 +123,8 @@ export function parseHead(text: string, maxHeaders: number): Omit<RequestHead, "
   } catch {
     throw new HeadError(400, `Cannot decode path: "${rawPath.slice(0, 80)}"`);
   }
+  // A decoded %0A would reach playlists, logs and mount names; no real path holds one.
+  if (CONTROL.test(path)) throw new HeadError(400, "Cannot serve path: control character");
   const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
   return {
     method: method.toUpperCase(),
@@ -209,6 +230,9 @@ export async function readBody(
   return body;
 }
 
+/** A chunk-size line: 1-8 hex digits, then optional whitespace and `;extensions`. */
+const CHUNK_SIZE = /^([0-9a-fA-F]{1,8})[ \t]*(;.*)?$/;
+
 /**
  * Decodes `Transfer-Encoding: chunked` incrementally. `push()` returns the payload pieces in the
  * bytes given (views into them); `done` turns true after the last chunk.
@@ -250,12 +274,15 @@ export class ChunkedDecoder {
         }
         this.#state = "size";
       } else if (this.#state === "size") {
-        const size = parseInt(line.split(";")[0].trim(), 16);
-        if (!Number.isFinite(size) || size < 0 || !/^[0-9a-fA-F]+/.test(line.trim())) {
+        // Hex digits only (not "0x10", "1g" or "1 2"), and at most 8 of them: a size past
+        // 2^53 would never count down and pass everything after it through as data.
+        const m = CHUNK_SIZE.exec(line);
+        if (!m) {
           throw new SyntaxError(
             `Cannot decode chunked body: bad chunk size "${line.slice(0, 20)}"`,
           );
         }
+        const size = parseInt(m[1], 16);
         if (size === 0) this.#state = "trailer";
         else {
           this.#remaining = size;

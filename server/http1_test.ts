@@ -64,6 +64,53 @@ Deno.test("ChunkedDecoder yields exactly the payload across arbitrary splits", (
 });
 
 Deno.test("ChunkedDecoder rejects a bad size line", () => {
+  for (const line of ["zz", "0x10", "1g", "1 2", "fffffffffffffffffff", "-1", ""]) {
+    assert.throws(() => new ChunkedDecoder().push(enc.encode(`${line}\r\n`)), SyntaxError, line);
+  }
   assert.throws(() => new ChunkedDecoder().push(enc.encode("zz\r\n")), SyntaxError);
   assert.throws(() => new ChunkedDecoder().push(enc.encode("3\r\nabcX\r\n")), SyntaxError);
+});
+
+Deno.test("parseHead() refuses a bare CR, NUL or other control character in a header with 400", () => {
+  for (
+    const line of [
+      "Content-Type: audio/mpeg\rSet-Cookie: pwn=1",
+      "ice-name: x\r\rSet-Cookie: pwn=1; Path=/",
+      "ice-name: a\u0000b",
+      "ice-name: a\u001bb",
+      "ice-name: a\u007fb",
+      "ice-name: a\u0085b",
+    ]
+  ) {
+    assert.throws(
+      () => parseHead(`SOURCE /live HTTP/1.0\r\n${line}\r\nHost: x\r\n`, 64),
+      (e) => e instanceof HeadError && e.status === 400,
+      JSON.stringify(line),
+    );
+  }
+  // HTAB is whitespace in a value; CRCRLF line ends (seen from old encoders) stay accepted.
+  assert.equal(parseHead("GET / HTTP/1.0\r\nX-A: a\tb\r\r\n", 64).headers.get("x-a"), "a\tb");
+});
+
+Deno.test("parseHead() refuses folded header lines and header names that are not tokens", () => {
+  for (const lines of ["A: b\r\n c", "A: b\r\n\tc", "Bad Name: x", 'Bad"Name: x', "(x): y"]) {
+    assert.throws(
+      () => parseHead(`GET / HTTP/1.0\r\n${lines}\r\n`, 64),
+      (e) => e instanceof HeadError && e.status === 400,
+      JSON.stringify(lines),
+    );
+  }
+  assert.equal(parseHead("GET / HTTP/1.0\r\nHost : x\r\n", 64).headers.get("host"), "x");
+});
+
+Deno.test("parseHead() refuses a path whose decoding holds a control character", () => {
+  for (const target of ["/nl%0Ainjected", "/cr%0D", "/nul%00", "/c1%C2%85", "/del%7F"]) {
+    assert.throws(
+      () => parseHead(`GET ${target} HTTP/1.0\r\n`, 64),
+      (e) => e instanceof HeadError && e.status === 400,
+      target,
+    );
+  }
+  // The query is data (titles), decoded by its consumer.
+  assert.equal(parseHead("GET /a?song=x%0Ay HTTP/1.0\r\n", 64).query.get("song"), "x\ny");
 });

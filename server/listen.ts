@@ -4,31 +4,46 @@
 import { Delivery, IcyInterleaver, Listener, type Mount } from "../relay/mod.ts";
 import { burstFor, metaintFor, mountConfig, type ServerContext } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
-import { headLines, textError, writeResponse } from "./response.ts";
+import {
+  commonFields,
+  type HeadField,
+  serializeHead,
+  textError,
+  writeResponse,
+} from "./response.ts";
 import type { Socket } from "./socket.ts";
 
 const encoder = new TextEncoder();
 
-/** The icy-* and ice-audio-info lines for a mount (mount config overrides what the source said). */
-export function icyHeaderLines(mount: Mount, ctx: ServerContext): string {
+/** The icy-* and ice-audio-info fields for a mount (mount config overrides what the source said). */
+export function icyFields(mount: Mount, ctx: ServerContext): HeadField[] {
   const meta = mount.meta;
   const mc = mountConfig(ctx.config, mount.path);
-  let out = "";
+  const out: HeadField[] = [];
   const br = meta.bitrate;
-  if (br) out += `icy-br:${br}\r\n`;
-  if (meta.audioInfo) out += `ice-audio-info: ${meta.audioInfo}\r\n`;
+  if (br) out.push(["icy-br", br]);
+  if (meta.audioInfo) out.push(["ice-audio-info", meta.audioInfo]);
   const description = mc?.description ?? meta.description;
-  if (description !== undefined) out += `icy-description:${description}\r\n`;
+  if (description !== undefined) out.push(["icy-description", description]);
   const genre = mc?.genre ?? meta.genre;
-  if (genre !== undefined) out += `icy-genre:${genre}\r\n`;
+  if (genre !== undefined) out.push(["icy-genre", genre]);
   const name = mc?.name ?? meta.name;
-  if (name !== undefined) out += `icy-name:${name}\r\n`;
+  if (name !== undefined) out.push(["icy-name", name]);
   const pub = mc?.public !== undefined ? (mc.public ? "1" : "0") : meta.isPublic;
-  if (pub !== undefined) out += `icy-pub:${pub}\r\n`;
-  if (meta.url !== undefined) out += `icy-url:${meta.url}\r\n`;
-  for (const [k, v] of meta.icyExtra ?? []) out += `${k}:${v}\r\n`;
-  return out.replace(/[^\x20-\x7e\r\n\u00a0-\uffff]/g, "");
+  if (pub !== undefined) out.push(["icy-pub", pub]);
+  if (meta.url !== undefined) out.push(["icy-url", meta.url]);
+  for (const [k, v] of meta.icyExtra ?? []) out.push([k, v]);
+  return out;
 }
+
+/**
+ * Sent on every listener response: a browser that opens a mount URL as a page must neither
+ * sniff it into HTML nor run anything in it (the source picks the bytes).
+ */
+const LISTENER_SAFETY: readonly HeadField[] = [
+  ["X-Content-Type-Options", "nosniff"],
+  ["Content-Security-Policy", "sandbox"],
+];
 
 /** Whether the request asked for ICY metadata (`Icy-MetaData` with a non-zero integer). */
 export function wantsIcy(req: RequestHead): boolean {
@@ -68,11 +83,12 @@ export async function serveListener(
   }
   const useIcy = wantsIcy(req) && (mount.format === "mp3" || mount.format === "other");
   const metaint = metaintFor(ctx.config, mount.path);
-  let head = headLines(200, mount.meta.contentType) + icyHeaderLines(mount, ctx);
-  if (useIcy) head += `icy-metaint:${metaint}\r\n`;
-  head += "\r\n";
+  const fields = [...commonFields(mount.meta.contentType), ...icyFields(mount, ctx)];
+  if (useIcy) fields.push(["icy-metaint", String(metaint)]);
+  fields.push(...LISTENER_SAFETY);
+  const head = encoder.encode(serializeHead(200, fields));
   if (req.method === "HEAD") {
-    await sock.writeAll(encoder.encode(head));
+    await sock.writeAll(head);
     return "head request";
   }
   if (ctx.config.low_latency_mode) sock.setNoDelay(true);
@@ -92,7 +108,7 @@ export async function serveListener(
   sock.onClose(() => listener.end("listener gone: peer closed"));
   ctx.registry.join(listener, mount);
   try {
-    await sock.writeAll(encoder.encode(head));
+    await sock.writeAll(head);
     // The burst goes out now; after that the server's flush tick (or, in low-latency mode,
     // each source write) moves the bytes.
     new Delivery(listener, sock, useIcy ? new IcyInterleaver(metaint) : null).flush();

@@ -36,41 +36,78 @@ export function httpDate(d: Date): string {
     `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} GMT`;
 }
 
+/** One response header: name and value, written in this spelling and order. */
+export type HeadField = readonly [name: string, value: string];
+
 /** Headers sent on every response after Content-Type, unless the response is cacheable. */
-const NO_CACHE =
-  "Cache-Control: no-cache, no-store\r\nExpires: Mon, 26 Jul 1997 05:00:00 GMT\r\nPragma: no-cache\r\n";
+const NO_CACHE: readonly HeadField[] = [
+  ["Cache-Control", "no-cache, no-store"],
+  ["Expires", "Mon, 26 Jul 1997 05:00:00 GMT"],
+  ["Pragma", "no-cache"],
+];
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What no header value may hold: a CR or LF ends the line, the rest confuses parsers. */
+const UNSAFE_VALUE = /[^\P{Cc}\t]/u;
 
 /**
- * The common head: status line, `Server`, `Connection: Close`, `Date`, `Content-Type`, the
- * given extra lines, no-cache headers and CORS, in Icecast's order. Ends without the blank line.
+ * The only place a response head is turned into text: the status line, then `fields` in order,
+ * then the blank line. Refuses (TypeError) a name that is not a token or a value holding a
+ * control character, so no byte from an encoder, a config or a request can start a header of
+ * its own. `icy-*` fields are written `name:value` without a space, as Icecast does.
  */
-export function headLines(
-  status: number,
+export function serializeHead(status: number, fields: Iterable<HeadField>): string {
+  let head = `HTTP/1.0 ${status} ${REASONS[status] ?? "Unknown"}\r\n`;
+  for (const [name, value] of fields) {
+    if (!TOKEN.test(name)) {
+      throw new TypeError(`Cannot write header: bad name ${JSON.stringify(name)}`);
+    }
+    if (UNSAFE_VALUE.test(value)) {
+      throw new TypeError(`Cannot write header ${name}: its value holds a control character`);
+    }
+    head += name.startsWith("icy-") ? `${name}:${value}\r\n` : `${name}: ${value}\r\n`;
+  }
+  return head + "\r\n";
+}
+
+/**
+ * The fields every response starts with, in Icecast's order: `Server`, `Connection: Close`,
+ * `Date`, `Content-Type`, then `extra`, the no-cache block (unless `cacheable`) and CORS.
+ */
+export function commonFields(
   contentType: string | null,
-  extra = "",
+  extra: readonly HeadField[] = [],
   cacheable = false,
-): string {
-  return `HTTP/1.0 ${status} ${REASONS[status] ?? "Unknown"}\r\n` +
-    `Server: ${SERVER_ID}\r\nConnection: Close\r\nDate: ${httpDate(new Date())}\r\n` +
-    (contentType ? `Content-Type: ${contentType}\r\n` : "") + extra +
-    (cacheable ? "" : NO_CACHE) + "Access-Control-Allow-Origin: *\r\n";
+): HeadField[] {
+  return [
+    ["Server", SERVER_ID],
+    ["Connection", "Close"],
+    ["Date", httpDate(new Date())],
+    ...(contentType ? [["Content-Type", contentType] as const] : []),
+    ...extra,
+    ...(cacheable ? [] : NO_CACHE),
+    ["Access-Control-Allow-Origin", "*"],
+  ];
 }
 
 const encoder = new TextEncoder();
 
 /**
  * Serializes `res` as Icecast does: HTTP/1.0, connection closed afterwards. Error responses
- * (4xx/5xx) carry no Content-Length, like Icecast 2.4.4; others do. `HEAD` sends no body.
+ * (4xx/5xx) carry no Content-Length, like Icecast 2.4.4; others do. `HEAD` sends no body and
+ * never reads it: an event stream's body never ends, and reading it once kept an SSE slot
+ * taken for good.
  */
 export async function writeResponse(sock: Socket, res: Response, isHead = false): Promise<void> {
-  if (res.headers.get("content-type")?.startsWith("text/event-stream") && res.body && !isHead) {
-    return await writeStream(sock, res);
+  if (res.headers.get("content-type")?.startsWith("text/event-stream") && res.body) {
+    if (!isHead) return await writeStream(sock, res);
+    await res.body.cancel().catch(() => {});
+    return sock.writeAll(encoder.encode(serializeHead(res.status, responseFields(res))));
   }
   const body = new Uint8Array(await res.arrayBuffer());
-  let head = responseHead(res);
-  if (res.status < 400 && res.status !== 204) head += `Content-Length: ${body.length}\r\n`;
-  head += "\r\n";
-  const headBytes = encoder.encode(head);
+  const fields = responseFields(res);
+  if (res.status < 400 && res.status !== 204) fields.push(["Content-Length", String(body.length)]);
+  const headBytes = encoder.encode(serializeHead(res.status, fields));
   if (isHead || body.length === 0) return sock.writeAll(headBytes);
   const all = new Uint8Array(headBytes.length + body.length);
   all.set(headBytes);
@@ -84,11 +121,10 @@ export async function writeResponse(sock: Socket, res: Response, isHead = false)
  * stream is cancelled in the last two cases so its producer forgets this client.
  */
 async function writeStream(sock: Socket, res: Response): Promise<void> {
-  const head = responseHead(res) + "\r\n";
   const reader = res.body!.getReader();
   sock.onClose(() => reader.cancel().catch(() => {}));
   try {
-    await sock.writeAll(encoder.encode(head));
+    await sock.writeAll(encoder.encode(serializeHead(res.status, responseFields(res))));
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
@@ -99,29 +135,30 @@ async function writeStream(sock: Socket, res: Response): Promise<void> {
   }
 }
 
-/** The head lines for `res` (its own headers after ours), without Content-Length or the end. */
-function responseHead(res: Response): string {
-  let extra = "";
+/** The head fields for `res` (its own headers after ours), without Content-Length. */
+function responseFields(res: Response): HeadField[] {
+  const extra: HeadField[] = [];
   let contentType: string | null = null;
   let cacheable = false;
   for (const [name, value] of res.headers) {
     if (name === "content-type") contentType = value;
     else if (name === "content-length") continue;
-    else if (name === "cache-control") {
-      cacheable = true;
-      extra += `Cache-Control: ${value}\r\n`;
-    } else extra += `${canonical(name)}: ${value}\r\n`;
+    else {
+      if (name === "cache-control") cacheable = true;
+      extra.push([canonical(name), value]);
+    }
   }
-  return headLines(res.status, contentType, extra, cacheable);
+  return commonFields(contentType, extra, cacheable);
 }
 
 function canonical(name: string): string {
   if (name === "www-authenticate") return "WWW-Authenticate";
+  if (name === "x-csrf-token") return "X-CSRF-Token";
   return name.replace(/(^|-)([a-z])/g, (_, dash, c) => dash + c.toUpperCase());
 }
 
 /** Icecast's plain-text error (401/403): `text/plain; charset=utf-8`, no trailing newline on 403. */
-export function textError(status: 401 | 403 | 429 | 503, message: string): Response {
+export function textError(status: 401 | 403 | 429 | 500 | 503, message: string): Response {
   const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
   if (status === 401) headers["www-authenticate"] = 'Basic realm="Icecast2 Server"';
   return new Response(status === 401 ? message + "\r\n" : message, { status, headers });
@@ -159,11 +196,16 @@ export function escapeHtml(text: string): string {
   );
 }
 
-/** Escapes text for XML; non-ASCII as character references like Icecast's stats XML. */
+/**
+ * Escapes text for XML; non-ASCII as character references like Icecast's stats XML. Characters
+ * XML 1.0 forbids even as references (C0 controls but TAB, CR, LF; lone surrogates; U+FFFE and
+ * U+FFFF) are dropped: a `&#x1;` from a title made the whole document unparsable.
+ */
 export function escapeXml(text: string): string {
   let out = "";
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
+    if (!isXmlChar(c)) continue;
     if (ch === "&") out += "&amp;";
     else if (ch === "<") out += "&lt;";
     else if (ch === ">") out += "&gt;";
@@ -173,4 +215,10 @@ export function escapeXml(text: string): string {
     } else out += ch;
   }
   return out;
+}
+
+/** The XML 1.0 `Char` production. */
+function isXmlChar(c: number): boolean {
+  return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
 }

@@ -76,6 +76,9 @@ Deno.test("GET on a live MP3 mount answers Icecast's §2.1 header block, icy-met
     /^icy-pub:0$/,
     /^icy-url:http:\/\/example\.org$/,
     ...(metaint ? [/^icy-metaint:16000$/] : []),
+    // Not Icecast's: a mount opened as a page must never be sniffed or run (docs/SECURITY.md).
+    /^X-Content-Type-Options: nosniff$/,
+    /^Content-Security-Policy: sandbox$/,
   ];
   for (
     const [extra, metaint] of [
