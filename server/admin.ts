@@ -1,12 +1,14 @@
 // Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
 // /admin.cgi title update. One table maps command names to handlers.
 
-import { canMoveBetween, type Mount } from "../relay/mod.ts";
+import { canMoveBetween, type Mount, TooManyMountsError } from "../relay/mod.ts";
+import { isMountPath, mountPathProblem } from "../config/mount_path.ts";
 import { type ServerContext, sourceHashes } from "./context.ts";
+import { isForeignRequest } from "./origin.ts";
 import type { RequestHead } from "./http1.ts";
-import { parseBasicAuth } from "./auth.ts";
+import { authFailure, parseBasicAuth } from "./auth.ts";
 import { SOURCE_USER } from "./source.ts";
-import { escapeHtml, htmlError, needAuth } from "./response.ts";
+import { escapeHtml, htmlError, needAuth, textError } from "./response.ts";
 import {
   type ConnectionCounters,
   iceResponse,
@@ -118,7 +120,7 @@ export function applyTitle(
   if (text === undefined) return;
   mount.setTitle(text);
   ctx.registry.titleChanged(mount);
-  ctx.log.info("metadata updated", { mount: mount.path, title: text, via });
+  ctx.log.info("metadata updated", { mount: mount.path, title: mount.title, via });
 }
 
 function killClient({ req, ctx, mount }: AdminCall): Response {
@@ -157,13 +159,22 @@ function moveClients({ req, ctx, mount }: AdminCall): Response {
   return xml(iceResponse(`Clients moved from ${from.path} to ${to.path}`, true));
 }
 
-function setFallback({ req, ctx }: AdminCall): Response {
+function setFallback({ req, ctx, mount }: AdminCall): Response {
   const fallback = queryParam(req.target, "fallback");
   if (fallback === undefined) return htmlError(400, "Missing parameter");
-  ctx.registry.setFallback(
-    queryParam(req.target, "mount")!,
-    fallback === "" ? undefined : fallback,
-  );
+  const path = mount?.path ?? queryParam(req.target, "mount")!;
+  if (fallback !== "") {
+    const problem = mountPathProblem(fallback);
+    if (problem) return htmlError(400, `Fallback ${problem}`);
+    if (fallback === path) return htmlError(400, "A mount cannot fall back to itself");
+  }
+  try {
+    ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
+  } catch (err) {
+    if (!(err instanceof TooManyMountsError)) throw err;
+    return htmlError(400, "Too many mountpoints have a fallback set");
+  }
+  ctx.log.info("fallback set", { mount: path, fallback });
   return htmlSuccess("Fallback configured");
 }
 
@@ -203,7 +214,10 @@ function stats({ req, ctx, counters }: AdminCall): Response {
   return xml(statsXml(ctx, counters));
 }
 
-/** Checks Basic credentials: admin, or (for mount commands) that mount's source; else the 401 to send. */
+/**
+ * Checks Basic credentials: admin, or (for mount commands) that mount's source credentials;
+ * else the answer to send (401, or 429/503/500 from the limits and the hasher).
+ */
 async function checkAdmin(
   ctx: ServerContext,
   req: RequestHead,
@@ -214,24 +228,35 @@ async function checkAdmin(
   if (!creds) return needAuth(); // libshout asks without credentials first: not a failure
   const config = ctx.config;
   if (creds.user === config.admin_user) {
-    const r = await ctx.auth.check([config.admin_password], creds, ip, `admin ${req.path}`);
-    if (r === "ok") return "admin";
-    return needAuth();
-  }
-  if (mountPath !== undefined && creds.user === SOURCE_USER) {
-    const r = await ctx.auth.check(
-      sourceHashes(config, mountPath),
+    const outcome = await ctx.auth.check({
+      hashes: [config.admin_password],
       creds,
       ip,
-      `source ${mountPath} admin`,
-    );
-    if (r === "ok") return "source";
-    return needAuth();
+      what: `admin ${req.path}`,
+      account: `user:${config.admin_user}`,
+    });
+    return outcome.result === "ok" ? "admin" : authFailure(outcome);
   }
-  ctx.auth.recordFailure(ip);
-  ctx.log.auth(false, `admin ${req.path}, unknown user`, creds.user, ip);
-  return needAuth();
+  if (mountPath !== undefined && creds.user === SOURCE_USER) {
+    const outcome = await ctx.auth.check({
+      hashes: sourceHashes(config, mountPath),
+      creds,
+      ip,
+      what: `source ${mountPath} admin`,
+      account: `source:${mountPath}`,
+    });
+    return outcome.result === "ok" ? "source" : authFailure(outcome);
+  }
+  return authFailure(
+    ctx.auth.reject(ip, `user:${creds.user}`, `admin ${req.path}, unknown user`, creds.user),
+  );
 }
+
+/**
+ * Admin commands are plain GETs: with Basic credentials cached, a foreign page's
+ * `<img src=/admin/killsource?...>` would otherwise run them in the admin's browser.
+ */
+const CROSS_SITE_REFUSAL = "Admin commands from another site are refused";
 
 /** Handles `/admin/<command>`. */
 export async function handleAdmin(
@@ -240,10 +265,12 @@ export async function handleAdmin(
   ip: string,
   counters: ConnectionCounters,
 ): Promise<Response> {
+  if (isForeignRequest(req)) return textError(403, CROSS_SITE_REFUSAL);
   const name = req.path.slice("/admin/".length);
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   const mountPath = command?.needsMount ? queryParam(req.target, "mount") : undefined;
-  const who = await checkAdmin(ctx, req, ip, mountPath);
+  // Only a valid mount path has source credentials; anything else needs the admin's.
+  const who = await checkAdmin(ctx, req, ip, isMountPath(mountPath) ? mountPath : undefined);
   if (who instanceof Response) return who;
   if (!command) {
     if (name === "") return adminIndex(ctx);
@@ -252,6 +279,8 @@ export async function handleAdmin(
   let mount: Mount | undefined;
   if (command.needsMount) {
     if (mountPath === undefined) return htmlError(400, "Missing parameter");
+    const problem = mountPathProblem(mountPath);
+    if (problem) return htmlError(400, `Mountpoint ${problem}`);
     mount = ctx.registry.get(mountPath);
     // A fallback may be set on a mount that is not running; every other command needs a source.
     if (name !== "fallbacks" && !mount?.hasSource) return htmlError(400, "Source does not exist");
@@ -278,18 +307,22 @@ export async function handleAdminCgi(
   ctx: ServerContext,
   ip: string,
 ): Promise<Response> {
+  if (isForeignRequest(req)) return textError(403, CROSS_SITE_REFUSAL);
   const pass = queryParam(req.target, "pass");
   if (pass === undefined) return htmlError(400, "missing pass parameter");
   const live = ctx.registry.live();
   const path = queryParam(req.target, "mount") ?? (live.length === 1 ? live[0].path : "/stream");
+  const problem = mountPathProblem(path);
+  if (problem) return htmlError(400, `Mountpoint ${problem}`);
   const config = ctx.config;
-  const r = await ctx.auth.check(
-    [...sourceHashes(config, path), config.admin_password],
-    { user: SOURCE_USER, password: pass },
+  const outcome = await ctx.auth.check({
+    hashes: [...sourceHashes(config, path), config.admin_password],
+    creds: { user: SOURCE_USER, password: pass },
     ip,
-    `admin.cgi ${path}`,
-  );
-  if (r !== "ok") return needAuth();
+    what: `admin.cgi ${path}`,
+    account: `source:${path}`,
+  });
+  if (outcome.result !== "ok") return authFailure(outcome);
   const mount = ctx.registry.get(path);
   if (!mount?.hasSource) return htmlError(400, "illegal metadata call");
   const mode = queryParam(req.target, "mode");

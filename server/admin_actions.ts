@@ -3,7 +3,9 @@
 
 import type { MountConfig } from "../config/schema.ts";
 import { ConfigError, MAX_BURST_BYTES } from "../config/schema.ts";
-import { canMoveBetween } from "../relay/mod.ts";
+import { canMoveBetween, TooManyMountsError } from "../relay/mod.ts";
+import { mountPathProblem } from "../config/mount_path.ts";
+import { ConfigSaveError } from "./config_update.ts";
 import { applyTitle } from "./admin.ts";
 import { isSameOrigin, jsonError, jsonReply, signedIn } from "./admin_web.ts";
 import type { ServerContext } from "./context.ts";
@@ -65,6 +67,13 @@ function managedPath(call: Call, key = "mount"): string {
   return path;
 }
 
+/** `path` when it may name a mount (the one rule in config/mount_path.ts), else a 400. */
+function validPath(path: string): string {
+  const problem = mountPathProblem(path);
+  if (problem) throw new ActionError(400, `Mount path ${JSON.stringify(path)} ${problem}`);
+  return path;
+}
+
 function requireSuper(call: Call): void {
   if (call.user.role !== "super") throw new ActionError(403, "Only a super admin may do this");
 }
@@ -117,15 +126,21 @@ const ACTIONS: Record<string, Action> = {
   },
 
   "set-fallback": (call) => {
-    const path = managedPath(call);
+    const path = validPath(managedPath(call));
     const fallback = text(call.body, "fallback");
     if (fallback !== "") {
+      validPath(fallback);
       if (!canManage(call.ctx.config, call.user, fallback)) {
         throw new ActionError(403, `You do not manage ${fallback}`);
       }
       if (fallback === path) throw new ActionError(400, "A mount cannot fall back to itself");
     }
-    call.ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
+    try {
+      call.ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
+    } catch (err) {
+      if (err instanceof TooManyMountsError) throw new ActionError(409, err.message);
+      throw err;
+    }
     return ok();
   },
 
@@ -137,7 +152,7 @@ const ACTIONS: Record<string, Action> = {
 
   "approve": async (call) => {
     requireSuper(call);
-    const path = text(call.body, "mount", "mount path");
+    const path = validPath(text(call.body, "mount", "mount path"));
     const name = call.ctx.registry.get(path)?.meta.name;
     await call.ctx.updateConfig((draft) => {
       if (Object.hasOwn(draft.mounts, path)) return;
@@ -148,7 +163,7 @@ const ACTIONS: Record<string, Action> = {
 
   "mount-save": async (call) => {
     const { ctx, user, body } = call;
-    const path = text(body, "path", "mount path");
+    const path = validPath(text(body, "path", "mount path"));
     const exists = Object.hasOwn(ctx.config.mounts, path);
     // A new mount belongs to the admin user who creates it; existing ones need management rights.
     if (exists && !canManage(ctx.config, user, path)) {
@@ -160,6 +175,7 @@ const ACTIONS: Record<string, Action> = {
     const password = optionalText(body, "password");
     const hash = password ? await ctx.hasher.hash(password) : undefined;
     const fallback = optionalText(body, "fallback");
+    if (fallback) validPath(fallback);
     if (fallback && !canManage(ctx.config, user, fallback)) {
       throw new ActionError(403, `You do not manage ${fallback}`);
     }
@@ -337,6 +353,14 @@ export async function adminAction(
   } catch (err) {
     if (err instanceof ActionError) return jsonError(err.status, err.message);
     if (err instanceof ConfigError) return jsonError(400, err.message);
+    if (err instanceof ConfigSaveError) {
+      ctx.log.error("config save failed", {
+        action: name,
+        by: signed.user.name,
+        error: err.message,
+      });
+      return jsonError(500, `${err.message}; nothing was changed`);
+    }
     throw err;
   }
 }

@@ -5,6 +5,7 @@ import { render, scriptJson } from "../templates/mod.ts";
 import type { ServerContext } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
 import { escapeHtml } from "./response.ts";
+import { isForeignRequest } from "./origin.ts";
 import {
   checkCsrf,
   clearSessionCookie,
@@ -39,19 +40,9 @@ export function signedIn(req: RequestHead, ctx: ServerContext): Signed | undefin
   return { session, user };
 }
 
-/**
- * True when a browser request comes from our own pages: an `Origin` (or, failing that,
- * `Referer`) naming another host is refused. Requests without either come from non-browser
- * clients, which cannot ride on a victim's cookie anyway.
- */
+/** True when a browser request comes from our own pages (see {@linkcode isForeignRequest}). */
 export function isSameOrigin(req: RequestHead): boolean {
-  const source = req.headers.get("origin") ?? req.headers.get("referer");
-  if (source === undefined || source === "null") return source === undefined;
-  try {
-    return new URL(source).host === req.headers.get("host");
-  } catch {
-    return false;
-  }
+  return !isForeignRequest(req);
 }
 
 /**
@@ -102,27 +93,40 @@ export async function login(req: RequestHead, ctx: ServerContext, ip: string): P
   const form = new URLSearchParams(new TextDecoder().decode(req.body));
   const name = (form.get("user") ?? "").trim();
   const password = form.get("password") ?? "";
-  const gate = ctx.logins.check(ip, name);
-  if (!gate.allowed) {
-    ctx.log.auth(false, "web login, rate limited", name, ip);
+  const found = findUser(ctx.config, name);
+  let hash = found?.hash;
+  if (hash === undefined) {
+    // Unknown names are verified against a decoy so they take as long as known ones.
+    decoyHash ??= ctx.hasher.hash(crypto.randomUUID()); // a password nobody knows
+    hash = await decoyHash.catch(() => {
+      decoyHash = undefined; // try again next time; this attempt is checked against nothing
+      return undefined;
+    });
+  }
+  const outcome = await ctx.auth.check({
+    hashes: hash === undefined ? [] : [hash],
+    creds: { user: name, password },
+    ip,
+    what: "web login",
+    account: `user:${name}`,
+  });
+  if (outcome.result === "limited" || outcome.result === "busy") {
     const res = loginPage(
       ctx,
-      `Too many failed sign-ins. Try again in ${gate.retryAfterS} s.`,
-      429,
+      outcome.result === "limited"
+        ? `Too many failed sign-ins. Try again in ${outcome.retryAfterS} s.`
+        : `The server is checking many sign-ins. Try again in ${outcome.retryAfterS} s.`,
+      outcome.result === "limited" ? 429 : 503,
     );
-    res.headers.set("retry-after", String(gate.retryAfterS));
+    res.headers.set("retry-after", String(outcome.retryAfterS));
     return res;
   }
-  const found = findUser(ctx.config, name);
-  decoyHash ??= ctx.hasher.hash("decoy password");
-  const hash = found?.hash ?? await decoyHash;
-  const ok = await ctx.hasher.verify(hash, password) && password !== "";
-  ctx.log.auth(ok && found !== undefined, "web login", name, ip);
-  if (!ok || found === undefined) {
-    ctx.logins.fail(ip, name);
+  if (outcome.result === "error") {
+    return loginPage(ctx, "Cannot check passwords right now. Try again shortly.", 500);
+  }
+  if (outcome.result !== "ok" || found === undefined) {
     return loginPage(ctx, "Wrong user name or password.", 401);
   }
-  ctx.logins.succeed(ip, name);
   const session = ctx.sessions.create(found.user.name);
   return new Response(null, {
     status: 303,
@@ -152,10 +156,10 @@ export function logout(req: RequestHead, ctx: ServerContext): Response {
 }
 
 /** `GET /admin/events`: the admin snapshot stream. */
-export function adminEvents(req: RequestHead, ctx: ServerContext): Response {
+export function adminEvents(req: RequestHead, ctx: ServerContext, ip: string): Response {
   const signed = signedIn(req, ctx);
   if (!signed) return jsonError(401, "Not signed in");
-  return ctx.events.open(signed.user.name);
+  return ctx.events.open(signed.user.name, ip);
 }
 
 /** `GET /admin/api/state`, `/admin/api/listeners?mount=` and `/admin/api/history?mount=`. */

@@ -1,15 +1,22 @@
-// Credential checks for sources and admins: Basic auth parsing, argon2/bcrypt verification in
-// the hashing Worker, a short-lived cache of successes and a per-IP limit on failures.
+// Credential checks for sources, admins and the web sign-in: Basic auth parsing, the guard's
+// limits, a short-lived cache of successes, and argon2/bcrypt verification queued fairly.
 
 import type { PasswordHasher } from "../config/password.ts";
+import { addressKey, AuthGuard, type AuthGuardOptions } from "./auth_guard.ts";
 import type { Logger } from "./log.ts";
+import { needAuth, textError } from "./response.ts";
 
 /** How long a verified secret is remembered: encoders resend it on every metadata update. */
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX_ENTRIES = 4096;
-/** Failed attempts per IP within the window before further attempts are refused unchecked. */
-export const MAX_FAILURES = 10;
-const FAILURE_WINDOW_MS = 60_000;
+/** Checks handed to the hash worker at once: two keep it busy without queuing inside it. */
+const MAX_ACTIVE_VERIFICATIONS = 2;
+/**
+ * Checks from addresses without a past success that may wait for the worker. At about 0.1 s
+ * per argon2 check this is a few seconds of work; past it a flood gets 503 rather than
+ * queuing minutes of hashing ahead of the real admin.
+ */
+const MAX_WAITING_VERIFICATIONS = 48;
 
 export interface BasicCredentials {
   user: string;
@@ -31,71 +38,139 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** The outcome of a check: `limited` means the IP is over its failure budget. */
-export type AuthResult = "ok" | "fail" | "limited";
+/**
+ * How a check ended. `limited`: over a guessing limit, answer 429 with `retryAfterS`. `busy`:
+ * too many checks are waiting for the hasher, answer 503. `error`: the check could not be made
+ * (the hasher failed), answer 500; the client did nothing wrong.
+ */
+export type AuthOutcome =
+  | { result: "ok" }
+  | { result: "fail" }
+  | { result: "limited"; retryAfterS: number }
+  | { result: "busy"; retryAfterS: number }
+  | { result: "error" };
 
 /**
- * Verifies secrets against stored hashes. Successful checks are cached under an HMAC of
- * (hash, secret) with a per-process random key, so the cache never holds the secret itself.
+ * The plain-text answer to a Basic-auth check that did not pass: 401 for a wrong password,
+ * 429 or 503 with `Retry-After` when limited or busy, 500 when the check could not be made.
+ */
+export function authFailure(outcome: AuthOutcome): Response {
+  switch (outcome.result) {
+    case "limited":
+    case "busy": {
+      const res = outcome.result === "limited"
+        ? textError(429, "Too many failed attempts, try again later")
+        : textError(503, "Too many sign-ins are being checked, try again shortly");
+      res.headers.set("retry-after", String(outcome.retryAfterS));
+      return res;
+    }
+    case "error":
+      return textError(500, "Cannot check credentials right now");
+    default:
+      return needAuth();
+  }
+}
+
+/** One credential check: who, from where, against which stored hashes. */
+export interface CheckRequest {
+  /** Stored hashes the password may match (first match wins). */
+  hashes: string[];
+  creds: BasicCredentials;
+  ip: string;
+  /** What is being accessed, for the auth log (`admin /admin/stats`, `source /live`). */
+  what: string;
+  /** The secret being guessed (`user:admin`, `source:/live`): limits count per account. */
+  account: string;
+}
+
+interface Job {
+  hash: string;
+  password: string;
+  resolve(ok: boolean): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Verifies secrets against stored hashes under the {@linkcode AuthGuard}'s limits. Successful
+ * checks are cached under an HMAC of (hash, secret) with a per-process random key, so the cache
+ * never holds the secret itself; the cache is consulted only after the limits, or it would
+ * answer an over-limit guesser whether its guess was right.
+ *
+ * Verifications reach the hash worker through a fair queue: addresses that signed in to the
+ * account before go first, the rest take turns address by address.
  */
 export class Authenticator {
   readonly #hasher: PasswordHasher;
   readonly #log: Logger;
   readonly #cache = new Map<string, number>();
-  readonly #failures = new Map<string, { count: number; since: number }>();
   readonly #key: Promise<CryptoKey>;
   readonly #now: () => number;
+  readonly guard: AuthGuard;
+  /** Waiting checks from known addresses, first come first served. */
+  readonly #priority: Job[] = [];
+  /** Waiting checks of everyone else, by address; served round-robin. */
+  readonly #waiting = new Map<string, Job[]>();
+  #waitingCount = 0;
+  #active = 0;
 
-  constructor(hasher: PasswordHasher, log: Logger, now: () => number = Date.now) {
+  constructor(
+    hasher: PasswordHasher,
+    log: Logger,
+    options: { now?: () => number; guard?: AuthGuardOptions } = {},
+  ) {
     this.#hasher = hasher;
     this.#log = log;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.guard = new AuthGuard({ now: this.#now, ...options.guard });
     this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   }
 
-  /**
-   * Checks `password` against any of `hashes` (first match wins), logging the result to the
-   * auth log as `what` for `user`. Over-budget IPs get `limited` without any hashing.
-   */
-  async check(
-    hashes: string[],
-    creds: BasicCredentials,
-    ip: string,
-    what: string,
-  ): Promise<AuthResult> {
-    if (this.isLimited(ip)) {
-      this.#log.auth(false, `${what}, rate limited`, creds.user, ip);
-      return "limited";
+  /** Checks `creds` against `hashes`, logging the result to the auth log. Never throws. */
+  async check(request: CheckRequest): Promise<AuthOutcome> {
+    const { creds, ip, what, account } = request;
+    const attempt = this.guard.begin(ip, account);
+    if (attempt.refused) {
+      this.#log.auth(false, `${what}, rate limited (${attempt.reason})`, creds.user, ip);
+      return { result: "limited", retryAfterS: attempt.retryAfterS };
     }
-    for (const hash of hashes) {
-      if (await this.#verify(hash, creds.password)) {
-        this.#failures.delete(ip);
-        this.#log.auth(true, what, creds.user, ip);
-        return "ok";
+    try {
+      // An empty password matches nothing we store, and the hashing library refuses it.
+      if (creds.password !== "") {
+        for (const hash of request.hashes) {
+          if (await this.#verify(hash, creds.password, ip, attempt.isKnownAddress)) {
+            attempt.succeed();
+            this.#log.auth(true, what, creds.user, ip);
+            return { result: "ok" };
+          }
+        }
       }
+    } catch (err) {
+      attempt.abandon();
+      if (err instanceof QueueFullError) {
+        this.#log.auth(false, `${what}, too many checks waiting`, creds.user, ip);
+        return { result: "busy", retryAfterS: 5 };
+      }
+      this.#log.authError(what, creds.user, ip, (err as Error)?.message ?? String(err));
+      return { result: "error" };
     }
-    this.recordFailure(ip);
+    attempt.fail();
     this.#log.auth(false, what, creds.user, ip);
-    return "fail";
+    return { result: "fail" };
   }
 
-  /** True when `ip` has used up its failure budget for the current window. */
-  isLimited(ip: string): boolean {
-    const f = this.#failures.get(ip);
-    if (!f) return false;
-    if (this.#now() - f.since > FAILURE_WINDOW_MS) {
-      this.#failures.delete(ip);
-      return false;
+  /**
+   * Counts a failure that needs no hashing (an unknown user name for a Basic-auth command),
+   * within the same limits; returns the refusal when already over them.
+   */
+  reject(ip: string, account: string, what: string, user: string): AuthOutcome {
+    const attempt = this.guard.begin(ip, account);
+    if (attempt.refused) {
+      this.#log.auth(false, `${what}, rate limited (${attempt.reason})`, user, ip);
+      return { result: "limited", retryAfterS: attempt.retryAfterS };
     }
-    return f.count >= MAX_FAILURES;
-  }
-
-  /** Counts a failed attempt (also used for wrong user names, which need no hashing). */
-  recordFailure(ip: string): void {
-    const now = this.#now();
-    const f = this.#failures.get(ip);
-    if (!f || now - f.since > FAILURE_WINDOW_MS) this.#failures.set(ip, { count: 1, since: now });
-    else f.count++;
+    attempt.fail();
+    this.#log.auth(false, what, user, ip);
+    return { result: "fail" };
   }
 
   /** Forgets cached successes (after a reload changed passwords). */
@@ -103,12 +178,12 @@ export class Authenticator {
     this.#cache.clear();
   }
 
-  async #verify(hash: string, password: string): Promise<boolean> {
+  async #verify(hash: string, password: string, ip: string, isKnown: boolean): Promise<boolean> {
     const key = await this.#cacheKey(hash, password);
     const until = this.#cache.get(key);
     const now = this.#now();
     if (until !== undefined && until > now) return true;
-    const ok = await this.#hasher.verify(hash, password);
+    const ok = await this.#schedule(hash, password, addressKey(ip), isKnown);
     if (ok) {
       if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
       this.#cache.set(key, now + CACHE_TTL_MS);
@@ -116,9 +191,56 @@ export class Authenticator {
     return ok;
   }
 
+  #schedule(hash: string, password: string, address: string, isKnown: boolean): Promise<boolean> {
+    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+    const job: Job = { hash, password, resolve, reject };
+    if (isKnown) this.#priority.push(job);
+    else {
+      if (this.#waitingCount >= MAX_WAITING_VERIFICATIONS) throw new QueueFullError();
+      const queue = this.#waiting.get(address);
+      if (queue) queue.push(job);
+      else this.#waiting.set(address, [job]);
+      this.#waitingCount++;
+    }
+    this.#pump();
+    return promise;
+  }
+
+  #pump(): void {
+    while (this.#active < MAX_ACTIVE_VERIFICATIONS) {
+      const job = this.#priority.shift() ?? this.#nextFair();
+      if (!job) return;
+      this.#active++;
+      this.#hasher.verify(job.hash, job.password).then(job.resolve, job.reject).finally(() => {
+        this.#active--;
+        this.#pump();
+      });
+    }
+  }
+
+  /** The next job of the address whose turn it is; that address then goes to the back. */
+  #nextFair(): Job | undefined {
+    for (const [address, queue] of this.#waiting) {
+      const job = queue.shift()!;
+      this.#waiting.delete(address);
+      if (queue.length > 0) this.#waiting.set(address, queue);
+      this.#waitingCount--;
+      return job;
+    }
+    return undefined;
+  }
+
   async #cacheKey(hash: string, password: string): Promise<string> {
     const data = new TextEncoder().encode(hash + "\0" + password);
     const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await this.#key, data));
     return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+}
+
+/** Thrown inside the queue when too many checks wait; becomes a `busy` outcome. */
+class QueueFullError extends Error {
+  constructor() {
+    super("Cannot verify password: too many checks are waiting");
+    this.name = "QueueFullError";
   }
 }

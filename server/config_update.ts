@@ -20,6 +20,17 @@ export interface ConfigUpdaterOptions {
   check?: (next: Config) => void;
 }
 
+/**
+ * The edited config was valid but could not be written (disk full, file or directory gone,
+ * permissions): nothing was applied, and the message names the file and the cause.
+ */
+export class ConfigSaveError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(`${message}: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = "ConfigSaveError";
+  }
+}
+
 /** Returns `updateConfig(edit)` for {@linkcode ServerContext.updateConfig}. */
 export function configUpdater(
   options: ConfigUpdaterOptions,
@@ -27,14 +38,24 @@ export function configUpdater(
   let queue: Promise<unknown> = Promise.resolve();
   return (edit) => {
     const run = queue.then(async () => {
-      const draft = structuredClone(await options.read()) as Config;
+      // The file is read afresh: a file that went missing or broken is reported, never
+      // replaced (a missing file once came back with new random passwords).
+      const base = await options.read().catch((err) => {
+        throw new ConfigSaveError(`Cannot change config ${options.path}`, err);
+      });
+      const draft = structuredClone(base) as Config;
       edit(draft);
       const next = validateConfig(draft, options.path ?? "the running config");
       options.check?.(next);
       if (options.path) {
-        const mode = await Deno.stat(options.path).then((s) => s.mode ?? undefined, () => 0o600);
-        const target = await Deno.realPath(options.path).catch(() => options.path!);
-        await writeFileAtomic(target, `${JSON.stringify(next, null, 2)}\n`, mode && mode & 0o777);
+        const path = options.path;
+        try {
+          const mode = await Deno.stat(path).then((s) => s.mode ?? undefined, () => 0o600);
+          const target = await Deno.realPath(path).catch(() => path);
+          await writeFileAtomic(target, `${JSON.stringify(next, null, 2)}\n`, mode && mode & 0o777);
+        } catch (err) {
+          throw new ConfigSaveError(`Cannot save config ${path}`, err);
+        }
       }
       options.apply(next);
       return next;

@@ -1,13 +1,14 @@
 // The one place that decides what a connection is: read the head once, classify it as
 // source, listener or plain HTTP, dispatch, and write exactly one close line to the log.
 
+import { isReservedPath } from "../config/mount_path.ts";
 import { mountConfig, type ServerContext } from "./context.ts";
 import { HeadError, readBody, readHead, type RequestHead } from "./http1.ts";
 import { isDisconnect, type Socket } from "./socket.ts";
 import { serveSource } from "./source.ts";
 import { serveListener } from "./listen.ts";
 import { routeHttp } from "./routes.ts";
-import { htmlError, writeResponse } from "./response.ts";
+import { htmlError, textError, writeResponse } from "./response.ts";
 import type { ConnectionCounters } from "./status.ts";
 
 /** Largest POST body (admin forms and JSON actions are small). */
@@ -15,16 +16,43 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 export type ConnKind = "source" | "listener" | "http";
 
-/** Decides once what a request is. Listener only when a mount (or its fallback) can serve it. */
+/**
+ * Decides once what a request is. Routes win over mounts: a GET in the server's own namespace
+ * is never a listener, whatever mount or fallback claims the path (a source once published
+ * `text/html` at `/admin`). A listener only when a mount (or its fallback) can serve it.
+ * SOURCE and PUT go to the source handler, which refuses reserved and malformed mount paths.
+ */
 export function classify(req: RequestHead, ctx: ServerContext): ConnKind {
   if (req.method === "SOURCE" || req.method === "PUT") return "source";
-  if (
-    (req.method === "GET" || req.method === "HEAD") && ctx.registry.resolve(req.path) &&
-    mountConfig(ctx.config, req.path)?.disabled !== true
-  ) {
+  if (req.method !== "GET" && req.method !== "HEAD") return "http";
+  if (isReservedPath(req.path)) return "http";
+  if (ctx.registry.resolve(req.path) && mountConfig(ctx.config, req.path)?.disabled !== true) {
     return "listener";
   }
   return "http";
+}
+
+/**
+ * Routes a plain HTTP request. A handler that fails unexpectedly still gets the client a clear
+ * 500 (a dashboard save on a full disk once closed the connection without a word).
+ */
+async function answer(
+  req: RequestHead,
+  ctx: ServerContext,
+  ip: string,
+  counters: ConnectionCounters,
+): Promise<Response> {
+  try {
+    return await routeHttp(req, ctx, ip, counters);
+  } catch (err) {
+    ctx.log.error("request failed", {
+      ip,
+      method: req.method,
+      path: req.path,
+      error: String((err as Error)?.stack ?? err),
+    });
+    return textError(500, "Internal server error: the request could not be completed");
+  }
 }
 
 /** Handles one accepted connection until it closes. Never throws. */
@@ -74,7 +102,7 @@ export async function handleConn(
             timeoutMs: ctx.config.header_timeout_s * 1000,
           });
         }
-        const res = await routeHttp(req, ctx, sock.remoteIp, counters);
+        const res = await answer(req, ctx, sock.remoteIp, counters);
         await writeResponse(sock, res, req.method === "HEAD");
         reason = `http ${res.status}`;
         break;

@@ -5,11 +5,13 @@ import {
   MountBusyError,
   type MountMeta,
   type SourceHandle,
+  TooManyMountsError,
   TooManySourcesError,
 } from "../relay/mod.ts";
+import { mountPathProblem } from "../config/mount_path.ts";
 import { mountConfig, type ServerContext, sourceHashes } from "./context.ts";
 import { ChunkedDecoder, type RequestHead } from "./http1.ts";
-import { parseBasicAuth } from "./auth.ts";
+import { authFailure, parseBasicAuth } from "./auth.ts";
 import { needAuth, textError, writeResponse } from "./response.ts";
 import type { Socket } from "./socket.ts";
 import { ownersOf } from "./tenancy.ts";
@@ -32,21 +34,37 @@ function pick(req: RequestHead, ...names: string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * `ice-audio-info` keys that become stats of their own. Keys are tag names in /admin/stats, so
+ * only these known names pass: a source once sent `listeners>9</listeners><injected>...`.
+ */
+const AUDIO_INFO_KEYS = /^(ice-)?(samplerate|channels|bitrate|quality)$/;
+/** An `ice-audio-info` value after percent-decoding: short and printable. */
+const AUDIO_INFO_VALUE = /^[\x20-\x7e]{1,32}$/;
+
+/** The `ice-audio-info` pairs worth keeping (see {@linkcode AUDIO_INFO_KEYS}). */
+export function audioInfoPairs(audioInfo: string | undefined): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const part of audioInfo?.split(";") ?? []) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) continue;
+    const key = part.slice(0, eq).trim().toLowerCase();
+    if (!AUDIO_INFO_KEYS.test(key)) continue;
+    let value = part.slice(eq + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // not percent-encoded after all: keep it as sent
+    }
+    if (AUDIO_INFO_VALUE.test(value)) pairs[key] = value;
+  }
+  return pairs;
+}
+
 /** Mount metadata from the source's request headers (§1.3 of the compat notes). */
 export function metaFromHeaders(req: RequestHead, ip: string, contentType: string): MountMeta {
   const audioInfo = req.headers.get("ice-audio-info");
-  const pairs: Record<string, string> = {};
-  if (audioInfo) {
-    for (const part of audioInfo.split(";")) {
-      const eq = part.indexOf("=");
-      if (eq <= 0) continue;
-      try {
-        pairs[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
-      } catch {
-        pairs[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-      }
-    }
-  }
+  const pairs = audioInfoPairs(audioInfo);
   const icyExtra: [string, string][] = [];
   const handled = new Set([
     "icy-name",
@@ -79,6 +97,68 @@ export function metaFromHeaders(req: RequestHead, ip: string, contentType: strin
   };
 }
 
+const MEDIA_TYPE = /^([A-Za-z0-9!#$&^_.+-]+)\/([A-Za-z0-9!#$&^_.+-]+)[ \t]*(;.*)?$/;
+/** `application/*` types that are streams; every other one might be a document or a script. */
+const STREAM_APPLICATION_TYPES = new Set(["ogg", "x-ogg", "octet-stream"]);
+
+/**
+ * Why a source's Content-Type cannot be relayed to listeners, or undefined. Listeners get the
+ * source's type verbatim, so it must never be one a browser renders or runs as a page
+ * (`text/html`, `image/svg+xml`, `application/javascript`, XML): only `audio/*`, `video/*` and
+ * a few `application/*` stream types pass. Playlist types are refused too: a player would
+ * follow the links a source put in one.
+ */
+export function contentTypeProblem(contentType: string): string | undefined {
+  const m = MEDIA_TYPE.exec(contentType);
+  if (!m) return "is not a media type";
+  const type = m[1].toLowerCase();
+  const subtype = m[2].toLowerCase();
+  if (/mpegurl|scpls/.test(subtype)) return "is a playlist type, not a stream";
+  if (type === "audio" || type === "video") return undefined;
+  if (type === "application" && STREAM_APPLICATION_TYPES.has(subtype)) return undefined;
+  return "is not an audio or video type";
+}
+
+/** A source's credential check: passed, or the answer to send and the reason to log. */
+type SourceAuth = { ok: true } | { ok: false; response: Response; reason: string };
+
+/**
+ * Checks a source's Basic credentials for `path`: user `source` with the mount's password (or
+ * the default), or a mount owner's own name or `source` with the owner's password.
+ */
+async function authenticateSource(
+  req: RequestHead,
+  ip: string,
+  ctx: ServerContext,
+): Promise<SourceAuth> {
+  const path = req.path;
+  const creds = parseBasicAuth(req.headers.get("authorization"));
+  if (!creds) {
+    // libshout's opening probe: no credentials, expects 401. Not a failed login.
+    return { ok: false, response: needAuth(), reason: "no credentials (probe)" };
+  }
+  const config = ctx.config;
+  const owners = ownersOf(config, path);
+  const account = `source:${path}`;
+  if (creds.user !== SOURCE_USER && !owners.includes(creds.user)) {
+    const outcome = ctx.auth.reject(ip, account, `source ${path}, wrong user`, creds.user);
+    return { ok: false, response: authFailure(outcome), reason: "wrong user" };
+  }
+  const ownerHashes = owners
+    .filter((name) => creds.user === SOURCE_USER || creds.user === name)
+    .map((name) => config.users[name].password);
+  const hashes = creds.user === SOURCE_USER ? sourceHashes(config, path) : [];
+  const outcome = await ctx.auth.check({
+    hashes: [...hashes, ...ownerHashes],
+    creds,
+    ip,
+    what: `source ${path}`,
+    account,
+  });
+  if (outcome.result === "ok") return { ok: true };
+  return { ok: false, response: authFailure(outcome), reason: `authentication ${outcome.result}` };
+}
+
 /** Serves one encoder connection; returns the reason it ended, for the close log line. */
 export async function serveSource(
   req: RequestHead,
@@ -86,36 +166,19 @@ export async function serveSource(
   ctx: ServerContext,
 ): Promise<string> {
   const path = req.path;
+  // Icecast closes such a request without a word; tools that send it are not encoders.
   if (!path.startsWith("/")) return "source: mount does not start with /";
-  const creds = parseBasicAuth(req.headers.get("authorization"));
-  if (!creds) {
-    // libshout's opening probe: no credentials, expects 401. Not a failed login.
-    await writeResponse(sock, needAuth());
-    return "source: no credentials (probe)";
+  const pathProblem = mountPathProblem(path);
+  if (pathProblem) {
+    await writeResponse(sock, textError(403, `Mountpoint ${pathProblem}`));
+    return `source: mount ${pathProblem}`;
+  }
+  const auth = await authenticateSource(req, sock.remoteIp, ctx);
+  if (!auth.ok) {
+    await writeResponse(sock, auth.response);
+    return `source: ${auth.reason}`;
   }
   const config = ctx.config;
-  // A mount owner's own password works for that owner's mounts only, as "source" or by name.
-  const owners = ownersOf(config, path);
-  if (creds.user !== SOURCE_USER && !owners.includes(creds.user)) {
-    ctx.auth.recordFailure(sock.remoteIp);
-    ctx.log.auth(false, `source ${path}, wrong user`, creds.user, sock.remoteIp);
-    await writeResponse(sock, needAuth());
-    return "source: wrong user";
-  }
-  const ownerHashes = owners
-    .filter((name) => creds.user === SOURCE_USER || creds.user === name)
-    .map((name) => config.users[name].password);
-  const hashes = creds.user === SOURCE_USER ? [...sourceHashes(config, path)] : [];
-  const result = await ctx.auth.check(
-    [...hashes, ...ownerHashes],
-    creds,
-    sock.remoteIp,
-    `source ${path}`,
-  );
-  if (result !== "ok") {
-    await writeResponse(sock, needAuth());
-    return `source: authentication ${result === "limited" ? "rate limited" : "failed"}`;
-  }
   if (mountConfig(config, path)?.disabled) {
     await writeResponse(sock, textError(403, "Mountpoint disabled"));
     return "source: mount disabled";
@@ -136,6 +199,11 @@ export async function serveSource(
       return "source: no content type";
     }
     contentType = "audio/mpeg";
+  }
+  const typeProblem = contentTypeProblem(contentType);
+  if (typeProblem) {
+    await writeResponse(sock, textError(403, `Content-type ${typeProblem}`));
+    return `source: content type ${typeProblem}`;
   }
 
   let stopReason = "source ended";
@@ -158,9 +226,15 @@ export async function serveSource(
       config.max_sources,
     );
   } catch (err) {
-    // Another source won the race while we were checking the password.
-    const msg = err instanceof MountBusyError ? "Mountpoint in use" : "too many sources connected";
-    if (!(err instanceof MountBusyError || err instanceof TooManySourcesError)) throw err;
+    // Another source won the race while we were checking the password, or a limit was hit.
+    const msg = err instanceof MountBusyError
+      ? "Mountpoint in use"
+      : err instanceof TooManySourcesError
+      ? "too many sources connected"
+      : err instanceof TooManyMountsError
+      ? "too many mountpoints"
+      : undefined;
+    if (msg === undefined) throw err;
     await writeResponse(sock, textError(403, msg));
     return `source: ${msg}`;
   }
