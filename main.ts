@@ -2,7 +2,9 @@
 // SIGHUP to reload and SIGINT/SIGTERM to a clean stop.
 
 import { parseArgs } from "node:util";
-import { loadConfig } from "./config/store.ts";
+import { loadConfig, removeStaleTempFiles } from "./config/store.ts";
+import { lockInstance, lockPathFor } from "./config/instance_lock.ts";
+import { isPortInUse } from "./server/accept.ts";
 import { ConfigError } from "./config/schema.ts";
 import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
 import { Logger, type LogLevel } from "./server/log.ts";
@@ -23,6 +25,8 @@ Usage: deno task start [options]
   --log-file PATH       append logs to PATH instead of stderr
   --auth-log-file PATH  append authentication results to PATH (fail2ban friendly)
   --pid-file PATH       write the process id to PATH
+  --takeover            start although another TinyIce serves this config or port, sharing the
+                        port until the old one is stopped (zero-downtime upgrade)
   --help, --version
 
 Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.`;
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
         "log-file": { type: "string" },
         "auth-log-file": { type: "string" },
         "pid-file": { type: "string" },
+        takeover: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
         version: { type: "boolean", default: false },
       },
@@ -87,10 +92,28 @@ async function main(): Promise<void> {
     file: values["log-file"],
     authFile: values["auth-log-file"],
   });
+  const lock = await lockInstance(values.config, { waitIfHeld: values.takeover }).catch((err) =>
+    fail(`Cannot lock ${lockPathFor(values.config)}: ${(err as Error).message}`)
+  );
+  if (!lock.held && !values.takeover) {
+    const who = lock.holderPid ? `pid ${lock.holderPid}` : "another process";
+    fail(
+      `Cannot start: another TinyIce (${who}) is serving ${values.config}. Stop it first, or ` +
+        `start with --takeover to replace it without a gap (both share the port until you ` +
+        `stop the old one with SIGTERM).`,
+    );
+  }
+  // A save killed half-way leaves a temp file holding password hashes; none can be in
+  // flight now unless an old instance still runs (--takeover).
+  if (lock.held) {
+    for (const name of await removeStaleTempFiles(values.config).catch(() => [])) {
+      log.warn("removed a temp file left by an interrupted save", { file: name });
+    }
+  }
   const hasher = new PasswordHasher({ workerUrl: bundledWorkerUrl() });
   let config: Config;
   try {
-    const loaded = await loadConfig(values.config, hasher);
+    const loaded = await loadConfig(values.config, hasher, { createIfMissing: true });
     config = adjust(loaded.config);
     if (loaded.created) {
       console.log(
@@ -111,6 +134,13 @@ async function main(): Promise<void> {
     );
   }
 
+  if (!values.takeover && isPortInUse(config.bind_host, config.port)) {
+    hasher.close();
+    fail(
+      `Cannot listen on ${config.bind_host}:${config.port}: the port is in use (another TinyIce? ` +
+        `Stop it, choose another --port, or start with --takeover to share it for an upgrade)`,
+    );
+  }
   let server;
   try {
     server = await startServer({ config, configPath: values.config, hasher, log, adjust });

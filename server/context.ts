@@ -9,7 +9,6 @@ import type { Authenticator } from "./auth.ts";
 import type { EventHub } from "./events.ts";
 import type { BanList } from "./ip_ban.ts";
 import type { Logger } from "./log.ts";
-import type { LoginLimiter } from "./login_limit.ts";
 import type { SessionStore } from "./session.ts";
 import type { Socket } from "./socket.ts";
 import type { ConnectionCounters } from "./status.ts";
@@ -31,7 +30,6 @@ export interface ServerContext {
   readonly counters: ConnectionCounters;
   readonly hasher: PasswordHasher;
   readonly sessions: SessionStore;
-  readonly logins: LoginLimiter;
   readonly events: EventHub;
   history: History;
   /** Built from `config.bans`; checked for every accepted connection. */
@@ -74,6 +72,7 @@ export function metaintFor(config: Config, path: string): number {
 /** The registry's view of config: fallbacks, override and ring sizing. */
 export function mountPolicy(config: Config): MountPolicy {
   return {
+    maxMounts: config.max_mounts,
     fallbackOf: (path) => mountConfig(config, path)?.fallback,
     overridesFallback: (path) => mountConfig(config, path)?.fallback_override === true,
     optionsFor: (path) => ({

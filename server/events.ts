@@ -2,18 +2,33 @@
 // starts or stops or a title changes, heartbeats, and a cap on concurrent clients.
 
 import type { RegistryEvent } from "../relay/mod.ts";
+import { addressKey } from "./auth_guard.ts";
 
 /** A stream consumer: what it may see, and how to reach it. */
 interface Client {
   /** Public page (undefined) or the admin user's name. */
   readonly user: string | undefined;
+  /** The address key it is counted under (IPv6 per /64). */
+  readonly address: string;
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
+}
+
+/** Caps for one audience; read on every open, so a reload applies at once. */
+export interface StreamCaps {
+  /** Streams of this audience at once. */
+  total: number;
+  /** Streams of this audience from one address. */
+  perAddress: number;
 }
 
 export interface EventHubOptions {
   /** Read on every tick, so a reload applies at once. */
   intervalMs: () => number;
-  maxClients: () => number;
+  /**
+   * Caps for the public page's streams and, separately, the admin's: a flood of public clients
+   * once took every slot and locked the admin out of the dashboard.
+   */
+  caps: (audience: "public" | "admin") => StreamCaps;
   publicSnapshot: () => unknown;
   /** Undefined when the user no longer exists (the stream then ends). */
   adminSnapshot: (user: string) => unknown | undefined;
@@ -49,13 +64,33 @@ export class EventHub {
     return this.#clients.size;
   }
 
+  /** Open streams of one audience, and of one address in it. */
+  count(audience: "public" | "admin", address?: string): number {
+    let n = 0;
+    for (const c of this.#clients) {
+      if (
+        (c.user === undefined) === (audience === "public") && (!address || c.address === address)
+      ) {
+        n++;
+      }
+    }
+    return n;
+  }
+
   /**
    * A `text/event-stream` response for the public page (`user` undefined) or an admin user,
-   * or a 503 when the cap is reached. The stream ends when the client goes away (the
-   * response writer cancels it) or on {@linkcode EventHub.close}.
+   * or a 503 when that audience's cap, or its cap per address, is reached. The stream ends
+   * when the client goes away (the response writer cancels it) or on
+   * {@linkcode EventHub.close}.
    */
-  open(user: string | undefined): Response {
-    if (this.#closed || this.#clients.size >= this.#options.maxClients()) {
+  open(user: string | undefined, ip: string): Response {
+    const audience = user === undefined ? "public" : "admin";
+    const address = addressKey(ip);
+    const caps = this.#options.caps(audience);
+    if (
+      this.#closed || this.count(audience) >= caps.total ||
+      this.count(audience, address) >= caps.perAddress
+    ) {
       return new Response("Too many live connections, try again later\n", {
         status: 503,
         headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "10" },
@@ -64,7 +99,7 @@ export class EventHub {
     let client: Client;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        client = { user, controller };
+        client = { user, address, controller };
         this.#clients.add(client);
         controller.enqueue(encoder.encode(`retry: ${RETRY_MS}\n\n`));
         this.#sendSnapshot(client, new Map());

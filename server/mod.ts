@@ -12,31 +12,68 @@ import { handleConn } from "./conn.ts";
 import type { Logger } from "./log.ts";
 import type { Socket } from "./socket.ts";
 import { listenSockets } from "./accept.ts";
+import { ConnectionGate } from "./admission.ts";
+import { connectionLimit, openFdCount, readFdLimit } from "./fd_limit.ts";
 import type { ConnectionCounters } from "./status.ts";
 import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts";
 import { configUpdater } from "./config_update.ts";
 import { EventHub } from "./events.ts";
 import { BanList } from "./ip_ban.ts";
-import { LoginLimiter } from "./login_limit.ts";
 import { SessionStore } from "./session.ts";
 import { adminSnapshot, isPubliclyVisible, publicSnapshot } from "./snapshot.ts";
 import { canManage, currentUser } from "./tenancy.ts";
 
 /**
- * Opens the song history next to the config (or where `history_path` says). Never fails:
- * a broken database is reported once and streaming goes on without history.
+ * Opens the song history next to the config (or where `history_path` says). Never fails and
+ * never blocks streaming: a locked or full database queues titles and retries in the
+ * background; each episode is logged once, and so is the recovery.
  */
 function openHistoryFor(config: Config, configPath: string | undefined, log: Logger): History {
   const path = config.history_path ?? (configPath ? defaultHistoryPath(configPath) : ":memory:");
   const history = openHistory(path, {
-    onUnavailable: (problem) => log.error("song history stopped", { problem }),
+    onUnavailable: (problem) =>
+      log.warn("song history paused, titles are queued and retried", { problem }),
+    onRecovered: (r) =>
+      log.info("song history recovered", {
+        problem: r.problem,
+        written: r.writtenSongs,
+        dropped: r.droppedSongs,
+      }),
   });
   if (!history.available) {
-    log.error("song history unavailable, streaming goes on without it", {
+    log.error("song history unavailable, retrying in the background", {
       problem: history.problem,
     });
   }
   return history;
+}
+
+/**
+ * Prints the fd limit at start-up and warns when it cannot hold `max_listeners`: each
+ * connection is a file descriptor, and the common default of 1024 holds far fewer listeners
+ * than the default cap of 10,000.
+ */
+function reportFdLimit(
+  log: Logger,
+  config: Config,
+  limit: { soft: number; hard: number } | undefined,
+  cap: number,
+): void {
+  if (!limit) return;
+  log.info("file descriptor limit", {
+    soft: limit.soft,
+    hard: limit.hard,
+    maxConnections: cap || "unlimited",
+  });
+  const needed = config.max_listeners + config.max_sources;
+  if (config.max_listeners > 0 && cap > 0 && needed > cap) {
+    log.warn(
+      `max_listeners ${config.max_listeners} needs about ${needed} file descriptors, but the ` +
+        `limit leaves room for ${cap} connections: raise it (ulimit -n ${
+          Math.min(limit.hard, needed + 1024)
+        }, or LimitNOFILE= in a systemd unit)`,
+    );
+  }
 }
 
 /** How often listeners stuck in a write are looked for. */
@@ -70,12 +107,29 @@ export interface TinyIceServer extends AsyncDisposable {
 export async function startServer(options: ServerOptions): Promise<TinyIceServer> {
   const { hasher, log } = options;
   let config = options.config;
+  const fdLimit = readFdLimit();
+  const fdsAtStart = openFdCount() ?? 0;
+  const connectionCap = () => connectionLimit(ctx.config.max_connections, fdLimit, fdsAtStart);
+  const gate = new ConnectionGate(() => ({
+    total: connectionCap(),
+    perAddress: ctx.config.max_connections_per_ip,
+  }));
   const acceptor = await listenSockets(
     {
       api: config.socket_api,
       hostname: config.bind_host,
       port: config.port,
       reusePort: options.reusePort ?? true,
+      events: {
+        onStall: (reason) =>
+          log.error("not accepting connections, retrying", {
+            reason,
+            open: ctx.sockets.size,
+            fdLimit: fdLimit?.soft,
+          }),
+        onResume: (stalledMs) =>
+          log.warn("accepting connections again", { stalledS: Math.round(stalledMs / 100) / 10 }),
+      },
     },
     (sock) => onSocket(sock),
   );
@@ -99,10 +153,14 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     counters,
     hasher,
     sessions: new SessionStore(),
-    logins: new LoginLimiter(),
     events: new EventHub({
       intervalMs: () => ctx.config.sse_interval_ms,
-      maxClients: () => ctx.config.max_sse_clients,
+      caps: (audience) => ({
+        total: audience === "public"
+          ? ctx.config.max_sse_clients
+          : ctx.config.max_admin_sse_clients,
+        perAddress: ctx.config.max_sse_clients_per_ip,
+      }),
       publicSnapshot: () => publicSnapshot(ctx),
       adminSnapshot: (name) => {
         const user = currentUser(ctx.config, name);
@@ -142,13 +200,18 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
 
   function onSocket(sock: Socket): void {
     if (stopping || ctx.bans.has(sock.remoteIp)) return sock.close();
+    const release = gate.admit(sock);
+    if (!release) return;
     ctx.sockets.add(sock);
     const p = handleConn(sock, ctx, counters).finally(() => {
+      release();
       ctx.sockets.delete(sock);
       handlers.delete(p);
     });
     handlers.add(p);
   }
+
+  reportFdLimit(log, config, fdLimit, connectionCap());
 
   // Listeners are written on this tick, not per source chunk: a write call costs the same for
   // 1 KB as for 4 KB. Low-latency mode flushes on every source write instead (source.ts).
@@ -218,6 +281,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     unsubscribe();
     ctx.events.close();
     await acceptor.close();
+    gate.close();
     registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
     let timer: ReturnType<typeof setTimeout> | undefined;

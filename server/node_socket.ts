@@ -85,6 +85,10 @@ export class NodeSocket implements Socket {
     this.#socket.pause();
   }
 
+  end(): void {
+    if (!this.#closed) this.#socket.end();
+  }
+
   onClose(callback: () => void): void {
     this.#onClose = callback;
     if (this.#closed) callback();

@@ -21,7 +21,7 @@ type Route = (
 /** GET (and HEAD) routes by exact path. */
 const EXACT: Record<string, Route> = {
   "/": (_req, ctx) => indexPage(ctx),
-  "/events": (_req, ctx) => ctx.events.open(undefined),
+  "/events": (_req, ctx, ip) => ctx.events.open(undefined, ip),
   "/api/history": (req, ctx) => historyJson(req, ctx),
   "/status-json.xsl": (_req, ctx) =>
     new Response(statusJson(ctx), {
@@ -29,7 +29,7 @@ const EXACT: Record<string, Route> = {
     }),
   "/admin": (req, ctx) => adminPage(req, ctx),
   "/admin/": (req, ctx) => adminPage(req, ctx),
-  "/admin/events": (req, ctx) => adminEvents(req, ctx),
+  "/admin/events": (req, ctx, ip) => adminEvents(req, ctx, ip),
   "/admin/api/state": (req, ctx) => adminQuery(req, ctx),
   "/admin/api/listeners": (req, ctx) => adminQuery(req, ctx),
   "/admin/api/history": (req, ctx) => adminQuery(req, ctx),
@@ -51,6 +51,17 @@ const POST: Record<string, Route> = {
   "/admin/login": (req, ctx, ip) => login(req, ctx, ip),
   "/admin/logout": (req, ctx) => logout(req, ctx),
 };
+
+/**
+ * Every path the table serves, for the test that keeps them inside the reserved namespace of
+ * config/mount_path.ts (a route outside it could be shadowed by a mount).
+ */
+export const ROUTE_PATHS: readonly string[] = [
+  ...Object.keys(EXACT),
+  ...PREFIX.map(([prefix]) => prefix),
+  ...Object.keys(POST),
+  "/admin/api/",
+];
 
 /** Answers a plain HTTP request (GET/HEAD/POST/OPTIONS). Mount GETs never reach here. */
 export async function routeHttp(

@@ -79,7 +79,7 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
       bitrate: m?.meta.bitrate ?? "",
       contentType: m?.meta.contentType ?? "",
       health: attempts === 0 ? 100 : Math.round(stats!.writes / attempts * 1000) / 10,
-      fallback: m?.fallbackOverride ?? mc?.fallback ?? "",
+      fallback: ctx.registry.fallbackOverride(path) ?? mc?.fallback ?? "",
       owner: mc?.owner ?? "",
       maxListeners: mc?.max_listeners ?? 0,
       burstSize: burstFor(config, path),

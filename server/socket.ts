@@ -23,6 +23,8 @@ export interface Socket extends ByteSink {
   stopReading(): void;
   /** Calls `callback` once when the connection closes, from either side. */
   onClose(callback: () => void): void;
+  /** Sends FIN once queued writes are out; reads still work until the peer closes. */
+  end(): void;
 }
 
 /** {@linkcode Socket} over a `Deno.Conn` (TCP or TLS). */
@@ -80,6 +82,10 @@ export class DenoSocket implements Socket {
 
   stopReading(): void {
     // Nothing to do: a Deno.Conn is only read when read() is called.
+  }
+
+  end(): void {
+    this.#conn.closeWrite().catch(() => {});
   }
 
   onClose(callback: () => void): void {

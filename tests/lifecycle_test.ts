@@ -444,12 +444,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-Deno.test("two instances share one port and the second serves alone after the first stops", async () => {
+Deno.test("with --takeover two instances share one port and the second serves alone after the first stops", async () => {
   await withTempDir("tinyice-life-", async (dir) => {
     const { port, args } = await plainConfig(dir);
     await using a = new TinyIce(args, dir);
     assert.equal(await a.started(), port);
-    await using b = new TinyIce(args, dir);
+    await using b = new TinyIce([...args, "--takeover"], dir);
     assert.equal(await b.started(), port);
     await statusJson(port);
     assert.equal((await a.stop()).code, 0);

@@ -1,0 +1,118 @@
+// Admission of accepted connections: the global cap (kept below the file descriptor limit) and
+// the cap per address, with the short HTTP answer a refused connection gets.
+
+import { addressKey } from "./auth_guard.ts";
+import { commonFields, serializeHead } from "./response.ts";
+import type { Socket } from "./socket.ts";
+
+/** The caps in force; read for every connection, so a reload applies at once. */
+export interface AdmissionLimits {
+  /** Open connections of every kind; 0 means no cap. */
+  total: number;
+  /** Open connections from one address (IPv6 per /64); 0 means no cap. */
+  perAddress: number;
+}
+
+/** Refused connections answered gracefully at once; past this many they are just closed. */
+const MAX_LINGERING_REFUSALS = 64;
+/** How long a refused connection may take to read its answer before it is closed. */
+const REFUSAL_LINGER_MS = 500;
+
+const encoder = new TextEncoder();
+
+/**
+ * Counts open connections, in all and per address, and refuses those over a cap with an
+ * immediate answer (503 when the server is full, 429 for one address's excess) instead of
+ * letting them wait for a file descriptor that is not there. The count covers every kind of
+ * connection: listeners, sources, idle request heads (slowloris) and event streams alike.
+ */
+export class ConnectionGate {
+  readonly #limits: () => AdmissionLimits;
+  readonly #byAddress = new Map<string, number>();
+  #open = 0;
+  /** Refused sockets still reading their answer. */
+  readonly #lingering = new Set<Socket>();
+  #refused = 0;
+
+  constructor(limits: () => AdmissionLimits) {
+    this.#limits = limits;
+  }
+
+  /** Connections admitted and not yet released. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Connections refused since start. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /**
+   * Admits `sock` and returns the function to call once when it closes, or refuses it (the
+   * answer is sent and the socket closed here) and returns undefined.
+   */
+  admit(sock: Socket): (() => void) | undefined {
+    const limits = this.#limits();
+    const address = addressKey(sock.remoteIp);
+    const fromAddress = this.#byAddress.get(address) ?? 0;
+    if (limits.total > 0 && this.#open >= limits.total) {
+      this.#refuse(sock, 503, "The server is full, try again later");
+      return undefined;
+    }
+    if (limits.perAddress > 0 && fromAddress >= limits.perAddress) {
+      this.#refuse(sock, 429, "Too many connections from your address");
+      return undefined;
+    }
+    this.#open++;
+    this.#byAddress.set(address, fromAddress + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+      const left = (this.#byAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#byAddress.set(address, left);
+      else this.#byAddress.delete(address);
+    };
+  }
+
+  /** Closes the refused connections still lingering (shutdown). */
+  close(): void {
+    for (const sock of this.#lingering) sock.close();
+  }
+
+  /**
+   * Writes the answer, then half-closes and drains briefly: closing with the client's request
+   * still unread would reset the connection and lose the answer. Under a flood the lingering
+   * is skipped, so refusals never hold many descriptors.
+   */
+  #refuse(sock: Socket, status: 429 | 503, message: string): void {
+    this.#refused++;
+    const head = serializeHead(status, [
+      ...commonFields("text/plain; charset=utf-8"),
+      ["Retry-After", "10"],
+    ]);
+    const bytes = encoder.encode(head + message);
+    if (this.#lingering.size >= MAX_LINGERING_REFUSALS) {
+      sock.writeAll(bytes).catch(() => {}).finally(() => sock.close());
+      return;
+    }
+    this.#lingering.add(sock);
+    const timer = setTimeout(() => sock.close(), REFUSAL_LINGER_MS);
+    const drain = new Uint8Array(4096);
+    (async () => {
+      try {
+        await sock.writeAll(bytes);
+        sock.end();
+        while ((await sock.read(drain)) !== null) { /* discard the request */ }
+      } catch {
+        // the peer went away first: nothing to do
+      } finally {
+        clearTimeout(timer);
+        sock.close();
+        this.#lingering.delete(sock);
+      }
+    })();
+  }
+}
