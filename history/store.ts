@@ -1,60 +1,30 @@
 // Song history: which titles each mount played, kept in a SQLite file beside the config.
-// A corrupt, locked or unwritable file never stops streaming; the store turns unavailable instead.
+// A locked, full or broken file never stalls streaming: songs wait in a queue and are retried.
 
-import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import { type SongRow, SongsDb } from "./_db.ts";
+import { explain } from "./_problem.ts";
+import { SongQueue } from "./_queue.ts";
 
 /** Rows kept per mount unless {@linkcode HistoryOptions.keepPerMount} says otherwise. */
 export const DEFAULT_KEEP_PER_MOUNT = 1000;
-/** How long a write waits for another connection's lock before the store gives up. */
-export const DEFAULT_BUSY_TIMEOUT_MS = 2000;
+/**
+ * How long a statement waits for another connection's lock. SQLite waits by sleeping on the
+ * main thread, which would stall every listener, so the store fails at once and retries later.
+ */
+export const DEFAULT_BUSY_TIMEOUT_MS = 0;
+/** Songs kept in memory while the file cannot take them, unless the options say otherwise. */
+export const DEFAULT_MAX_PENDING = 1000;
 /** Entries returned by {@linkcode History.recent} when no limit is given. */
 export const DEFAULT_RECENT_LIMIT = 100;
 
-// Pruning on every insert would double the write cost for no visible gain; between prunes a
-// mount holds up to keepPerMount + PRUNE_EVERY_INSERTS - 1 rows, and recent() hides the extra.
-const PRUNE_EVERY_INSERTS = 100;
-// Bump with a migration step in #migrate() whenever the schema changes.
-const SCHEMA_VERSION = 1;
+// Retries after a passing problem start soon (a backup's lock lasts a moment) and back off to
+// a ceiling, so a long outage costs one failed attempt per RETRY_MAX_MS.
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 30_000;
+// A damaged file waits for an operator to replace or restore it; look again now and then.
+const DAMAGED_RETRY_MS = 60_000;
 const HISTORY_FILE_NAME = "history.db";
-const SQLITE_BUSY = 5;
-
-const SCHEMA_SQL = `
-  CREATE TABLE IF NOT EXISTS songs (
-    id INTEGER PRIMARY KEY,
-    mount TEXT NOT NULL,
-    title TEXT NOT NULL,
-    artist TEXT,
-    started_at TEXT NOT NULL,
-    listeners INTEGER NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS songs_mount_id ON songs (mount, id);
-`;
-
-// One statement, so the duplicate check and the insert are atomic without a transaction.
-// `artist IS $artist` compares NULLs as equal, which `=` would not.
-const INSERT_SQL = `
-  INSERT INTO songs (mount, title, artist, started_at, listeners)
-  SELECT $mount, $title, $artist, $startedAt, $listeners
-  WHERE NOT EXISTS (
-    SELECT 1 FROM (SELECT title, artist FROM songs WHERE mount = $mount ORDER BY id DESC LIMIT 1)
-    WHERE title = $title AND artist IS $artist
-  )
-`;
-
-const PRUNE_SQL = `
-  DELETE FROM songs WHERE mount = $mount AND id <= (
-    SELECT id FROM songs WHERE mount = $mount ORDER BY id DESC LIMIT 1 OFFSET $keep
-  )
-`;
-
-const RECENT_SQL = `
-  SELECT mount, title, artist, started_at, listeners FROM songs
-  WHERE mount = ? ORDER BY id DESC LIMIT ?
-`;
-
-const MOUNTS_SQL = "SELECT DISTINCT mount FROM songs ORDER BY mount";
 
 /** One played title, as {@linkcode History.recent} returns it. */
 export interface SongEntry {
@@ -79,6 +49,16 @@ export interface SongRecord {
   at?: Date;
 }
 
+/** What {@linkcode HistoryOptions.onRecovered} is told. */
+export interface HistoryRecovery {
+  /** The last problem of the episode, as {@linkcode History.problem} said it. */
+  problem: string;
+  /** Waiting songs written by the retry that worked. */
+  writtenSongs: number;
+  /** Songs lost in the episode: the queue was full, or the file was damaged. */
+  droppedSongs: number;
+}
+
 /** Options for {@linkcode openHistory}. */
 export interface HistoryOptions {
   /** Clock for entries recorded without `at`; tests pass a fixed one. */
@@ -87,24 +67,38 @@ export interface HistoryOptions {
   keepPerMount?: number;
   /** Wait for another connection's lock; default {@linkcode DEFAULT_BUSY_TIMEOUT_MS}. */
   busyTimeoutMs?: number;
+  /** Songs kept while the file is unusable; then the oldest go. {@linkcode DEFAULT_MAX_PENDING}. */
+  maxPending?: number;
   /**
-   * Called once if the store turns unavailable after opening (disk full, file damaged, locked),
-   * so the server can log it. Problems at open are in {@linkcode History.problem} instead.
+   * Called when a store that was working turns unavailable (locked, disk full, damaged), once per
+   * episode, plus once more if the episode turns out to be damage, so the server can log it.
+   * A problem at open is not reported here: it is in {@linkcode History.problem} on return.
    */
   onUnavailable?: (problem: string) => void;
+  /** Called once when a retry works after a problem, at open or later, with what happened. */
+  onRecovered?: (recovery: HistoryRecovery) => void;
 }
 
 /**
  * Song history for all mounts in one SQLite file.
  *
- * Every method is synchronous and never throws because of the database: when the file cannot be
- * used, `available` is false, `problem` says why, `record()` does nothing and the readers return
- * empty lists. Only invalid arguments (a programming error) throw.
+ * Every method is synchronous and never waits for the file: a song costs well under a millisecond,
+ * a retry that writes a full queue a few. Nothing throws because of the database. While the file
+ * cannot be used, `available` is false, `problem` says why, and a timer retries in the background:
+ * - a passing problem (another process holds a lock, the disk is full, an I/O error, a read-only
+ *   file, a missing directory): `record()` queues the song (at most `maxPending`, oldest dropped
+ *   first), retries back off from 250 ms to 30 s, and the first retry that works writes the queue
+ *   in order and makes the store available again;
+ * - damage (not a database, malformed, a newer schema): songs are not kept, since only an
+ *   operator can fix the file; the store looks again every minute, so a restored file is used
+ *   without a restart.
+ *
+ * Only invalid arguments (a programming error) throw.
  */
 export interface History extends Disposable {
   /** The database file. */
   readonly path: string;
-  /** False when the file could not be used, or after {@linkcode History.close}. */
+  /** True when songs go straight to the file; false during a problem and after close. */
   readonly available: boolean;
   /**
    * Why the store is unavailable, as one sentence naming the file and the cause, for example
@@ -112,52 +106,73 @@ export interface History extends Disposable {
    * healthy, and after a plain close.
    */
   readonly problem: string | undefined;
+  /** Songs waiting for the file. */
+  readonly pending: number;
+  /** Songs lost since open: pushed out of a full queue, or recorded while the file was damaged. */
+  readonly dropped: number;
   /**
-   * Records that `entry.title` started on `entry.mount`. Skipped when it repeats that mount's
-   * latest title and artist, since sources resend metadata without a change of song.
+   * Records that `entry.title` started on `entry.mount`: written at once when the file is free,
+   * queued behind earlier songs otherwise. Skipped when it repeats that mount's latest title and
+   * artist, since sources resend metadata without a change of song.
    * Throws RangeError when `listeners` is not a non-negative integer or `at` is an invalid date.
    */
   record(entry: SongRecord): void;
   /**
-   * Up to `limit` entries of `mount`, newest first, never more than `keepPerMount`.
+   * Up to `limit` entries of `mount`, newest first, never more than `keepPerMount`: the songs
+   * still waiting, then the rows the file gives (none while it cannot be read).
    * Throws RangeError when `limit` is not a non-negative integer.
    */
   recent(mount: string, limit?: number): SongEntry[];
-  /** Mounts that have at least one entry, sorted. */
+  /** Mounts that have at least one entry, in the file or waiting, sorted. */
   mounts(): string[];
-  /** Closes the file; later calls do nothing, and so does closing again. */
+  /**
+   * Does now what the next retry would do (re-open the file, write the waiting songs), for
+   * shutdown and tests; returns {@linkcode History.available} afterwards.
+   */
+  flush(): boolean;
+  /**
+   * Stops retrying, tries once more to write the waiting songs (those it cannot write are lost),
+   * and closes the file. Later calls do nothing, and so does closing again.
+   */
   close(): void;
 }
 
 /**
- * Opens or creates the song history at `path`. Never throws because of the file: a corrupt,
- * half-written, locked or unwritable database gives a store with `available === false` and a
- * `problem` to log once, and streaming carries on without history. Throws RangeError only for
- * invalid options.
+ * Opens or creates the song history at `path`. Never throws because of the file and never waits
+ * for it: a corrupt, half-written, locked or unwritable database gives a store with
+ * `available === false` and a `problem` to log once, which retries by itself (see
+ * {@linkcode History}). Throws RangeError only for invalid options.
  *
  * @example
  * ```ts
- * using history = openHistory(defaultHistoryPath("/etc/tinyice/tinyice.json"));
+ * using history = openHistory(defaultHistoryPath("/etc/tinyice/tinyice.json"), {
+ *   onUnavailable: (problem) => console.warn(problem),
+ *   onRecovered: ({ writtenSongs }) => console.info(`history is back, ${writtenSongs} written`),
+ * });
  * if (!history.available) console.warn(history.problem);
  * history.record({ mount: "/live", title: "Song", artist: "Band", listeners: 3 });
  * history.recent("/live", 10); // [{ mount: "/live", title: "Song", ... }]
  * ```
  */
 export function openHistory(path: string, options: HistoryOptions = {}): History {
-  const keepPerMount = options.keepPerMount ?? DEFAULT_KEEP_PER_MOUNT;
-  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  if (!Number.isSafeInteger(keepPerMount) || keepPerMount < 1) {
+  const settings: Settings = {
+    now: options.now ?? (() => new Date()),
+    keepPerMount: options.keepPerMount ?? DEFAULT_KEEP_PER_MOUNT,
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
+    onUnavailable: options.onUnavailable,
+    onRecovered: options.onRecovered,
+  };
+  if (!Number.isSafeInteger(settings.keepPerMount) || settings.keepPerMount < 1) {
     throw new RangeError(`Cannot open song history: keepPerMount must be a positive integer`);
   }
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+  if (!Number.isSafeInteger(settings.busyTimeoutMs) || settings.busyTimeoutMs < 0) {
     throw new RangeError(`Cannot open song history: busyTimeoutMs must be a non-negative integer`);
   }
-  return new SqliteHistory(path, {
-    now: options.now ?? (() => new Date()),
-    keepPerMount,
-    busyTimeoutMs,
-    onUnavailable: options.onUnavailable,
-  });
+  if (!Number.isSafeInteger(settings.maxPending) || settings.maxPending < 1) {
+    throw new RangeError(`Cannot open song history: maxPending must be a positive integer`);
+  }
+  return new SqliteHistory(path, settings);
 }
 
 /** The history file for a config at `configPath`: `history.db` in the same directory. */
@@ -166,52 +181,55 @@ export function defaultHistoryPath(configPath: string): string {
 }
 
 type Settings =
-  & Required<Omit<HistoryOptions, "onUnavailable">>
-  & Pick<HistoryOptions, "onUnavailable">;
-
-interface Statements {
-  insert: StatementSync;
-  prune: StatementSync;
-  recent: StatementSync;
-  mounts: StatementSync;
-}
+  & Required<Omit<HistoryOptions, "onUnavailable" | "onRecovered">>
+  & Pick<HistoryOptions, "onUnavailable" | "onRecovered">;
 
 class SqliteHistory implements History {
   readonly path: string;
   #settings: Settings;
-  #db: DatabaseSync | undefined;
-  #statements: Statements | undefined;
+  // Undefined while the file could not be opened, after damage or a passing problem that may
+  // have spoiled the connection, and after close.
+  #db: SongsDb | undefined;
+  #queue: SongQueue;
   #problem: string | undefined;
-  // Inserts per mount since its last prune.
-  #insertsSincePrune = new Map<string, number>();
+  // Damage: songs are refused rather than queued, and retries are rare.
+  #isDamaged = false;
+  #isClosed = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryDelayMs = RETRY_FIRST_MS;
+  // Songs recorded while damaged (never queued), and all drops when the episode began.
+  #refusedSongs = 0;
+  #droppedAtEpisodeStart = 0;
 
   constructor(path: string, settings: Settings) {
     this.path = path;
     this.#settings = settings;
-    let db: DatabaseSync | undefined;
+    this.#queue = new SongQueue(settings.maxPending);
     try {
-      // `timeout` is SQLite's busy_timeout: lock waits retry for this long before failing
-      db = new DatabaseSync(path, { timeout: settings.busyTimeoutMs });
-      this.#prepareFile(db);
-      this.#statements = {
-        insert: db.prepare(INSERT_SQL),
-        prune: db.prepare(PRUNE_SQL),
-        recent: db.prepare(RECENT_SQL),
-        mounts: db.prepare(MOUNTS_SQL),
-      };
-      this.#db = db;
+      this.#db = SongsDb.open(path, settings);
     } catch (err) {
-      closeQuietly(db);
-      this.#problem = `Cannot open song history "${path}": ${this.#describe(err)}`;
+      // Reported through `problem` alone: the caller logs it at start-up
+      const { cause, kind } = explain(err, path);
+      this.#problem = `Cannot open song history "${path}": ${cause}`;
+      this.#isDamaged = kind === "damaged";
+      this.#scheduleRetry();
     }
   }
 
   get available(): boolean {
-    return this.#db !== undefined;
+    return this.#db !== undefined && this.#problem === undefined && !this.#isClosed;
   }
 
   get problem(): string | undefined {
     return this.#problem;
+  }
+
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  get dropped(): number {
+    return this.#queue.dropped + this.#refusedSongs;
   }
 
   record(entry: SongRecord): void {
@@ -220,29 +238,31 @@ class SqliteHistory implements History {
         `Cannot record song on "${entry.mount}": listeners must be a non-negative integer`,
       );
     }
-    // toISOString() throws RangeError for an invalid date, before the database is touched
-    const startedAt = (entry.at ?? this.#settings.now()).toISOString();
-    const statements = this.#statements;
-    if (statements === undefined) return;
-    try {
-      const { changes } = statements.insert.run({
-        mount: entry.mount,
-        title: entry.title,
-        artist: entry.artist ?? null,
-        startedAt,
-        listeners: entry.listeners,
-      });
-      if (changes === 0) return; // the same song again
-      const inserts = (this.#insertsSincePrune.get(entry.mount) ?? 0) + 1;
-      if (inserts < PRUNE_EVERY_INSERTS) {
-        this.#insertsSincePrune.set(entry.mount, inserts);
-        return;
-      }
-      statements.prune.run({ mount: entry.mount, keep: this.#settings.keepPerMount });
-      this.#insertsSincePrune.set(entry.mount, 0);
-    } catch (err) {
-      this.#fail("write", err);
+    const row: SongRow = {
+      mount: entry.mount,
+      title: entry.title,
+      artist: entry.artist ?? null,
+      // toISOString() throws RangeError for an invalid date, before the database is touched
+      startedAt: (entry.at ?? this.#settings.now()).toISOString(),
+      listeners: entry.listeners,
+    };
+    if (this.#isClosed) return;
+    if (this.#isDamaged) {
+      this.#refusedSongs++;
+      return;
     }
+    if (this.#db !== undefined && this.#queue.size === 0) {
+      try {
+        this.#db.write([row]);
+      } catch (err) {
+        this.#queue.push(row);
+        this.#setback("write", err);
+      }
+      return;
+    }
+    // Songs already wait (and a retry is due): queue behind them to keep the order. The file
+    // skips a repeated title on insert; skipping it here too saves room in the queue.
+    if (!isSameSong(this.#queue.latestOf(row.mount), row)) this.#queue.push(row);
   }
 
   recent(mount: string, limit: number = DEFAULT_RECENT_LIMIT): SongEntry[] {
@@ -251,129 +271,140 @@ class SqliteHistory implements History {
         `Cannot list song history of "${mount}": limit must be a non-negative integer`,
       );
     }
-    const statements = this.#statements;
-    if (statements === undefined) return [];
-    try {
-      const rows = statements.recent.all(mount, Math.min(limit, this.#settings.keepPerMount));
-      return rows.map(toSongEntry);
-    } catch (err) {
-      this.#fail("read", err);
-      return [];
+    if (this.#isClosed) return [];
+    const max = Math.min(limit, this.#settings.keepPerMount);
+    const stored = this.#read((db) => db.recent(mount, max)) ?? [];
+    const waiting: SongRow[] = [];
+    let previous: SongRow | undefined = stored[0];
+    for (const row of this.#queue.of(mount)) {
+      if (isSameSong(previous, row)) continue; // the insert will skip it as well
+      waiting.unshift(row);
+      previous = row;
     }
+    return [...waiting, ...stored].slice(0, max).map(toSongEntry);
   }
 
   mounts(): string[] {
-    const statements = this.#statements;
-    if (statements === undefined) return [];
-    try {
-      return statements.mounts.all().map((row) => String(row.mount));
-    } catch (err) {
-      this.#fail("read", err);
-      return [];
-    }
+    if (this.#isClosed) return [];
+    const stored = this.#read((db) => db.mounts()) ?? [];
+    return [...new Set([...stored, ...this.#queue.mounts()])].sort();
+  }
+
+  flush(): boolean {
+    this.#retry();
+    return this.available;
   }
 
   close(): void {
-    closeQuietly(this.#db);
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#queue.size > 0 && !this.#isDamaged) {
+      // One last try, as fast as any other: busy_timeout still applies, so a lock fails at once
+      try {
+        this.#db ??= SongsDb.open(this.path, this.#settings);
+        this.#db.write(this.#queue.rows);
+        this.#queue.clear();
+      } catch {
+        // Nobody is left to tell; the songs count as dropped
+      }
+    }
+    this.#queue.discard();
+    this.#db?.close();
     this.#db = undefined;
-    this.#statements = undefined;
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  // Sets pragmas, checks the file is a sound database, and brings the schema up to date.
-  #prepareFile(db: DatabaseSync): void {
-    // WAL lets the admin pages read while a record() writes, and survives a crash mid-write.
-    // This is also the first statement that reads the file, so garbage fails here.
-    db.exec("PRAGMA journal_mode = WAL");
-    // NORMAL in WAL mode can lose the last songs on power loss, never corrupt the file
-    db.exec("PRAGMA synchronous = NORMAL");
-    // quick_check reads every page but skips index cross-checks: milliseconds at our size
-    const check = db.prepare("PRAGMA quick_check(1)").get();
-    const verdict = check === undefined ? "no answer" : String(Object.values(check)[0]);
-    if (verdict !== "ok") throw new Error(`database disk image is damaged (${verdict})`);
-    // IMMEDIATE takes the write lock now, so a database locked by another process is reported
-    // at start-up rather than on the first song.
-    db.exec("BEGIN IMMEDIATE");
+  // Runs a read; a failure gives undefined and, only for damage, starts an episode. A passing
+  // read problem loses nothing, so it changes nothing.
+  #read<T>(query: (db: SongsDb) => T): T | undefined {
+    const db = this.#db;
+    if (db === undefined) return undefined;
     try {
-      this.#migrate(db);
-      db.exec("COMMIT");
+      return query(db);
     } catch (err) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      throw err;
+      if (explain(err, this.path).kind === "damaged") this.#setback("read", err);
+      return undefined;
     }
   }
 
-  #migrate(db: DatabaseSync): void {
-    const row = db.prepare("PRAGMA user_version").get();
-    const version = Number(row?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new Error(
-        `schema version ${version} is newer than this TinyIce understands (${SCHEMA_VERSION})`,
-      );
+  // Takes note of a failure: what it was, whether it is news, and when to try again.
+  #setback(action: "open" | "write" | "read", err: unknown): void {
+    const { cause, kind } = explain(err, this.path);
+    const isNewEpisode = this.#problem === undefined;
+    const turnsDamaged = kind === "damaged" && !this.#isDamaged;
+    if (isNewEpisode) this.#droppedAtEpisodeStart = this.dropped;
+    this.#problem = `Cannot ${action} song history "${this.path}": ${cause}`;
+    // Only a lock leaves the connection sound; after anything else, retry on a fresh one
+    if (kind !== "locked") {
+      this.#db?.close();
+      this.#db = undefined;
     }
-    if (version < SCHEMA_VERSION) {
-      db.exec(SCHEMA_SQL);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    if (kind === "damaged") {
+      this.#isDamaged = true;
+      this.#queue.discard();
     }
-    // Catches keepPerMount lowered since the last run, and rows left over between prunes
-    const prune = db.prepare(PRUNE_SQL);
-    for (const { mount } of db.prepare(MOUNTS_SQL).all()) {
-      prune.run({ mount, keep: this.#settings.keepPerMount });
-    }
+    if (isNewEpisode || turnsDamaged) this.#settings.onUnavailable?.(this.#problem);
+    this.#scheduleRetry();
   }
 
-  #fail(action: "write" | "read", err: unknown): void {
-    this.close();
-    this.#problem = `Cannot ${action} song history "${this.path}": ${this.#describe(err)}`;
-    this.#settings.onUnavailable?.(this.#problem);
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#isClosed) return;
+    let delayMs = DAMAGED_RETRY_MS;
+    if (!this.#isDamaged) {
+      delayMs = this.#retryDelayMs;
+      this.#retryDelayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
+    }
+    this.#retryTimer = setTimeout(() => this.#retry(), delayMs);
   }
 
-  // SQLite's messages are terse; add what an operator needs to fix the cause.
-  #describe(err: unknown): string {
-    const message = err instanceof Error ? err.message : String(err);
-    const errcode = (err as { errcode?: unknown } | null)?.errcode;
-    if (errcode === SQLITE_BUSY || message.startsWith("database is locked")) {
-      return `database is locked by another connection for over ${this.#settings.busyTimeoutMs} ms`;
+  // Re-opens the file if needed and writes the waiting songs; on success ends the episode.
+  #retry(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#isClosed) return;
+    try {
+      this.#db ??= SongsDb.open(this.path, this.#settings);
+    } catch (err) {
+      this.#setback("open", err);
+      return;
     }
-    if (message.startsWith("unable to open database file")) {
-      const parent = dirname(this.path);
-      if (isDirectory(this.path)) return "path is a directory";
-      if (!isDirectory(parent)) {
-        return `directory "${parent}" does not exist`;
+    this.#isDamaged = false;
+    const writtenSongs = this.#queue.size;
+    if (writtenSongs > 0) {
+      try {
+        // One transaction: the whole queue costs about one write, and the order is kept
+        this.#db.write(this.#queue.rows);
+      } catch (err) {
+        this.#setback("write", err);
+        return;
       }
-      return `unable to open database file (is "${parent}" writable?)`;
+      this.#queue.clear();
     }
-    return message;
+    const problem = this.#problem;
+    if (problem === undefined) return;
+    this.#problem = undefined;
+    this.#retryDelayMs = RETRY_FIRST_MS;
+    const droppedSongs = this.dropped - this.#droppedAtEpisodeStart;
+    this.#settings.onRecovered?.({ problem, writtenSongs, droppedSongs });
   }
 }
 
-function toSongEntry(row: Record<string, SQLOutputValue>): SongEntry {
+function isSameSong(a: SongRow | undefined, b: SongRow): boolean {
+  return a !== undefined && a.mount === b.mount && a.title === b.title && a.artist === b.artist;
+}
+
+function toSongEntry(row: SongRow): SongEntry {
   const entry: SongEntry = {
-    mount: String(row.mount),
-    title: String(row.title),
-    startedAt: String(row.started_at),
-    listeners: Number(row.listeners),
+    mount: row.mount,
+    title: row.title,
+    startedAt: row.startedAt,
+    listeners: row.listeners,
   };
-  if (row.artist !== null) entry.artist = String(row.artist);
+  if (row.artist !== null) entry.artist = row.artist;
   return entry;
-}
-
-// Only used to explain a failure, so a stat error must not replace the real one.
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
-  } catch {
-    return false;
-  }
-}
-
-function closeQuietly(db: DatabaseSync | undefined): void {
-  try {
-    db?.close();
-  } catch {
-    // Already closed, or the file went away: either way there is nothing left to release
-  }
 }
