@@ -22,6 +22,9 @@ export interface TestServerOptions extends Partial<Omit<Config, "mounts">> {
   logLevel?: "debug" | "info" | "warn" | "error";
   /** Writes the config to `<configDir>/tinyice.json` and serves from that file (saves, history). */
   configDir?: string;
+  /** Log and auth-log files, as `--log-file` and `--auth-log-file` give them. */
+  logFile?: string;
+  authLogFile?: string;
 }
 
 const hashCache = new Map<string, string>();
@@ -41,7 +44,8 @@ export async function testConfig(
   hasher: PasswordHasher,
   options: TestServerOptions = {},
 ): Promise<Config> {
-  const { mounts = {}, logLevel: _l, configDir: _d, ...rest } = options;
+  const { mounts = {}, logLevel: _l, configDir: _d, logFile: _f, authLogFile: _a, ...rest } =
+    options;
   const outMounts: Record<string, MountConfig> = {};
   for (const [path, m] of Object.entries(mounts)) {
     const { plainPassword, ...mc } = m;
@@ -66,6 +70,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const config = await testConfig(hasher, options);
   const log = new Logger({
     level: options.logLevel ?? (Deno.env.get("TEST_LOG") ? "debug" : "error"),
+    file: options.logFile,
+    authFile: options.authLogFile,
   });
   let configPath: string | undefined;
   if (options.configDir) {
@@ -80,6 +86,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async [Symbol.asyncDispose]() {
       await server.shutdown();
       hasher.close();
+      log[Symbol.dispose]();
     },
   };
 }
