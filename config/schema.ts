@@ -80,7 +80,10 @@ export interface Config {
    * for the server's own files. Past it a new connection gets a 503 at once.
    */
   max_connections: number;
-  /** Open connections from one address (per /64 for IPv6): listeners, idle heads, SSE alike. */
+  /**
+   * Open connections from one address (per /64 for IPv6): listeners, idle heads, SSE alike.
+   * 0 means no cap (many listeners behind one carrier-grade NAT address).
+   */
   max_connections_per_ip: number;
   /** Mounts that may exist at once (configured, live, or holding a runtime fallback). */
   max_mounts: number;
@@ -171,7 +174,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   max_admin_sse_clients: integer(1),
   max_sse_clients_per_ip: integer(1),
   max_connections: integer(0),
-  max_connections_per_ip: integer(1),
+  max_connections_per_ip: integer(0),
   max_mounts: integer(1, 100_000),
   bans: {
     check: (v) =>

@@ -34,6 +34,8 @@ export interface ServerContext {
   history: History;
   /** Built from `config.bans`; checked for every accepted connection. */
   bans: BanList;
+  /** The connection cap in force (0 = none) and how many connections it refused. */
+  readonly admission: { readonly limit: number; readonly refused: number };
   /**
    * The one way the running server changes its config: `edit` works on a copy, which is
    * validated, saved atomically (when the server has a config file) and applied live.

@@ -174,6 +174,14 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     }),
     history: openHistoryFor(config, options.configPath, log),
     bans: new BanList(config.bans),
+    admission: {
+      get limit() {
+        return connectionCap();
+      },
+      get refused() {
+        return gate.refused;
+      },
+    },
     updateConfig: configUpdater({
       read: async () => {
         const path = options.configPath;

@@ -253,7 +253,8 @@ const chart = { canvas: $("traffic"), points: [], lastAt: 0 };
 function renderServer(server, now) {
   $("total-uptime").textContent = formatDuration(server.uptimeS);
   $("total-rss").textContent = formatMiB(server.rssBytes);
-  $("total-connections").textContent = String(server.connections ?? 0);
+  const cap = server.connectionLimit ? ` of ${server.connectionLimit}` : "";
+  $("total-connections").textContent = `${server.connections ?? 0}${cap}`;
   $("total-listeners").textContent = String(server.listeners ?? 0);
   $("total-sources").textContent = String(server.sources ?? 0);
   $("server-version").textContent = server.version ?? "";
