@@ -2,9 +2,12 @@
 
 export { RingBuffer } from "./ring_buffer.ts";
 export { buildIcyBlock, ICY_UNCHANGED, IcyInterleaver, type IcyTitle } from "./icy.ts";
+export { type IcyMetadata, IcyReader, type IcyReadResult, MAX_METAINT } from "./icy_reader.ts";
 export {
   canMoveBetween,
+  cleanTitle,
   formatOf,
+  MAX_TITLE_CHARS,
   MIN_RING_BYTES,
   Mount,
   type MountMeta,
@@ -21,6 +24,7 @@ export {
   type MountPolicy,
   Registry,
   type RegistryEvent,
+  TooManyMountsError,
   TooManySourcesError,
 } from "./registry.ts";
 export { type OggStreamInfo, OggTracker, parseHeaderPackets } from "./ogg.ts";
