@@ -86,12 +86,17 @@ async function main(): Promise<void> {
     port: port ?? c.port,
   });
 
-  const log = new Logger({
-    level,
-    json: values["json-logs"],
-    file: values["log-file"],
-    authFile: values["auth-log-file"],
-  });
+  let log: Logger;
+  try {
+    log = new Logger({
+      level,
+      json: values["json-logs"],
+      file: values["log-file"],
+      authFile: values["auth-log-file"],
+    });
+  } catch (err) {
+    fail(`Cannot open the log file: ${(err as Error).message}`);
+  }
   const lock = await lockInstance(values.config, { waitIfHeld: values.takeover }).catch((err) =>
     fail(`Cannot lock ${lockPathFor(values.config)}: ${(err as Error).message}`)
   );

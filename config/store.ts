@@ -119,10 +119,11 @@ export async function writeFileAtomic(path: string, text: string, mode?: number)
       const bytes = new TextEncoder().encode(text);
       for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
       await file.sync();
-      // Widened (or narrowed by the umask) to what the caller asked for only once complete
-      if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
     }
     await Deno.rename(tmp, path);
+    // Given the caller's mode only once it is the config itself: a temp file left by a kill
+    // at any moment stays 0600.
+    if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(path, mode);
   } catch (err) {
     // The write error is the one worth reporting; a failed cleanup would only hide it
     if (isTmpCreated) await Deno.remove(tmp).catch(() => {});

@@ -4,6 +4,7 @@
 import { connect, createServer, type Server, type Socket as NetSocket } from "node:net";
 import { DenoSocket, type Socket } from "./socket.ts";
 import { NodeSocket } from "./node_socket.ts";
+import { LISTEN_BACKLOG } from "./fd_limit.ts";
 
 /** Which socket implementation serves connections (see docs/PERFORMANCE.md for the figures). */
 export type SocketApi = "node" | "deno";
@@ -36,7 +37,12 @@ export interface Acceptor {
 const ACCEPT_BACKOFF_MIN_MS = 50;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
 /** How long without an accepted connection before the node:net accept loop is probed. */
-const PROBE_IDLE_MS = 5000;
+const PROBE_IDLE_MS = 2000;
+/**
+ * An episode ends only after accepting has worked this long without a new failure: while the
+ * backlog drains at the fd limit, accepts and EMFILEs alternate, and each flip is not news.
+ */
+const RESUME_QUIET_MS = 1000;
 /** How long a probe connection may wait to be accepted before the loop counts as dead. */
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -63,30 +69,49 @@ export function isPortInUse(hostname: string, port: number): boolean {
   }
 }
 
-/** Tracks one stall episode so each is reported once, with its length at the end. */
+/**
+ * Tracks one stall episode so each is reported once, with its length at the end; see
+ * {@linkcode RESUME_QUIET_MS}.
+ */
 class Episode {
   #since: number | undefined;
+  #lastFailureMs = 0;
+  /** Ends the episode once the quiet time has passed after an accept (no accept may follow). */
+  #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: AcceptEvents | undefined;
 
   constructor(events: AcceptEvents | undefined) {
     this.#events = events;
   }
 
-  get isOpen(): boolean {
-    return this.#since !== undefined;
-  }
-
   stall(reason: string): void {
+    this.#lastFailureMs = Date.now();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#since !== undefined) return;
-    this.#since = Date.now();
+    this.#since = this.#lastFailureMs;
     this.#events?.onStall(reason);
   }
 
+  /** Called on every accepted connection; ends the episode once failures have stopped. */
   resume(): void {
-    if (this.#since === undefined) return;
-    const stalledMs = Date.now() - this.#since;
+    if (this.#since === undefined || this.#timer !== undefined) return;
+    const quietForMs = Date.now() - this.#lastFailureMs;
+    if (quietForMs < RESUME_QUIET_MS) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.resume();
+      }, RESUME_QUIET_MS - quietForMs);
+      return;
+    }
+    const stalledMs = this.#lastFailureMs - this.#since;
     this.#since = undefined;
     this.#events?.onResume(stalledMs);
+  }
+
+  /** Stops the pending timer (the acceptor is closing). */
+  close(): void {
+    clearTimeout(this.#timer);
   }
 }
 
@@ -137,7 +162,13 @@ async function listenNode(
     new Promise<Server>((resolve, reject) => {
       const server = createServer(handle);
       server.once("error", reject);
-      server.listen({ host: options.hostname, port, reusePort: options.reusePort }, () => {
+      const listenOptions = {
+        host: options.hostname,
+        port,
+        reusePort: options.reusePort,
+        backlog: LISTEN_BACKLOG,
+      };
+      server.listen(listenOptions, () => {
         server.off("error", reject);
         // Errors after listening (none seen in practice) must not crash the process.
         server.on("error", () => {});
@@ -223,6 +254,7 @@ async function listenNode(
     close: () => {
       closed = true;
       clearInterval(watchdog);
+      episode.close();
       server.close();
       return Promise.resolve();
     },
@@ -272,6 +304,7 @@ function listenDeno(options: AcceptOptions, onSocket: (sock: Socket) => void): P
     port: addr.port,
     close: async () => {
       closed = true;
+      episode.close();
       clearTimeout(pause);
       wake?.();
       try {

@@ -13,8 +13,12 @@ export interface AdmissionLimits {
   perAddress: number;
 }
 
-/** Refused connections answered gracefully at once; past this many they are just closed. */
-const MAX_LINGERING_REFUSALS = 64;
+/**
+ * Refused connections answered at once (and given a moment to read the answer); past this many
+ * they are closed without one. Each holds a descriptor while it lingers, so this stays well
+ * inside the fd reserve (fd_limit.ts) that the connection cap leaves free.
+ */
+const MAX_LINGERING_REFUSALS = 16;
 /** How long a refused connection may take to read its answer before it is closed. */
 const REFUSAL_LINGER_MS = 500;
 
@@ -84,8 +88,9 @@ export class ConnectionGate {
 
   /**
    * Writes the answer, then half-closes and drains briefly: closing with the client's request
-   * still unread would reset the connection and lose the answer. Under a flood the lingering
-   * is skipped, so refusals never hold many descriptors.
+   * still unread would reset the connection and lose the answer. Under a flood (more than
+   * {@linkcode MAX_LINGERING_REFUSALS} at once) the rest are closed at once, so refusals never
+   * hold more than a few descriptors.
    */
   #refuse(sock: Socket, status: 429 | 503, message: string): void {
     this.#refused++;
@@ -95,7 +100,9 @@ export class ConnectionGate {
     ]);
     const bytes = encoder.encode(head + message);
     if (this.#lingering.size >= MAX_LINGERING_REFUSALS) {
-      sock.writeAll(bytes).catch(() => {}).finally(() => sock.close());
+      // A flood: the accept loop takes a whole backlog at once, faster than answers could be
+      // written, and every one waiting would hold a descriptor. Close without a word.
+      sock.close();
       return;
     }
     this.#lingering.add(sock);

@@ -1,10 +1,24 @@
 // The process's file descriptor limit and how many connections it leaves room for, so the
 // server refuses connections with a 503 before the kernel refuses it file descriptors.
 
-/** Descriptors kept back for the server's own files: logs, config saves, history, workers. */
-export const FD_RESERVE = 64;
+/**
+ * Pending connections the kernel queues for us. node:net in Deno accepts the whole queue in one
+ * go before any of our code runs, so that many descriptors can appear at once even when every
+ * one of them is then refused: the reserve below must cover it.
+ */
+export const LISTEN_BACKLOG = 256;
 
-/** The soft and hard `RLIMIT_NOFILE`, where the platform tells (Linux `/proc`). */
+/**
+ * Descriptors kept back beyond the connection cap: a full accept queue, refusals still being
+ * answered, and the server's own files (logs, config saves, history, workers).
+ */
+export const FD_RESERVE = LISTEN_BACKLOG + 64;
+
+/**
+ * The soft and hard `RLIMIT_NOFILE`, where the platform tells (Linux `/proc`). Deno 2.9.6 lets
+ * only `--allow-all` read `/proc/self/*` (the start task grants it); without it this is
+ * undefined and no cap is derived.
+ */
 export function readFdLimit(): { soft: number; hard: number } | undefined {
   let text: string;
   try {

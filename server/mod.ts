@@ -59,7 +59,14 @@ function reportFdLimit(
   limit: { soft: number; hard: number } | undefined,
   cap: number,
 ): void {
-  if (!limit) return;
+  if (!limit) {
+    log.warn(
+      "file descriptor limit unknown (TinyIce reads it from /proc/self/limits, which Deno " +
+        "opens only with --allow-all): connections are capped by max_connections alone",
+      { maxConnections: cap || "unlimited" },
+    );
+    return;
+  }
   log.info("file descriptor limit", {
     soft: limit.soft,
     hard: limit.hard,
@@ -67,11 +74,14 @@ function reportFdLimit(
   });
   const needed = config.max_listeners + config.max_sources;
   if (config.max_listeners > 0 && cap > 0 && needed > cap) {
+    const target = needed + 1024;
+    const how = target <= limit.hard
+      ? `ulimit -n ${target} before starting`
+      : `the hard limit is ${limit.hard}: LimitNOFILE=${target} in a systemd unit, or ` +
+        `ulimit -Hn ${target} as root`;
     log.warn(
       `max_listeners ${config.max_listeners} needs about ${needed} file descriptors, but the ` +
-        `limit leaves room for ${cap} connections: raise it (ulimit -n ${
-          Math.min(limit.hard, needed + 1024)
-        }, or LimitNOFILE= in a systemd unit)`,
+        `limit leaves room for ${cap} connections; raise it (${how})`,
     );
   }
 }
@@ -124,7 +134,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
         onStall: (reason) =>
           log.error("not accepting connections, retrying", {
             reason,
-            open: ctx.sockets.size,
+            connections: ctx.sockets.size,
+            fdsOpen: openFdCount(),
             fdLimit: fdLimit?.soft,
           }),
         onResume: (stalledMs) =>
