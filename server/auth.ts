@@ -2,7 +2,7 @@
 // limits, a short-lived cache of successes, and argon2/bcrypt verification queued fairly.
 
 import type { PasswordHasher } from "../config/password.ts";
-import { addressKey, AuthGuard, type AuthGuardOptions } from "./auth_guard.ts";
+import { addressKey, type Attempt, AuthGuard, type AuthGuardOptions } from "./auth_guard.ts";
 import type { Logger } from "./log.ts";
 import { needAuth, textError } from "./response.ts";
 
@@ -133,21 +133,36 @@ export class Authenticator {
       this.#log.auth(false, `${what}, rate limited (${attempt.reason})`, creds.user, ip);
       return { result: "limited", retryAfterS: attempt.retryAfterS };
     }
+    // An empty password matches nothing we store, and the hashing library refuses it.
+    const hashes = creds.password === "" ? [] : request.hashes;
     try {
-      // An empty password matches nothing we store, and the hashing library refuses it.
-      if (creds.password !== "") {
-        for (const hash of request.hashes) {
-          if (await this.#verify(hash, creds.password, ip, attempt.isKnownAddress)) {
-            attempt.succeed();
-            this.#log.auth(true, what, creds.user, ip);
-            return { result: "ok" };
-          }
+      const keys = await Promise.all(hashes.map((hash) => this.#cacheKey(hash, creds.password)));
+      // A cached success needs no hashing slot: an encoder sending titles while it reconnects
+      // must never be refused for its own right password.
+      if (keys.some((key) => (this.#cache.get(key) ?? 0) > this.#now())) {
+        return this.#succeeded(attempt, request);
+      }
+      if (hashes.length > 0 && !attempt.startHashing()) {
+        attempt.abandon();
+        // Not a failure: no "Authentication failed" line for fail2ban to count.
+        this.#log.debug("credential check deferred: too many at once from one address", {
+          ip,
+          what,
+        });
+        return { result: "busy", retryAfterS: 1 };
+      }
+      for (const [i, hash] of hashes.entries()) {
+        if (await this.#schedule(hash, creds.password, addressKey(ip), attempt.isKnownAddress)) {
+          if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
+          this.#cache.set(keys[i], this.#now() + CACHE_TTL_MS);
+          return this.#succeeded(attempt, request);
         }
       }
     } catch (err) {
       attempt.abandon();
       if (err instanceof QueueFullError) {
-        this.#log.auth(false, `${what}, too many checks waiting`, creds.user, ip);
+        // Not the client's failure either (it may be the real admin during a flood).
+        this.#log.warn("credential check refused: too many checks waiting", { ip, what });
         return { result: "busy", retryAfterS: 5 };
       }
       this.#log.authError(what, creds.user, ip, (err as Error)?.message ?? String(err));
@@ -156,6 +171,12 @@ export class Authenticator {
     attempt.fail();
     this.#log.auth(false, what, creds.user, ip);
     return { result: "fail" };
+  }
+
+  #succeeded(attempt: Attempt, request: CheckRequest): AuthOutcome {
+    attempt.succeed();
+    this.#log.auth(true, request.what, request.creds.user, request.ip);
+    return { result: "ok" };
   }
 
   /**
@@ -176,19 +197,6 @@ export class Authenticator {
   /** Forgets cached successes (after a reload changed passwords). */
   clearCache(): void {
     this.#cache.clear();
-  }
-
-  async #verify(hash: string, password: string, ip: string, isKnown: boolean): Promise<boolean> {
-    const key = await this.#cacheKey(hash, password);
-    const until = this.#cache.get(key);
-    const now = this.#now();
-    if (until !== undefined && until > now) return true;
-    const ok = await this.#schedule(hash, password, addressKey(ip), isKnown);
-    if (ok) {
-      if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
-      this.#cache.set(key, now + CACHE_TTL_MS);
-    }
-    return ok;
   }
 
   #schedule(hash: string, password: string, address: string, isKnown: boolean): Promise<boolean> {

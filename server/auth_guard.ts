@@ -8,7 +8,7 @@ export interface AuthGuardOptions {
   maxFailuresPerAddress?: number;
   /** How long a failure counts, in ms. Default 15 minutes. */
   windowMs?: number;
-  /** Attempts one address may have being verified at once. Default 2. */
+  /** Argon2 checks one address may have running at once. Default 2. */
   maxInFlightPerAddress?: number;
   /** Failures an account takes from anywhere before its attempts are spaced out. Default 5. */
   accountFreeFailures?: number;
@@ -37,6 +37,12 @@ export interface Attempt {
   readonly refused: false;
   /** The address has signed in to this account before (its checks may go first). */
   readonly isKnownAddress: boolean;
+  /**
+   * Claims one of the address's hashing slots before an argon2 check; false when they are all
+   * taken (answer "busy" and abandon). Not needed when a cached success answers the check, so
+   * an encoder's many title updates with the right password never wait on each other.
+   */
+  startHashing(): boolean;
   /** The password was right: the address becomes known for the account. */
   succeed(): void;
   /** The password was wrong: counts against the address and the account. */
@@ -48,13 +54,19 @@ export interface Attempt {
 interface AddressState {
   /** Failure times in the window, oldest first, at most the budget kept. */
   failures: number[];
+  /** Attempts begun and not settled (kept only so idle entries can be forgotten). */
   inFlight: number;
+  /**
+   * Attempts being hashed: only these can still turn into failures, so they count against the
+   * failure budget until they finish.
+   */
+  hashing: number;
 }
 
 interface AccountState {
   failures: { atMs: number; address: string }[];
-  /** Attempts from addresses not known for this account that are being verified now. */
-  inFlightUnknown: number;
+  /** Checks from addresses not known for this account that are being hashed now. */
+  hashingUnknown: number;
   /** Addresses that signed in, with the time of their last success. */
   known: Map<string, number>;
 }
@@ -92,11 +104,12 @@ export function addressKey(ip: string): string {
  * Decides whether a credential check may run, before any hashing.
  *
  * - **Per address** (IPv6 per /64): at most `maxFailuresPerAddress` failures within the window,
- *   and attempts still being verified count as failures until they finish, so a burst of
- *   parallel guesses cannot slip in before the first result. A success never clears an
+ *   and checks still being hashed count as failures until they finish, so a burst of parallel
+ *   guesses cannot slip in before the first result. A success never clears an
  *   address's failures: one valid login (say a source's) between guesses must not buy new ones.
- *   At most `maxInFlightPerAddress` checks per address run at once, which bounds the argon2
- *   work one address can queue.
+ *   At most `maxInFlightPerAddress` argon2 checks per address run at once
+ *   ({@linkcode Attempt.startHashing}), which bounds the work one address can queue; a check
+ *   answered by a cached success needs no slot.
  * - **Per account**: after `accountFreeFailures` failures from anywhere, attempts from addresses
  *   that never signed in to it are let through one at a time, spaced by a delay that doubles
  *   with each failure up to `accountMaxDelayMs`. There is no hard lockout: addresses the account
@@ -170,14 +183,16 @@ export class AuthGuard {
     return seen !== undefined && this.#now() - seen < this.#knownMs;
   }
 
-  /** Reserves an attempt by `ip` on `account`, or refuses it. */
+  /**
+   * Reserves an attempt by `ip` on `account`, or refuses it. An allowed attempt must claim a
+   * hashing slot ({@linkcode Attempt.startHashing}) before any argon2 work.
+   */
   begin(ip: string, account: string): Attempt | Refusal {
     const now = this.#now();
     const addr = addressKey(ip);
     const acct = accountKey(account);
     const address = this.#address(addr, now);
-    const counted = address.failures.length + address.inFlight;
-    if (counted >= this.#maxPerAddress || address.inFlight >= this.#maxInFlight) {
+    if (address.failures.length + address.hashing >= this.#maxPerAddress) {
       const oldest = address.failures.length >= this.#maxPerAddress
         ? address.failures[address.failures.length - this.#maxPerAddress]
         : undefined;
@@ -189,22 +204,38 @@ export class AuthGuard {
     if (!isKnown) {
       const waitMs = this.#accountWaitMs(state, now);
       if (waitMs > 0) return refusal("account", waitMs);
-      state.inFlightUnknown++;
     }
     address.inFlight++;
     this.#touch(this.#addresses, addr, address);
     this.#touch(this.#accounts, acct, state);
     let settled = false;
+    let isHashing = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
       address.inFlight--;
-      if (!isKnown) state.inFlightUnknown--;
+      if (isHashing) {
+        address.hashing--;
+        if (!isKnown) state.hashingUnknown--;
+      }
       return true;
     };
     return {
       refused: false,
       isKnownAddress: isKnown,
+      startHashing: () => {
+        if (settled || isHashing) return !settled;
+        // Checked again: other attempts may have taken slots (or failed) since begin().
+        if (
+          address.hashing >= this.#maxInFlight ||
+          address.failures.length + address.hashing >= this.#maxPerAddress ||
+          (!isKnown && this.#accountWaitMs(state, this.#now()) > 0)
+        ) return false;
+        address.hashing++;
+        if (!isKnown) state.hashingUnknown++;
+        isHashing = true;
+        return true;
+      },
       succeed: () => {
         if (!settle()) return;
         state.failures = state.failures.filter((f) => f.address !== addr);
@@ -232,13 +263,13 @@ export class AuthGuard {
 
   /**
    * Ms before an attempt from an unknown address may run on an account: 0 while the account has
-   * fewer than the free failures, else the doubled delay since its last failure; and never while
-   * another unknown address's attempt on it is being verified.
+   * fewer than the free failures (counting checks being hashed), else the doubled delay since
+   * its last failure; and never while another unknown address's check on it is being hashed.
    */
   #accountWaitMs(state: AccountState, now: number): number {
-    const over = state.failures.length + state.inFlightUnknown - this.#freeFailures;
+    const over = state.failures.length + state.hashingUnknown - this.#freeFailures;
     if (over < 0) return 0;
-    if (state.inFlightUnknown > 0) return this.#baseDelayMs;
+    if (state.hashingUnknown > 0) return this.#baseDelayMs;
     const steps = Math.min(state.failures.length - this.#freeFailures, 30);
     const delay = Math.min(this.#baseDelayMs * 2 ** steps, this.#maxDelayMs);
     const last = state.failures[state.failures.length - 1].atMs;
@@ -246,7 +277,7 @@ export class AuthGuard {
   }
 
   #address(key: string, now: number): AddressState {
-    const state = this.#addresses.get(key) ?? { failures: [], inFlight: 0 };
+    const state = this.#addresses.get(key) ?? { failures: [], inFlight: 0, hashing: 0 };
     const since = now - this.#windowMs;
     while (state.failures.length > 0 && state.failures[0] <= since) state.failures.shift();
     return state;
@@ -254,7 +285,7 @@ export class AuthGuard {
 
   #account(key: string, now: number): AccountState {
     const state = this.#accounts.get(key) ??
-      { failures: [], inFlightUnknown: 0, known: new Map<string, number>() };
+      { failures: [], hashingUnknown: 0, known: new Map<string, number>() };
     const since = now - this.#windowMs;
     while (state.failures.length > 0 && state.failures[0].atMs <= since) state.failures.shift();
     return state;
@@ -268,7 +299,7 @@ export class AuthGuard {
     }
     const account = this.#accounts.get(acct);
     if (
-      account && account.inFlightUnknown === 0 && account.failures.length === 0 &&
+      account && account.hashingUnknown === 0 && account.failures.length === 0 &&
       account.known.size === 0
     ) this.#accounts.delete(acct);
   }

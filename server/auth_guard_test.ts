@@ -32,28 +32,37 @@ Deno.test("AuthGuard refuses an address after its failure budget, until the olde
   allowed(guard.begin("10.0.0.1", "user:other")).abandon();
 });
 
-Deno.test("AuthGuard counts attempts still being verified, so a parallel burst cannot exceed the budget", () => {
+Deno.test("AuthGuard counts checks still being hashed, so a parallel burst cannot exceed the budget", () => {
   const guard = new AuthGuard({ now: clock().now, maxFailuresPerAddress: 10 });
-  const started: Attempt[] = [];
-  let refusedCount = 0;
-  for (let i = 0; i < 30; i++) {
-    const r = guard.begin("10.0.0.1", `user:u${i}`);
-    if (r.refused) refusedCount++;
-    else started.push(r);
-  }
-  // Only two checks per address may run at once; the rest are refused before any hashing.
-  assert.equal(started.length, 2);
-  assert.equal(refusedCount, 28);
-  for (const a of started) a.fail();
   // The old limiter checked the count before hashing and recorded failures after: all 30 ran.
+  const begun = Array.from(
+    { length: 30 },
+    (_, i) => allowed(guard.begin("10.0.0.1", `user:u${i}`)),
+  );
+  // Only two may hash at once; the rest are answered "busy" and count nothing.
+  const hashing = begun.filter((a) => a.startHashing());
+  assert.equal(hashing.length, 2);
+  for (const a of begun) if (!hashing.includes(a)) a.abandon();
+  for (const a of hashing) a.fail();
   let verified = 2;
-  for (let i = 0; i < 30; i++) {
-    const r = guard.begin("10.0.0.1", `user:v${i}`);
-    if (r.refused) continue;
-    verified++;
-    r.fail();
+  for (let round = 0; round < 30; round++) {
+    const batch = [0, 1, 2].map((i) => guard.begin("10.0.0.1", `user:v${round}-${i}`));
+    const running = batch.filter((r): r is Attempt => !r.refused && r.startHashing());
+    for (const r of batch) if (!r.refused && !running.includes(r)) r.abandon();
+    verified += running.length;
+    for (const r of running) r.fail();
   }
-  assert.equal(verified, 10, "at most the budget of 10 is ever verified");
+  assert.equal(verified, 10, "at most the budget of 10 is ever hashed");
+  assert.equal(refused(guard.begin("10.0.0.1", "user:w")).reason, "address");
+});
+
+Deno.test("AuthGuard lets many checks from one address run at once when they need no hashing", () => {
+  const guard = new AuthGuard({ now: clock().now });
+  allowed(guard.begin("10.0.0.1", "source:/live")).succeed(); // the encoder connected
+  // Its title updates with the cached password: begun together, none hashes.
+  const begun = Array.from({ length: 8 }, () => allowed(guard.begin("10.0.0.1", "source:/live")));
+  for (const a of begun) a.succeed();
+  assert.equal(guard.isAddressLimited("10.0.0.1"), false);
 });
 
 Deno.test("AuthGuard: a success never clears the address's failures (a valid source login buys no new guesses)", () => {
@@ -115,14 +124,25 @@ Deno.test("AuthGuard lets an address that signed in before skip the account dela
   admin.succeed();
 });
 
-Deno.test("AuthGuard lets no more checks from unknown addresses run on an account than its free failures", () => {
+Deno.test("AuthGuard lets no more checks from unknown addresses hash on an account than its free failures", () => {
   const guard = new AuthGuard({ now: clock().now, accountFreeFailures: 3 });
-  const inFlight = [1, 2, 3].map((i) => allowed(guard.begin(`10.0.0.${i}`, "user:admin")));
-  // Three checks in flight would use up the free failures if all failed: a fourth waits
-  // instead of racing past the allowance from yet another address.
+  const first = [1, 2, 3].map((i) => allowed(guard.begin(`10.0.0.${i}`, "user:admin")));
+  for (const a of first) assert.ok(a.startHashing());
+  // Three checks hashing would use up the free failures if all failed: a fourth from yet
+  // another address waits instead of racing past the allowance.
   assert.equal(refused(guard.begin("10.0.0.4", "user:admin")).reason, "account");
-  for (const a of inFlight) a.abandon();
-  allowed(guard.begin("10.0.0.4", "user:admin")).abandon();
+  // One begun before the others took their slots is stopped at the slot instead.
+  const early = new AuthGuard({ now: clock().now, accountFreeFailures: 1 });
+  const a = allowed(early.begin("10.0.1.1", "user:admin"));
+  const b = allowed(early.begin("10.0.1.2", "user:admin"));
+  assert.ok(a.startHashing());
+  assert.equal(b.startHashing(), false);
+  a.abandon();
+  b.abandon();
+  for (const a of first) a.abandon();
+  const again = allowed(guard.begin("10.0.0.4", "user:admin"));
+  assert.ok(again.startHashing());
+  again.abandon();
 });
 
 Deno.test("AuthGuard settles an attempt once; abandon counts nothing", () => {

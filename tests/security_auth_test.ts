@@ -218,3 +218,21 @@ Deno.test("A source reconnecting with the right password is not slowed by an att
   assert.ok(performance.now() - started < 1000);
   again[Symbol.dispose]();
 });
+
+Deno.test("An encoder's parallel title updates with the right password are never refused or logged as failures", async () => {
+  await withTempDir("tinyice_sec_", async (dir) => {
+    const authLogFile = `${dir}/auth.log`;
+    await using srv = await startTestServer({ authLogFile });
+    using _src = await openSource(srv.port, "/live");
+    // The soak run saw 429s (and "Authentication failed" lines fail2ban would count) when an
+    // encoder's title updates overlapped: checks answered from the cache need no hashing slot.
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      exchange(
+        srv.port,
+        `GET /admin/metadata?mount=/live&mode=updinfo&song=t${i} HTTP/1.0\r\n` +
+          `${basicAuth("source", SOURCE_PW)}\r\n`,
+      )));
+    for (const reply of replies) assert.match(reply, /^HTTP\/1\.0 200 /);
+    assert.doesNotMatch(await Deno.readTextFile(authLogFile), /Authentication failed/);
+  });
+});
