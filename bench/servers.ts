@@ -40,6 +40,8 @@ export async function startTinyIce(
       source_password: SOURCE_PASSWORD,
       admin_password: ADMIN_PASSWORD,
       max_listeners: maxListeners + 1000,
+      // Every simulated listener comes from the load generator's one address.
+      max_connections_per_ip: 0,
       burst_size: 65536,
       low_latency_mode: variant.lowLatency,
       write_interval_ms: variant.writeIntervalMs,
