@@ -10,6 +10,7 @@ import {
   checkSeedOf,
   type Corpus,
   type Finding,
+  join,
   loadCorpus,
   Rng,
   runTarget,
@@ -118,7 +119,7 @@ async function fuzzSocket(seed: number, corpus: Corpus, ms: number): Promise<Sum
       new DataView(len.buffer).setUint32(0, req.length);
       framed.push(len, req);
     }
-    const path = await save(`socket-${seed}-${round}.bin`, concatBytes(framed));
+    const path = await save(`socket-${seed}-${round}.bin`, join(...framed));
     for (const p of problems) seen.add(signature(p));
     console.log(`FINDING socket round ${round}: ${problems.join("; ").slice(0, 600)}`);
     console.log(`  requests of the round: ${path}`);
@@ -130,16 +131,6 @@ async function fuzzSocket(seed: number, corpus: Corpus, ms: number): Promise<Sum
     distinct: seen.size,
     ms: performance.now() - started,
   };
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Re-runs one saved byte-target input with the chunking of its case; exit 1 if it still fails. */

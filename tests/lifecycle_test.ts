@@ -2,7 +2,6 @@
 // clean stops on SIGTERM/SIGINT, two instances sharing a port, flags and the auth log.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import {
   ADMIN_PW,
   basicAuth,
@@ -16,104 +15,10 @@ import {
   waitFor,
   withTempDir,
 } from "./_helpers.ts";
+import { exists, freePort, plainConfig, runMain, TinyIce } from "./_process.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const DENO_JSON = fileURLToPath(new URL("../deno.json", import.meta.url));
 const ARGON2ID = /^\$argon2id\$/;
-const decoder = new TextDecoder();
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-/** A port that was free a moment ago (bind to 0, read it, close). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** `deno run main.ts ...args` with the project's deno.json (imports, unstable net). */
-function mainCommand(args: string[], cwd: string): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--config", DENO_JSON, MAIN, ...args],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-}
-
-/** A running TinyIce process whose stdout and stderr are collected as they arrive. */
-class TinyIce implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  exited: Deno.CommandStatus | null = null;
-  readonly #readers: Promise<void>;
-
-  constructor(args: string[], cwd: string) {
-    this.child = mainCommand(args, cwd).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr") => {
-      const d = new TextDecoder();
-      for await (const chunk of stream) this[into] += d.decode(chunk, { stream: true });
-    };
-    this.#readers = Promise.all([
-      collect(this.child.stdout, "stdout"),
-      collect(this.child.stderr, "stderr"),
-    ]).then(() => {});
-    this.child.status.then((s) => this.exited = s);
-  }
-
-  /** Waits for the start line and returns the port it names. */
-  async started(): Promise<number> {
-    let port = 0;
-    await waitFor(
-      () => {
-        if (this.exited) {
-          throw new Error(`TinyIce exited with ${this.exited.code}: ${this.stderr}`);
-        }
-        const m = this.stdout.match(/^TinyIce \S+ on http:\/\/[^/]+:(\d+)\//m);
-        if (m) port = Number(m[1]);
-        return m !== null;
-      },
-      "the TinyIce start line",
-      20000,
-    );
-    return port;
-  }
-
-  /** Sends `signal` and waits for the exit; returns the status and how long it took. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; ms: number }> {
-    const t0 = Date.now();
-    this.child.kill(signal);
-    const status = await this.exit();
-    return { code: status.code, ms: Date.now() - t0 };
-  }
-
-  async exit(): Promise<Deno.CommandStatus> {
-    const status = await this.child.status;
-    await this.#readers;
-    return status;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.exited) {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* exited meanwhile */ }
-    }
-    await this.exit();
-  }
-}
-
-/** Runs main.ts to completion (for runs that must exit by themselves). */
-async function runMain(
-  args: string[],
-  cwd: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await mainCommand(args, cwd).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 /** A raw SOURCE that writes 1000 bytes every 20 ms until stopped or the server hangs up. */
 interface PumpSource {
@@ -175,31 +80,6 @@ const ICY_LISTENER: ListenerOptions = { host: "127.0.0.1", headers: "Icy-MetaDat
 
 async function liveMounts(port: number): Promise<string[]> {
   return (await statusSources(port)).map((s) => new URL(String(s.listenurl)).pathname).sort();
-}
-
-/** Writes `dir`/tinyice.json with the test passwords in plain text; picks a free port. */
-async function plainConfig(dir: string): Promise<{ port: number; args: string[] }> {
-  const config = `${dir}/tinyice.json`;
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({
-      bind_host: "127.0.0.1",
-      source_password: SOURCE_PW,
-      admin_password: ADMIN_PW,
-    }),
-  );
-  const port = freePort();
-  return { port, args: ["--config", config, "--port", String(port)] };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 Deno.test("the first start creates a 0600 config, prints working passwords once and hashes them", async () => {

@@ -1,6 +1,8 @@
 // The fuzz engine: a seeded PRNG, the seed corpus, byte mutators and random splits, and the
 // runner and shrinker that drive any Target (tests/fuzz/_target_*.ts) and report its findings.
 
+import { concat as join } from "../../relay/_testing.ts";
+
 // ---- PRNG -----------------------------------------------------------------------------------
 
 /** mulberry32: tiny, fast and good enough to drive mutations; the same seed gives the same run. */
@@ -90,16 +92,8 @@ export async function loadCorpus(dir: URL = CORPUS_DIR): Promise<Corpus> {
 
 const INTERESTING = [0x00, 0x0d, 0x0a, 0x7f, 0xff, 0x3a, 0x25, 0x20, 0x09, 0x80, 0x27, 0x3b];
 
-/** The concatenation of `parts` (a new array). */
-export function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** The concatenation of `parts` (a new array): relay's test helper, under the engine's name. */
+export { join };
 
 /** What a mutation may draw on: other seeds to splice in, tokens to insert, a size cap. */
 export interface MutateOptions {

@@ -15,6 +15,7 @@ export {
   CORPUS_DIR,
   type Finding,
   InvariantError,
+  join,
   loadCorpus,
   mutate,
   type MutateOptions,
