@@ -128,6 +128,8 @@ interface Probe {
   /** Loopback sockets accepted before the probe's port was known; one of them may be it. */
   parked: NetSocket[];
   accepted(): void;
+  /** Ends the probe at once (the acceptor is closing): its timer and socket go. */
+  cancel(): void;
 }
 
 /**
@@ -191,7 +193,12 @@ async function listenNode(
         return resolve(undefined);
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const current: Probe = { port: undefined, parked: [], accepted: () => finish(true) };
+      const current: Probe = {
+        port: undefined,
+        parked: [],
+        accepted: () => finish(true),
+        cancel: () => finish(undefined),
+      };
       probe = current;
       const finish = (result: boolean | undefined) => {
         if (probe !== current) return;
@@ -208,6 +215,7 @@ async function listenNode(
         finish(undefined);
       });
       client.on("connect", () => {
+        if (probe !== current) return; // cancelled meanwhile
         current.port = client.localPort;
         const parked = current.parked.splice(0);
         for (const socket of parked) {
@@ -216,6 +224,8 @@ async function listenNode(
             current.accepted();
           } else onSocket(new NodeSocket(socket));
         }
+        // Already accepted (it was among the parked sockets): nothing left to wait for.
+        if (probe !== current) return;
         timer = setTimeout(() => finish(false), PROBE_TIMEOUT_MS);
       });
     });
@@ -254,6 +264,7 @@ async function listenNode(
     close: () => {
       closed = true;
       clearInterval(watchdog);
+      probe?.cancel();
       episode.close();
       server.close();
       return Promise.resolve();
