@@ -76,8 +76,8 @@ export interface Config {
   /** Concurrent event streams from one address (per /64 for IPv6), in each pool. */
   max_sse_clients_per_ip: number;
   /**
-   * Open connections of every kind; 0 means automatic: the file descriptor limit less a reserve
-   * for the server's own files. Past it a new connection gets a 503 at once.
+   * Open connections of every kind; 0 means automatic. Never more than the file descriptor limit
+   * leaves room for (see server/fd_limit.ts). Past it a new connection gets a 503 at once.
    */
   max_connections: number;
   /**
@@ -301,10 +301,11 @@ function validateUsers(users: unknown, file: string): Record<string, unknown> {
 
 function listProblem(v: unknown): string | undefined {
   if (!Array.isArray(v)) return "must be a list of mount paths";
-  const bad = v.find((m) => mountPathProblem(m) !== undefined);
-  return bad === undefined
-    ? undefined
-    : `must be a list of mount paths, but ${describe(bad)} ${mountPathProblem(bad)}`;
+  for (const m of v) {
+    const problem = mountPathProblem(m);
+    if (problem) return `must be a list of mount paths, but ${describe(m)} ${problem}`;
+  }
+  return undefined;
 }
 
 function applyRule(rule: Rule, value: unknown, field: string, file: string): unknown {
@@ -326,21 +327,19 @@ function fail(file: string, field: string, problem: string): never {
  */
 const CONTROL_CHARS = /\p{Cc}/u;
 
+function textProblem(v: unknown): string | undefined {
+  if (typeof v !== "string") return "must be a string";
+  if (CONTROL_CHARS.test(v)) return "must not contain control characters (line breaks, tabs, NUL)";
+  return undefined;
+}
+
 function text(): Rule {
-  return {
-    check: (v) =>
-      typeof v !== "string"
-        ? "must be a string"
-        : CONTROL_CHARS.test(v)
-        ? "must not contain control characters (line breaks, tabs, NUL)"
-        : undefined,
-  };
+  return { check: textProblem };
 }
 
 function nonEmptyString(): Rule {
   return {
-    check: (v) =>
-      typeof v !== "string" || v === "" ? "must be a non-empty string" : text().check(v),
+    check: (v) => typeof v !== "string" || v === "" ? "must be a non-empty string" : textProblem(v),
   };
 }
 

@@ -272,9 +272,7 @@ export class Mount {
     };
     if (info.title !== undefined || info.artist !== undefined) {
       // Icecast reports Vorbis TITLE and ARTIST as separate stats.
-      this.title = cleanTitle(info.title ?? "");
-      this.artist = info.artist === undefined ? undefined : cleanTitle(info.artist);
-      this.#pushTitle(this.title);
+      this.setTitle(info.title ?? "", info.artist);
       this.onInStreamTitle?.();
     }
   }

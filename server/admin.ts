@@ -1,8 +1,9 @@
 // Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
 // /admin.cgi title update. One table maps command names to handlers.
 
-import { canMoveBetween, type Mount, TooManyMountsError } from "../relay/mod.ts";
-import { isMountPath, mountPathProblem } from "../config/mount_path.ts";
+import { canMoveBetween, type Mount } from "../relay/mod.ts";
+import { mountPathProblem } from "../config/mount_path.ts";
+import { setRuntimeFallback } from "./mount_ops.ts";
 import { type ServerContext, sourceHashes } from "./context.ts";
 import { isForeignRequest } from "./origin.ts";
 import type { RequestHead } from "./http1.ts";
@@ -163,18 +164,9 @@ function setFallback({ req, ctx, mount }: AdminCall): Response {
   const fallback = queryParam(req.target, "fallback");
   if (fallback === undefined) return htmlError(400, "Missing parameter");
   const path = mount?.path ?? queryParam(req.target, "mount")!;
-  if (fallback !== "") {
-    const problem = mountPathProblem(fallback);
-    if (problem) return htmlError(400, `Fallback ${problem}`);
-    if (fallback === path) return htmlError(400, "A mount cannot fall back to itself");
-  }
-  try {
-    ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
-  } catch (err) {
-    if (!(err instanceof TooManyMountsError)) throw err;
-    return htmlError(400, "Too many mountpoints have a fallback set");
-  }
-  ctx.log.info("fallback set", { mount: path, fallback });
+  const refused = setRuntimeFallback(ctx, path, fallback);
+  // Icecast answers every refused admin command with a 400 page.
+  if (refused) return htmlError(400, refused.message);
   return htmlSuccess("Fallback configured");
 }
 
@@ -269,8 +261,9 @@ export async function handleAdmin(
   const name = req.path.slice("/admin/".length);
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   const mountPath = command?.needsMount ? queryParam(req.target, "mount") : undefined;
+  const pathProblem = mountPath === undefined ? undefined : mountPathProblem(mountPath);
   // Only a valid mount path has source credentials; anything else needs the admin's.
-  const who = await checkAdmin(ctx, req, ip, isMountPath(mountPath) ? mountPath : undefined);
+  const who = await checkAdmin(ctx, req, ip, pathProblem ? undefined : mountPath);
   if (who instanceof Response) return who;
   if (!command) {
     if (name === "") return adminIndex(ctx);
@@ -279,8 +272,7 @@ export async function handleAdmin(
   let mount: Mount | undefined;
   if (command.needsMount) {
     if (mountPath === undefined) return htmlError(400, "Missing parameter");
-    const problem = mountPathProblem(mountPath);
-    if (problem) return htmlError(400, `Mountpoint ${problem}`);
+    if (pathProblem) return htmlError(400, `Mountpoint ${pathProblem}`);
     mount = ctx.registry.get(mountPath);
     // A fallback may be set on a mount that is not running; every other command needs a source.
     if (name !== "fallbacks" && !mount?.hasSource) return htmlError(400, "Source does not exist");

@@ -3,11 +3,13 @@
 
 import type { MountConfig } from "../config/schema.ts";
 import { ConfigError, MAX_BURST_BYTES } from "../config/schema.ts";
-import { canMoveBetween, TooManyMountsError } from "../relay/mod.ts";
+import { canMoveBetween } from "../relay/mod.ts";
+import { setRuntimeFallback } from "./mount_ops.ts";
 import { mountPathProblem } from "../config/mount_path.ts";
 import { ConfigSaveError } from "./config_update.ts";
 import { applyTitle } from "./admin.ts";
-import { isSameOrigin, jsonError, jsonReply, signedIn } from "./admin_web.ts";
+import { jsonError, jsonReply, signedIn } from "./admin_web.ts";
+import { isForeignRequest } from "./origin.ts";
 import type { ServerContext } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
 import { parseBanEntry } from "./ip_ban.ts";
@@ -128,19 +130,15 @@ const ACTIONS: Record<string, Action> = {
   "set-fallback": (call) => {
     const path = validPath(managedPath(call));
     const fallback = text(call.body, "fallback");
+    // Checked before tenancy so a malformed fallback is a 400, not "you do not manage it".
     if (fallback !== "") {
       validPath(fallback);
       if (!canManage(call.ctx.config, call.user, fallback)) {
         throw new ActionError(403, `You do not manage ${fallback}`);
       }
-      if (fallback === path) throw new ActionError(400, "A mount cannot fall back to itself");
     }
-    try {
-      call.ctx.registry.setFallback(path, fallback === "" ? undefined : fallback);
-    } catch (err) {
-      if (err instanceof TooManyMountsError) throw new ActionError(409, err.message);
-      throw err;
-    }
+    const refused = setRuntimeFallback(call.ctx, path, fallback);
+    if (refused) throw new ActionError(refused.status, refused.message);
     return ok();
   },
 
@@ -332,7 +330,7 @@ export async function adminAction(
 ): Promise<Response> {
   const signed = signedIn(req, ctx);
   if (!signed) return jsonError(401, "Not signed in");
-  if (!isSameOrigin(req) || !checkCsrf(signed.session, req.headers.get("x-csrf-token"))) {
+  if (isForeignRequest(req) || !checkCsrf(signed.session, req.headers.get("x-csrf-token"))) {
     ctx.log.auth(false, `admin action ${req.path}, bad CSRF token`, signed.user.name, ip);
     return jsonError(403, "Invalid or missing CSRF token");
   }

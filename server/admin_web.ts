@@ -40,11 +40,6 @@ export function signedIn(req: RequestHead, ctx: ServerContext): Signed | undefin
   return { session, user };
 }
 
-/** True when a browser request comes from our own pages (see {@linkcode isForeignRequest}). */
-export function isSameOrigin(req: RequestHead): boolean {
-  return !isForeignRequest(req);
-}
-
 /**
  * True when the browser reached us over HTTPS: TinyIce has no TLS port of its own yet, so this
  * is a TLS-terminating proxy's `X-Forwarded-Proto`. Trusting it is harmless: a client that
@@ -89,7 +84,7 @@ let decoyHash: Promise<string> | undefined;
 
 /** `POST /admin/login` with `user` and `password` form fields. */
 export async function login(req: RequestHead, ctx: ServerContext, ip: string): Promise<Response> {
-  if (!isSameOrigin(req)) return loginPage(ctx, "Sign-in from another site refused", 403);
+  if (isForeignRequest(req)) return loginPage(ctx, "Sign-in from another site refused", 403);
   const form = new URLSearchParams(new TextDecoder().decode(req.body));
   const name = (form.get("user") ?? "").trim();
   const password = form.get("password") ?? "";
@@ -144,7 +139,7 @@ export async function login(req: RequestHead, ctx: ServerContext, ip: string): P
 export function logout(req: RequestHead, ctx: ServerContext): Response {
   const signed = signedIn(req, ctx);
   const form = new URLSearchParams(new TextDecoder().decode(req.body));
-  if (signed && isSameOrigin(req) && checkCsrf(signed.session, form.get("csrf"))) {
+  if (signed && !isForeignRequest(req) && checkCsrf(signed.session, form.get("csrf"))) {
     ctx.sessions.destroy(signed.session.token);
   } else if (signed) {
     return new Response("Invalid or missing CSRF token\n", { status: 403 });

@@ -4,7 +4,7 @@
 
 /** Options for {@linkcode AuthGuard}; the defaults are documented in docs/SECURITY.md. */
 export interface AuthGuardOptions {
-  /** Failed (and in-flight) attempts one address may make within the window. Default 10. */
+  /** Failed attempts (checks being hashed count too) one address may make within the window. Default 10. */
   maxFailuresPerAddress?: number;
   /** How long a failure counts, in ms. Default 15 minutes. */
   windowMs?: number;
@@ -172,15 +172,15 @@ export class AuthGuard {
 
   /** Whether `ip` has used up its failure budget (its next attempt would be refused). */
   isAddressLimited(ip: string): boolean {
-    const state = this.#addresses.get(addressKey(ip));
-    if (!state) return false;
-    return this.#address(addressKey(ip), this.#now()).failures.length >= this.#maxPerAddress;
+    const key = addressKey(ip);
+    if (!this.#addresses.has(key)) return false;
+    return this.#address(key, this.#now()).failures.length >= this.#maxPerAddress;
   }
 
   /** Whether `ip` signed in to `account` within the known-address period. */
   isKnown(ip: string, account: string): boolean {
-    const seen = this.#accounts.get(accountKey(account))?.known.get(addressKey(ip));
-    return seen !== undefined && this.#now() - seen < this.#knownMs;
+    const state = this.#accounts.get(accountKey(account));
+    return state !== undefined && this.#isKnownIn(state, addressKey(ip), this.#now());
   }
 
   /**
@@ -200,7 +200,7 @@ export class AuthGuard {
       return refusal("address", waitMs);
     }
     const state = this.#account(acct, now);
-    const isKnown = this.isKnown(ip, account);
+    const isKnown = this.#isKnownIn(state, addr, now);
     if (!isKnown) {
       const waitMs = this.#accountWaitMs(state, now);
       if (waitMs > 0) return refusal("account", waitMs);
@@ -274,6 +274,11 @@ export class AuthGuard {
     const delay = Math.min(this.#baseDelayMs * 2 ** steps, this.#maxDelayMs);
     const last = state.failures[state.failures.length - 1].atMs;
     return last + delay - now;
+  }
+
+  #isKnownIn(state: AccountState, addr: string, now: number): boolean {
+    const seen = state.known.get(addr);
+    return seen !== undefined && now - seen < this.#knownMs;
   }
 
   #address(key: string, now: number): AddressState {

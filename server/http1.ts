@@ -69,14 +69,16 @@ export function findHeadEnd(buf: Uint8Array, length: number): number {
   return -1;
 }
 
-/** A header name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A method or header name: an RFC 9110 token (the response head writer uses it too). */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Any control character: none belongs in a request line or a decoded path. */
+const CONTROL = /\p{Cc}/u;
 /**
- * Control characters other than HTAB. A bare CR inside a value is a line break to some
- * browsers: a source once got a `Set-Cookie` of its own into listeners' response heads.
+ * Control characters other than HTAB: what no header line may hold, read or written. A bare CR
+ * inside a value is a line break to some browsers: a source once got a `Set-Cookie` of its own
+ * into listeners' response heads.
  */
-const CONTROL = /[\p{Cc}]/u;
-const CONTROL_EXCEPT_TAB = /[^\P{Cc}\t]/u;
+export const CONTROL_EXCEPT_TAB = /[^\P{Cc}\t]/u;
 
 /** Parses a complete head (without the terminating blank line handling of leftovers). */
 export function parseHead(text: string, maxHeaders: number): Omit<RequestHead, "leftover"> {

@@ -1,6 +1,7 @@
 // Turns a standard Response into Icecast-style HTTP/1.0 bytes (the only place that does),
 // and builds the exact error responses Icecast 2.4.4 sends.
 
+import { CONTROL_EXCEPT_TAB, TOKEN } from "./http1.ts";
 import type { Socket } from "./socket.ts";
 
 /** Identifies us where Icecast puts its version; tools match the "Icecast" prefix. */
@@ -46,10 +47,6 @@ const NO_CACHE: readonly HeadField[] = [
   ["Pragma", "no-cache"],
 ];
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** What no header value may hold: a CR or LF ends the line, the rest confuses parsers. */
-const UNSAFE_VALUE = /[^\P{Cc}\t]/u;
-
 /**
  * The only place a response head is turned into text: the status line, then `fields` in order,
  * then the blank line. Refuses (TypeError) a name that is not a token or a value holding a
@@ -62,7 +59,7 @@ export function serializeHead(status: number, fields: Iterable<HeadField>): stri
     if (!TOKEN.test(name)) {
       throw new TypeError(`Cannot write header: bad name ${JSON.stringify(name)}`);
     }
-    if (UNSAFE_VALUE.test(value)) {
+    if (CONTROL_EXCEPT_TAB.test(value)) {
       throw new TypeError(`Cannot write header ${name}: its value holds a control character`);
     }
     head += name.startsWith("icy-") ? `${name}:${value}\r\n` : `${name}: ${value}\r\n`;
