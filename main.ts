@@ -4,10 +4,10 @@
 import { parseArgs } from "node:util";
 import { loadConfig, removeStaleTempFiles } from "./config/store.ts";
 import { lockInstance, lockPathFor } from "./config/instance_lock.ts";
-import { isPortInUse } from "./server/accept.ts";
+import { isPortInUse } from "./server/net/accept.ts";
 import { ConfigError } from "./config/schema.ts";
 import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
-import { Logger, type LogLevel } from "./server/log.ts";
+import { Logger, type LogLevel } from "./server/log/log.ts";
 import { startServer } from "./server/mod.ts";
 import type { Config } from "./config/schema.ts";
 

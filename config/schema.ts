@@ -77,7 +77,7 @@ export interface Config {
   max_sse_clients_per_ip: number;
   /**
    * Open connections of every kind; 0 means automatic. Never more than the file descriptor limit
-   * leaves room for (see server/fd_limit.ts). Past it a new connection gets a 503 at once.
+   * leaves room for (see server/net/fd_limit.ts). Past it a new connection gets a 503 at once.
    */
   max_connections: number;
   /**
@@ -225,6 +225,11 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
  * config.port; // 8000 when the file has no port
  * ```
  */
+/** The config block for a mount, if it is configured. */
+export function mountConfig(config: Config, path: string): MountConfig | undefined {
+  return Object.hasOwn(config.mounts, path) ? config.mounts[path] : undefined;
+}
+
 export function validateConfig(raw: unknown, file: string): Config {
   if (!isPlainObject(raw)) {
     throw new ConfigError(

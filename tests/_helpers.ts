@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { PasswordHasher } from "../config/password.ts";
 import { type Config, type MountConfig, validateConfig } from "../config/schema.ts";
-import { Logger } from "../server/log.ts";
+import { Logger } from "../server/log/log.ts";
 import { startServer, type TinyIceServer } from "../server/mod.ts";
 
 export const SOURCE_PW = "hackme";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { PasswordHasher } from "../config/password.ts";
-import { ACTION_NAMES } from "../server/admin_actions.ts";
+import { ACTION_NAMES } from "../server/web/admin_actions.ts";
 import {
   ADMIN_PW,
   basicAuth,

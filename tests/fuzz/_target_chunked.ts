@@ -1,7 +1,7 @@
 // The chunked target: ChunkedDecoder on mutated chunked bodies, split at random, and on valid
 // encodings of random payloads that must decode back exactly.
 
-import { ChunkedDecoder } from "../../server/http1.ts";
+import { ChunkedDecoder } from "../../server/http/http1.ts";
 import {
   expect,
   join,

@@ -5,11 +5,13 @@ import {
   findHeadEnd,
   HeadError,
   type HeadLimits,
+  MAX_HEAD_BYTES,
+  MAX_HEADERS,
   parseHead,
   readHead,
   type RequestHead,
-} from "../../server/http1.ts";
-import type { Socket } from "../../server/socket.ts";
+} from "../../server/http/http1.ts";
+import type { Socket } from "../../server/net/socket.ts";
 import {
   binaryText,
   expect,
@@ -23,7 +25,11 @@ import {
   unexpected,
 } from "./_engine.ts";
 
-const HEAD_LIMITS: HeadLimits = { maxHeadBytes: 8192, maxHeaders: 64, timeoutMs: 10_000 };
+const HEAD_LIMITS: HeadLimits = {
+  maxHeadBytes: MAX_HEAD_BYTES,
+  maxHeaders: MAX_HEADERS,
+  timeoutMs: 10_000,
+};
 const HEAD_TOKENS = tokens(
   "\r\n",
   "\n",

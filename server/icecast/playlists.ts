@@ -1,9 +1,10 @@
 // Playlist files for live mounts: .m3u (Icecast's exact form), .m3u8, .pls and .xspf.
 
-import type { Mount } from "../relay/mod.ts";
-import { mountConfig, type ServerContext } from "./context.ts";
-import type { RequestHead } from "./http1.ts";
-import { escapeXml } from "./response.ts";
+import type { Mount } from "../../relay/mod.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { ServerContext } from "../http/context.ts";
+import type { RequestHead } from "../http/http1.ts";
+import { escapeXml } from "../http/response.ts";
 
 export const PLAYLIST_SUFFIXES = [".m3u8", ".m3u", ".pls", ".xspf"] as const;
 

@@ -1,9 +1,10 @@
 // Icecast's statistics documents: /status-json.xsl (with its XSLT quirks) and the XML of
 // /admin/stats. Both are built from one list of per-source key/value stats.
 
-import type { Mount } from "../relay/mod.ts";
-import { mountConfig, type ServerContext } from "./context.ts";
-import { escapeXml, httpDate, SERVER_ID } from "./response.ts";
+import type { Mount } from "../../relay/mod.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { ServerContext } from "../http/context.ts";
+import { escapeXml, httpDate, SERVER_ID } from "../http/response.ts";
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
@@ -120,18 +121,10 @@ function tag(name: string, value: string): string {
   return `<${name}>${escapeXml(value)}</${name}>`;
 }
 
-/** Counters for the global part of /admin/stats. */
-export interface ConnectionCounters {
-  clientConnections: number;
-  connections: number;
-  sourceConnections: number;
-  listenerConnections: number;
-  clients: number;
-}
-
 /** The `/admin/stats` document; `only` limits it to one mount. */
-export function statsXml(ctx: ServerContext, counters: ConnectionCounters, only?: Mount): string {
+export function statsXml(ctx: ServerContext, only?: Mount): string {
   const c = ctx.config;
+  const counters = ctx.counters;
   const live = only ? [only] : ctx.registry.live();
   const globals: [string, string][] = [
     ["admin", c.admin_email],

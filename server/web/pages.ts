@@ -1,10 +1,10 @@
 // The public web: the station page, a mount's song history (page and JSON) and the embedded
 // static files. Everything from encoders is escaped here or rendered as text by the page JS.
 
-import { render, scriptJson, STATIC_FILES } from "../templates/mod.ts";
-import type { ServerContext } from "./context.ts";
-import type { RequestHead } from "./http1.ts";
-import { escapeHtml, htmlError } from "./response.ts";
+import { render, scriptJson, STATIC_FILES } from "../../templates/mod.ts";
+import type { ServerContext } from "../http/context.ts";
+import type { RequestHead } from "../http/http1.ts";
+import { escapeHtml, htmlError } from "../http/response.ts";
 import { isPubliclyVisible, publicSnapshot } from "./snapshot.ts";
 
 const HTML = { "content-type": "text/html; charset=utf-8" };

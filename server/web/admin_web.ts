@@ -1,11 +1,11 @@
 // The browser admin: login and logout with sessions, the dashboard page, its JSON state and
 // event stream. State-changing requests need a same-origin request and the session's CSRF token.
 
-import { render, scriptJson } from "../templates/mod.ts";
-import type { ServerContext } from "./context.ts";
-import type { RequestHead } from "./http1.ts";
-import { escapeHtml } from "./response.ts";
-import { isForeignRequest } from "./origin.ts";
+import { render, scriptJson } from "../../templates/mod.ts";
+import type { ServerContext } from "../http/context.ts";
+import type { RequestHead } from "../http/http1.ts";
+import { escapeHtml } from "../http/response.ts";
+import { isForeignRequest } from "../security/origin.ts";
 import {
   checkCsrf,
   clearSessionCookie,
@@ -13,10 +13,10 @@ import {
   type Session,
   SESSION_COOKIE,
   sessionCookie,
-} from "./session.ts";
+} from "../security/session.ts";
 import { historyOf } from "./pages.ts";
 import { adminSnapshot } from "./snapshot.ts";
-import { canManage, currentUser, findUser, type WebUser } from "./tenancy.ts";
+import { canManage, currentUser, findUser, type WebUser } from "../security/tenancy.ts";
 
 const HTML = { "content-type": "text/html; charset=utf-8" };
 const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };

@@ -1,11 +1,13 @@
 // The JSON snapshots the web pages render: the public one (visible live mounts only) and the
 // admin one (filtered to what the signed-in user may manage). Shapes: docs/WEB-API.md.
 
-import type { Mount } from "../relay/mod.ts";
-import { burstFor, mountConfig, type ServerContext } from "./context.ts";
-import { SERVER_ID } from "./response.ts";
-import { baseUrl } from "./status.ts";
-import { canManage, type WebUser } from "./tenancy.ts";
+import type { Mount } from "../../relay/mod.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { ServerContext } from "../http/context.ts";
+import { burstFor } from "../icecast/mount_settings.ts";
+import { SERVER_ID } from "../http/response.ts";
+import { baseUrl } from "../icecast/status.ts";
+import { canManage, type WebUser } from "../security/tenancy.ts";
 
 /**
  * True when `path` may appear on the public page: configured (an unknown mount waits for an

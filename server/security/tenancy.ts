@@ -1,8 +1,7 @@
 // Who may manage what: the built-in super admin, web users with their roles, and the mounts
 // each admin user owns. Every admin action asks here; the pages only mirror the answer.
 
-import type { Config } from "../config/schema.ts";
-import { mountConfig } from "./context.ts";
+import { type Config, mountConfig } from "../../config/schema.ts";
 
 /** A signed-in web user as the admin handlers see it. */
 export interface WebUser {

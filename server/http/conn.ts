@@ -1,15 +1,40 @@
 // The one place that decides what a connection is: read the head once, classify it as
 // source, listener or plain HTTP, dispatch, and write exactly one close line to the log.
 
-import { isReservedPath } from "../config/mount_path.ts";
-import { mountConfig, type ServerContext } from "./context.ts";
-import { HeadError, readBody, readHead, type RequestHead } from "./http1.ts";
-import { isDisconnect, type Socket } from "./socket.ts";
-import { serveSource } from "./source.ts";
-import { serveListener } from "./listen.ts";
-import { routeHttp } from "./routes.ts";
+import { isReservedPath } from "../../config/mount_path.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { Mount } from "../../relay/mod.ts";
+import type { ServerContext } from "./context.ts";
+import {
+  HeadError,
+  MAX_HEAD_BYTES,
+  MAX_HEADERS,
+  readBody,
+  readHead,
+  type RequestHead,
+} from "./http1.ts";
+import { isDisconnect, type Socket } from "../net/socket.ts";
+import { routeHttp, type RouteTable } from "./router.ts";
 import { htmlError, textError, writeResponse } from "./response.ts";
-import type { ConnectionCounters } from "./status.ts";
+
+/**
+ * What each kind of connection is handed to. The protocol rooms (icecast/, web/) provide them
+ * and server/mod.ts joins them, so this room never imports a higher one.
+ */
+export interface ConnHandlers {
+  /** Owns a SOURCE/PUT connection until it ends; resolves to the close reason. */
+  source(req: RequestHead, sock: Socket, ctx: ServerContext): Promise<string>;
+  /** Owns a listener on `mount` (which serves `path`) until it ends; resolves to the reason. */
+  listener(
+    req: RequestHead,
+    sock: Socket,
+    ctx: ServerContext,
+    mount: Mount,
+    path: string,
+  ): Promise<string>;
+  /** Everything else: pages, JSON, Icecast's status and admin commands. */
+  readonly routes: RouteTable;
+}
 
 /** Largest POST body (admin forms and JSON actions are small). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -37,13 +62,13 @@ export function classify(req: RequestHead, ctx: ServerContext): ConnKind {
  * 500 (a dashboard save on a full disk once closed the connection without a word).
  */
 async function answer(
+  routes: RouteTable,
   req: RequestHead,
   ctx: ServerContext,
   ip: string,
-  counters: ConnectionCounters,
 ): Promise<Response> {
   try {
-    return await routeHttp(req, ctx, ip, counters);
+    return await routeHttp(routes, req, ctx, ip);
   } catch (err) {
     ctx.log.error("request failed", {
       ip,
@@ -59,8 +84,9 @@ async function answer(
 export async function handleConn(
   sock: Socket,
   ctx: ServerContext,
-  counters: ConnectionCounters,
+  handlers: ConnHandlers,
 ): Promise<void> {
+  const counters = ctx.counters;
   const started = Date.now();
   let reason = "done";
   let kind: ConnKind | "none" = "none";
@@ -72,8 +98,8 @@ export async function handleConn(
   counters.clients++;
   try {
     const req = await readHead(sock, {
-      maxHeadBytes: 8192,
-      maxHeaders: 64,
+      maxHeadBytes: MAX_HEAD_BYTES,
+      maxHeaders: MAX_HEADERS,
       timeoutMs: ctx.config.header_timeout_s * 1000,
     });
     if (req === null) {
@@ -86,12 +112,12 @@ export async function handleConn(
     switch (kind) {
       case "source":
         counters.sourceConnections++;
-        reason = await serveSource(req, sock, ctx);
+        reason = await handlers.source(req, sock, ctx);
         break;
       case "listener": {
         counters.listenerConnections++;
         const mount = ctx.registry.resolve(req.path)!;
-        reason = await serveListener(req, sock, ctx, mount, req.path);
+        reason = await handlers.listener(req, sock, ctx, mount, req.path);
         break;
       }
       case "http": {
@@ -102,7 +128,7 @@ export async function handleConn(
             timeoutMs: ctx.config.header_timeout_s * 1000,
           });
         }
-        const res = await answer(req, ctx, sock.remoteIp, counters);
+        const res = await answer(handlers.routes, req, ctx, sock.remoteIp);
         await writeResponse(sock, res, req.method === "HEAD");
         reason = `http ${res.status}`;
         break;

@@ -1,7 +1,7 @@
 // Admin sessions: random session tokens with idle and absolute expiry, each with its own CSRF
 // token, plus the Set-Cookie strings and Cookie header parsing that carry them.
 
-import { constantTimeEqual } from "../config/password.ts";
+import { constantTimeEqual } from "../../config/password.ts";
 
 /** The cookie that carries the session token. */
 export const SESSION_COOKIE = "tinyice_session";

@@ -1,8 +1,8 @@
 // Server-Sent Events for the live pages: a snapshot on a timer, immediate events when a source
 // starts or stops or a title changes, heartbeats, and a cap on concurrent clients.
 
-import type { RegistryEvent } from "../relay/mod.ts";
-import { addressKey } from "./auth_guard.ts";
+import type { RegistryEvent } from "../../relay/mod.ts";
+import { addressKey } from "../security/auth_guard.ts";
 
 /** A stream consumer: what it may see, and how to reach it. */
 interface Client {

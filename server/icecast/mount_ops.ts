@@ -1,9 +1,9 @@
 // Mount operations shared by Icecast's admin commands and the dashboard, so both apply the
 // same rules (issue 9 moves the other operations here too).
 
-import { TooManyMountsError } from "../relay/mod.ts";
-import { mountPathProblem } from "../config/mount_path.ts";
-import type { ServerContext } from "./context.ts";
+import { TooManyMountsError } from "../../relay/mod.ts";
+import { mountPathProblem } from "../../config/mount_path.ts";
+import type { ServerContext } from "../http/context.ts";
 
 /** Why an operation was refused: the status to answer and a message for the operator. */
 export interface Refused {

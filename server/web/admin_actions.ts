@@ -1,20 +1,20 @@
 // The dashboard's state-changing actions (`POST /admin/api/<action>`): one table from action
 // name to handler. Tenancy is enforced here, per mount, for every action.
 
-import type { MountConfig } from "../config/schema.ts";
-import { ConfigError, MAX_BURST_BYTES } from "../config/schema.ts";
-import { canMoveBetween } from "../relay/mod.ts";
-import { setRuntimeFallback } from "./mount_ops.ts";
-import { mountPathProblem } from "../config/mount_path.ts";
-import { ConfigSaveError } from "./config_update.ts";
-import { applyTitle } from "./admin.ts";
+import type { MountConfig } from "../../config/schema.ts";
+import { ConfigError, MAX_BURST_BYTES } from "../../config/schema.ts";
+import { canMoveBetween } from "../../relay/mod.ts";
+import { setRuntimeFallback } from "../icecast/mount_ops.ts";
+import { mountPathProblem } from "../../config/mount_path.ts";
+import { ConfigSaveError } from "../../config/update.ts";
+import { applyTitle } from "../icecast/admin.ts";
 import { jsonError, jsonReply, signedIn } from "./admin_web.ts";
-import { isForeignRequest } from "./origin.ts";
-import type { ServerContext } from "./context.ts";
-import type { RequestHead } from "./http1.ts";
-import { parseBanEntry } from "./ip_ban.ts";
-import { checkCsrf } from "./session.ts";
-import { canManage, type WebUser } from "./tenancy.ts";
+import { isForeignRequest } from "../security/origin.ts";
+import type { ServerContext } from "../http/context.ts";
+import type { RequestHead } from "../http/http1.ts";
+import { parseBanEntry } from "../security/ip_ban.ts";
+import { checkCsrf } from "../security/session.ts";
+import { canManage, type WebUser } from "../security/tenancy.ts";
 
 /** A JSON request body: any field may be missing or of the wrong type. */
 type Body = Record<string, unknown>;

@@ -1,10 +1,12 @@
 // The single path by which the running server changes its own config (dashboard actions):
 // edit a copy, validate it, save it atomically, then apply it live. One change at a time.
 
-import type { Config } from "../config/schema.ts";
-import { validateConfig } from "../config/schema.ts";
-import { writeFileAtomic } from "../config/store.ts";
-import type { ConfigEdit } from "./context.ts";
+import type { Config } from "./schema.ts";
+import { validateConfig } from "./schema.ts";
+import { writeFileAtomic } from "./store.ts";
+
+/** Edits a copy of the config; see `ServerContext.updateConfig`. */
+export type ConfigEdit = (draft: Config) => void;
 
 export interface ConfigUpdaterOptions {
   /**

@@ -2,7 +2,8 @@
 // and builds the exact error responses Icecast 2.4.4 sends.
 
 import { CONTROL_EXCEPT_TAB, TOKEN } from "./http1.ts";
-import type { Socket } from "./socket.ts";
+import type { Socket } from "../net/socket.ts";
+import type { AuthOutcome } from "../security/auth.ts";
 
 /** Identifies us where Icecast puts its version; tools match the "Icecast" prefix. */
 export const SERVER_ID = "Icecast 2.4.4 (TinyIce 0.1.0)";
@@ -218,4 +219,25 @@ export function escapeXml(text: string): string {
 function isXmlChar(c: number): boolean {
   return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) ||
     (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+}
+
+/**
+ * The plain-text answer to a Basic-auth check that did not pass: 401 for a wrong password,
+ * 429 or 503 with `Retry-After` when limited or busy, 500 when the check could not be made.
+ */
+export function authFailure(outcome: AuthOutcome): Response {
+  switch (outcome.result) {
+    case "limited":
+    case "busy": {
+      const res = outcome.result === "limited"
+        ? textError(429, "Too many failed attempts, try again later")
+        : textError(503, "Too many sign-ins are being checked, try again shortly");
+      res.headers.set("retry-after", String(outcome.retryAfterS));
+      return res;
+    }
+    case "error":
+      return textError(500, "Cannot check credentials right now");
+    default:
+      return needAuth();
+  }
 }

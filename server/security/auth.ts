@@ -1,10 +1,9 @@
 // Credential checks for sources, admins and the web sign-in: Basic auth parsing, the guard's
 // limits, a short-lived cache of successes, and argon2/bcrypt verification queued fairly.
 
-import type { PasswordHasher } from "../config/password.ts";
+import type { PasswordHasher } from "../../config/password.ts";
 import { addressKey, type Attempt, AuthGuard, type AuthGuardOptions } from "./auth_guard.ts";
-import type { Logger } from "./log.ts";
-import { needAuth, textError } from "./response.ts";
+import type { Logger } from "../log/log.ts";
 
 /** How long a verified secret is remembered: encoders resend it on every metadata update. */
 const CACHE_TTL_MS = 60_000;
@@ -49,27 +48,6 @@ export type AuthOutcome =
   | { result: "limited"; retryAfterS: number }
   | { result: "busy"; retryAfterS: number }
   | { result: "error" };
-
-/**
- * The plain-text answer to a Basic-auth check that did not pass: 401 for a wrong password,
- * 429 or 503 with `Retry-After` when limited or busy, 500 when the check could not be made.
- */
-export function authFailure(outcome: AuthOutcome): Response {
-  switch (outcome.result) {
-    case "limited":
-    case "busy": {
-      const res = outcome.result === "limited"
-        ? textError(429, "Too many failed attempts, try again later")
-        : textError(503, "Too many sign-ins are being checked, try again shortly");
-      res.headers.set("retry-after", String(outcome.retryAfterS));
-      return res;
-    }
-    case "error":
-      return textError(500, "Cannot check credentials right now");
-    default:
-      return needAuth();
-  }
-}
 
 /** One credential check: who, from where, against which stored hashes. */
 export interface CheckRequest {

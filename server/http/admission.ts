@@ -1,9 +1,9 @@
 // Admission of accepted connections: the global cap (kept below the file descriptor limit) and
 // the cap per address, with the short HTTP answer a refused connection gets.
 
-import { addressKey } from "./auth_guard.ts";
+import { addressKey } from "../security/auth_guard.ts";
 import { commonFields, serializeHead } from "./response.ts";
-import type { Socket } from "./socket.ts";
+import type { Socket } from "../net/socket.ts";
 
 /** The caps in force; read for every connection, so a reload applies at once. */
 export interface AdmissionLimits {

@@ -1,29 +1,23 @@
 // Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
 // /admin.cgi title update. One table maps command names to handlers.
 
-import { canMoveBetween, type Mount } from "../relay/mod.ts";
-import { mountPathProblem } from "../config/mount_path.ts";
+import { canMoveBetween, type Mount } from "../../relay/mod.ts";
+import { mountPathProblem } from "../../config/mount_path.ts";
 import { setRuntimeFallback } from "./mount_ops.ts";
-import { type ServerContext, sourceHashes } from "./context.ts";
-import { isForeignRequest } from "./origin.ts";
-import type { RequestHead } from "./http1.ts";
-import { authFailure, parseBasicAuth } from "./auth.ts";
+import type { ServerContext } from "../http/context.ts";
+import { sourceHashes } from "./mount_settings.ts";
+import { isForeignRequest } from "../security/origin.ts";
+import type { RequestHead } from "../http/http1.ts";
+import { parseBasicAuth } from "../security/auth.ts";
 import { SOURCE_USER } from "./source.ts";
-import { escapeHtml, htmlError, needAuth, textError } from "./response.ts";
-import {
-  type ConnectionCounters,
-  iceResponse,
-  listClientsXml,
-  listMountsXml,
-  statsXml,
-} from "./status.ts";
+import { authFailure, escapeHtml, htmlError, needAuth, textError } from "../http/response.ts";
+import { iceResponse, listClientsXml, listMountsXml, statsXml } from "./status.ts";
 
 /** What a command handler gets: the request, the context and who is calling. */
 export interface AdminCall {
   req: RequestHead;
   ctx: ServerContext;
   ip: string;
-  counters: ConnectionCounters;
   /** The mount named by `?mount=`, when it exists. */
   mount?: Mount;
   /** True when admin credentials (not a mount's source credentials) were used. */
@@ -196,14 +190,14 @@ const COMMANDS: Record<string, Command> = {
   "metadata": { needsMount: true, handler: updateMetadata },
 };
 
-function stats({ req, ctx, counters }: AdminCall): Response {
+function stats({ req, ctx }: AdminCall): Response {
   const path = queryParam(req.target, "mount");
   if (path !== undefined) {
     const mount = ctx.registry.get(path);
     if (!mount?.hasSource) return htmlError(400, "Source does not exist");
-    return xml(statsXml(ctx, counters, mount));
+    return xml(statsXml(ctx, mount));
   }
-  return xml(statsXml(ctx, counters));
+  return xml(statsXml(ctx));
 }
 
 /**
@@ -255,7 +249,6 @@ export async function handleAdmin(
   req: RequestHead,
   ctx: ServerContext,
   ip: string,
-  counters: ConnectionCounters,
 ): Promise<Response> {
   if (isForeignRequest(req)) return textError(403, CROSS_SITE_REFUSAL);
   const name = req.path.slice("/admin/".length);
@@ -265,10 +258,8 @@ export async function handleAdmin(
   // Only a valid mount path has source credentials; anything else needs the admin's.
   const who = await checkAdmin(ctx, req, ip, pathProblem ? undefined : mountPath);
   if (who instanceof Response) return who;
-  if (!command) {
-    if (name === "") return adminIndex(ctx);
-    return htmlError(400, "Unrecognised command");
-  }
+  // `/admin/` itself is the dashboard's route; only commands reach here.
+  if (!command) return htmlError(400, "Unrecognised command");
   let mount: Mount | undefined;
   if (command.needsMount) {
     if (mountPath === undefined) return htmlError(400, "Missing parameter");
@@ -277,20 +268,7 @@ export async function handleAdmin(
     // A fallback may be set on a mount that is not running; every other command needs a source.
     if (name !== "fallbacks" && !mount?.hasSource) return htmlError(400, "Source does not exist");
   }
-  return command.handler({ req, ctx, ip, counters, mount, isAdmin: who === "admin" });
-}
-
-function adminIndex(ctx: ServerContext): Response {
-  const rows = ctx.registry.live().map((m) =>
-    `<tr><td>${escapeHtml(m.path)}</td><td>${m.listeners.size}</td><td>${
-      escapeHtml(m.title ?? "")
-    }</td></tr>`
-  ).join("");
-  return new Response(
-    `<!doctype html><html><head><meta charset="utf-8"><title>TinyIce admin</title></head><body>` +
-      `<h1>TinyIce admin</h1><table><tr><th>Mount</th><th>Listeners</th><th>Title</th></tr>${rows}</table></body></html>`,
-    { headers: { "content-type": "text/html; charset=utf-8" } },
-  );
+  return command.handler({ req, ctx, ip, mount, isAdmin: who === "admin" });
 }
 
 /** SHOUTCAST v1 title updates: `GET /admin.cgi?pass=PW&mode=updinfo&song=...`. */

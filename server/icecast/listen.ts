@@ -1,17 +1,19 @@
 // Listener GETs on a mount: Icecast's response head, the burst, then ring bytes to the socket
 // with ICY blocks interleaved when the client asked for them.
 
-import { Delivery, IcyInterleaver, Listener, type Mount } from "../relay/mod.ts";
-import { burstFor, metaintFor, mountConfig, type ServerContext } from "./context.ts";
-import type { RequestHead } from "./http1.ts";
+import { Delivery, IcyInterleaver, Listener, type Mount } from "../../relay/mod.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { ServerContext } from "../http/context.ts";
+import { burstFor, metaintFor } from "./mount_settings.ts";
+import type { RequestHead } from "../http/http1.ts";
 import {
   commonFields,
   type HeadField,
   serializeHead,
   textError,
   writeResponse,
-} from "./response.ts";
-import type { Socket } from "./socket.ts";
+} from "../http/response.ts";
+import type { Socket } from "../net/socket.ts";
 
 const encoder = new TextEncoder();
 

@@ -7,14 +7,16 @@ import {
   type SourceHandle,
   TooManyMountsError,
   TooManySourcesError,
-} from "../relay/mod.ts";
-import { mountPathProblem } from "../config/mount_path.ts";
-import { mountConfig, type ServerContext, sourceHashes } from "./context.ts";
-import { ChunkedDecoder, type RequestHead } from "./http1.ts";
-import { authFailure, parseBasicAuth } from "./auth.ts";
-import { needAuth, textError, writeResponse } from "./response.ts";
-import type { Socket } from "./socket.ts";
-import { ownersOf } from "./tenancy.ts";
+} from "../../relay/mod.ts";
+import { mountPathProblem } from "../../config/mount_path.ts";
+import { mountConfig } from "../../config/schema.ts";
+import type { ServerContext } from "../http/context.ts";
+import { sourceHashes } from "./mount_settings.ts";
+import { ChunkedDecoder, type RequestHead } from "../http/http1.ts";
+import { parseBasicAuth } from "../security/auth.ts";
+import { authFailure, needAuth, textError, writeResponse } from "../http/response.ts";
+import type { Socket } from "../net/socket.ts";
+import { ownersOf } from "../security/tenancy.ts";
 
 /** Icecast's source user name. */
 export const SOURCE_USER = "source";
@@ -159,6 +161,14 @@ async function authenticateSource(
   return { ok: false, response: authFailure(outcome), reason: `authentication ${outcome.result}` };
 }
 
+/** An exception thrown by the relay (the mount's write or flush) while a source was writing. */
+class RelayFault extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = "RelayFault";
+  }
+}
+
 /** Serves one encoder connection; returns the reason it ended, for the close log line. */
 export async function serveSource(
   req: RequestHead,
@@ -182,15 +192,6 @@ export async function serveSource(
   if (mountConfig(config, path)?.disabled) {
     await writeResponse(sock, textError(403, "Mountpoint disabled"));
     return "source: mount disabled";
-  }
-  const existing = ctx.registry.get(path);
-  if (existing?.source) {
-    await writeResponse(sock, textError(403, "Mountpoint in use"));
-    return "source: mount in use";
-  }
-  if (config.max_sources > 0 && ctx.registry.sourceCount >= config.max_sources) {
-    await writeResponse(sock, textError(403, "too many sources connected"));
-    return "source: too many sources";
   }
   let contentType = req.headers.get("content-type");
   if (!contentType) {
@@ -226,7 +227,8 @@ export async function serveSource(
       config.max_sources,
     );
   } catch (err) {
-    // Another source won the race while we were checking the password, or a limit was hit.
+    // The registry is the one admission check: the mount is taken (perhaps by a source that
+    // won the race while we were checking the password), or a limit was hit.
     const msg = err instanceof MountBusyError
       ? "Mountpoint in use"
       : err instanceof TooManySourcesError
@@ -252,12 +254,26 @@ export async function serveSource(
     );
     // Read on every chunk, so a reload switching low-latency mode applies at once.
     const write = (chunk: Uint8Array) => {
-      mount.write(chunk);
-      if (ctx.config.low_latency_mode) mount.flush();
+      try {
+        mount.write(chunk);
+        if (ctx.config.low_latency_mode) mount.flush();
+      } catch (err) {
+        throw new RelayFault(err);
+      }
     };
     stopReason = await pumpBody(req, sock, write, config.source_timeout_s * 1000) ?? stopReason;
   } catch (err) {
-    if (stopReason === "source ended") stopReason = `source error: ${(err as Error).message}`;
+    if (err instanceof RelayFault) {
+      // A bug in the streaming core, not a disconnect: say so loudly, end only this source.
+      stopReason = `relay error: ${err.message}`;
+      ctx.log.error("relay failed while a source wrote, source ended", {
+        mount: path,
+        ip: sock.remoteIp,
+        error: String((err.cause as Error)?.stack ?? err.cause),
+      });
+    } else if (stopReason === "source ended") {
+      stopReason = `source error: ${(err as Error).message}`;
+    }
   } finally {
     ctx.registry.releaseSource(mount, handle);
     ctx.log.info("source disconnected", { mount: path, ip: sock.remoteIp, reason: stopReason });

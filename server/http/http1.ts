@@ -1,7 +1,7 @@
 // HTTP/1.x (and ICE/1.0) request heads read off a raw socket, with size, count and time caps,
 // plus the chunked transfer decoder for sources.
 
-import type { Socket } from "./socket.ts";
+import type { Socket } from "../net/socket.ts";
 
 /** A parsed request head. Bytes that arrived after it are in `leftover` (stream data). */
 export interface RequestHead {
@@ -28,11 +28,10 @@ export interface HeadLimits {
   timeoutMs: number;
 }
 
-export const DEFAULT_HEAD_LIMITS: HeadLimits = {
-  maxHeadBytes: 8192,
-  maxHeaders: 64,
-  timeoutMs: 15000,
-};
+/** Largest request head (Icecast allows 8 KiB too); the connection handler's limit. */
+export const MAX_HEAD_BYTES = 8192;
+/** Most header lines in one request head. */
+export const MAX_HEADERS = 64;
 
 /** A request that cannot be served; `status` 0 means close without a word (like Icecast). */
 export class HeadError extends Error {

@@ -1,7 +1,10 @@
 // Whether a browser request came from another site: the one rule behind the dashboard's CSRF
 // defence and the refusal of Icecast admin commands sent from foreign pages.
 
-import type { RequestHead } from "./http1.ts";
+/** The part of a request head this rule reads (any head type with lower-case header lookup). */
+export interface HeaderSource {
+  readonly headers: { get(name: string): string | undefined };
+}
 
 /**
  * True when a browser sent the request from another site: `Sec-Fetch-Site` says `cross-site`
@@ -10,7 +13,7 @@ import type { RequestHead } from "./http1.ts";
  * none of these and are never refused; a browser always sends `Sec-Fetch-Site` or `Origin` on
  * the requests a foreign page can make it send (`<img>`, forms, fetch).
  */
-export function isForeignRequest(req: RequestHead): boolean {
+export function isForeignRequest(req: HeaderSource): boolean {
   const site = req.headers.get("sec-fetch-site")?.toLowerCase();
   if (site === "cross-site" || site === "same-site") return true;
   const source = req.headers.get("origin") ?? req.headers.get("referer");

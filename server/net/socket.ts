@@ -1,7 +1,7 @@
 // The thin socket interface every connection handler uses, and its Deno.Conn implementation.
 // Keeping handlers on this interface lets the accept layer swap in node:net or TLS sockets.
 
-import type { ByteSink } from "../relay/mod.ts";
+import type { ByteSink } from "../../relay/mod.ts";
 
 /** A connected byte stream, as the handlers need it. */
 export interface Socket extends ByteSink {

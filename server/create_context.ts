@@ -1,0 +1,120 @@
+// Builds the ServerContext: the registry, credential checks, sessions, bans, song history,
+// the live event hub and the config updater. No socket is opened here, so handler tests can
+// build a context and call the route table directly.
+
+import type { Config } from "../config/schema.ts";
+import { loadConfig } from "../config/store.ts";
+import { configUpdater } from "../config/update.ts";
+import type { PasswordHasher } from "../config/password.ts";
+import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts";
+import { Registry } from "../relay/mod.ts";
+import { newCounters, type ServerContext } from "./http/context.ts";
+import { mountPolicy } from "./icecast/mount_settings.ts";
+import type { Logger } from "./log/log.ts";
+import type { Socket } from "./net/socket.ts";
+import { Authenticator } from "./security/auth.ts";
+import { BanList } from "./security/ip_ban.ts";
+import { SessionStore } from "./security/session.ts";
+import { canManage, currentUser } from "./security/tenancy.ts";
+import { EventHub } from "./web/events.ts";
+import { adminSnapshot, isPubliclyVisible, publicSnapshot } from "./web/snapshot.ts";
+
+export interface ContextOptions {
+  config: Config;
+  /** Where dashboard changes are saved; without it they are applied but not saved. */
+  configPath?: string;
+  hasher: PasswordHasher;
+  log: Logger;
+  /** The port actually bound (0 when no socket is bound, as in handler tests). */
+  port?: number;
+  /** The connection cap in force and the refusals so far (the accept side's gate). */
+  admission?: ServerContext["admission"];
+  /** Makes a validated config the running one (the lifecycle's apply); throws to refuse it. */
+  apply?: (next: Config) => void;
+}
+
+/** A context and the event hub behind its `events`, which the lifecycle feeds and closes. */
+export interface BuiltContext {
+  readonly ctx: ServerContext;
+  readonly hub: EventHub;
+}
+
+/**
+ * Opens the song history next to the config (or where `history_path` says). Never fails and
+ * never blocks streaming: a locked or full database queues titles and retries in the
+ * background; each episode is logged once, and so is the recovery.
+ */
+function openHistoryFor(config: Config, configPath: string | undefined, log: Logger): History {
+  const path = config.history_path ?? (configPath ? defaultHistoryPath(configPath) : ":memory:");
+  const history = openHistory(path, {
+    onUnavailable: (problem) =>
+      log.warn("song history paused, titles are queued and retried", { problem }),
+    onRecovered: (r) =>
+      log.info("song history recovered", {
+        problem: r.problem,
+        written: r.writtenSongs,
+        dropped: r.droppedSongs,
+      }),
+  });
+  if (!history.available) {
+    log.error("song history unavailable, retrying in the background", {
+      problem: history.problem,
+    });
+  }
+  return history;
+}
+
+/** The live pages' hub: snapshots and events filtered to what each client may see. */
+function eventHubFor(ctx: () => ServerContext): EventHub {
+  return new EventHub({
+    intervalMs: () => ctx().config.sse_interval_ms,
+    caps: (audience) => ({
+      total: audience === "public"
+        ? ctx().config.max_sse_clients
+        : ctx().config.max_admin_sse_clients,
+      perAddress: ctx().config.max_sse_clients_per_ip,
+    }),
+    publicSnapshot: () => publicSnapshot(ctx()),
+    adminSnapshot: (name) => {
+      const user = currentUser(ctx().config, name);
+      return user ? adminSnapshot(ctx(), user) : undefined;
+    },
+    maySee: (name, path) => {
+      if (name === undefined) return isPubliclyVisible(ctx(), path);
+      const user = currentUser(ctx().config, name);
+      return user !== undefined && canManage(ctx().config, user, path);
+    },
+  });
+}
+
+/** Builds a server's context from its options; opens the history, binds nothing. */
+export function createContext(options: ContextOptions): BuiltContext {
+  const { config, hasher, log } = options;
+  const hub = eventHubFor(() => ctx);
+  const ctx: ServerContext = {
+    config,
+    registry: new Registry(mountPolicy(config)),
+    auth: new Authenticator(hasher, log),
+    log,
+    startedAt: new Date(),
+    port: options.port ?? 0,
+    sockets: new Set<Socket>(),
+    counters: newCounters(),
+    hasher,
+    sessions: new SessionStore(),
+    events: hub,
+    history: openHistoryFor(config, options.configPath, log),
+    bans: new BanList(config.bans),
+    admission: options.admission ?? { limit: 0, refused: 0 },
+    updateConfig: configUpdater({
+      read: async () => {
+        const path = options.configPath;
+        return path ? (await loadConfig(path, hasher)).config : ctx.config;
+      },
+      path: options.configPath,
+      check: (next) => void new BanList(next.bans),
+      apply: (next) => options.apply ? options.apply(next) : void (ctx.config = next),
+    }),
+  };
+  return { ctx, hub };
+}

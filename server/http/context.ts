@@ -1,0 +1,69 @@
+// The state a connection handler may reach: one object per server, built by server/mod.ts.
+// Handlers name the slice they use (`Pick<ServerContext, "registry" | "config">`).
+
+import type { Config } from "../../config/schema.ts";
+import type { ConfigEdit } from "../../config/update.ts";
+import type { PasswordHasher } from "../../config/password.ts";
+import type { History } from "../../history/mod.ts";
+import type { Registry } from "../../relay/mod.ts";
+import type { Authenticator } from "../security/auth.ts";
+import type { BanList } from "../security/ip_ban.ts";
+import type { SessionStore } from "../security/session.ts";
+import type { Logger } from "../log/log.ts";
+import type { Socket } from "../net/socket.ts";
+
+/** Icecast's connection statistics (`/admin/stats`), counted by the connection handler. */
+export interface ConnectionCounters {
+  clientConnections: number;
+  connections: number;
+  sourceConnections: number;
+  listenerConnections: number;
+  clients: number;
+}
+
+/**
+ * The live pages' event streams as handlers see them: open one for a visitor (`user`
+ * undefined) or a signed-in user. The hub behind it (web/events.ts) is run by the lifecycle.
+ */
+export interface EventStreams {
+  open(user: string | undefined, ip: string): Response;
+}
+
+export interface ServerContext {
+  /** The current config snapshot; replaced whole on reload, never edited in place. */
+  config: Config;
+  readonly registry: Registry;
+  readonly auth: Authenticator;
+  readonly log: Logger;
+  readonly startedAt: Date;
+  /** The port actually bound (config may say 0 in tests). */
+  port: number;
+  /** Every open connection, for shutdown. */
+  readonly sockets: Set<Socket>;
+  readonly counters: ConnectionCounters;
+  readonly hasher: PasswordHasher;
+  readonly sessions: SessionStore;
+  readonly events: EventStreams;
+  history: History;
+  /** Built from `config.bans`; checked for every accepted connection. */
+  bans: BanList;
+  /** The connection cap in force (0 = none) and how many connections it refused. */
+  readonly admission: { readonly limit: number; readonly refused: number };
+  /**
+   * The one way the running server changes its config: `edit` works on a copy, which is
+   * validated, saved atomically (when the server has a config file) and applied live.
+   * Calls are serialized. Rejects with a ConfigError (nothing saved) when the result is invalid.
+   */
+  updateConfig(edit: ConfigEdit): Promise<Config>;
+}
+
+/** Fresh counters, all zero. */
+export function newCounters(): ConnectionCounters {
+  return {
+    clientConnections: 0,
+    connections: 0,
+    sourceConnections: 0,
+    listenerConnections: 0,
+    clients: 0,
+  };
+}

@@ -1,0 +1,29 @@
+// Icecast's HTTP endpoints: the status document, the Basic-auth admin commands, admin.cgi and
+// playlists of live mounts. One row per endpoint; the handlers live in their resource files.
+
+import type { RouteTable } from "../http/router.ts";
+import { htmlError } from "../http/response.ts";
+import { handleAdmin, handleAdminCgi } from "./admin.ts";
+import { playlist, splitPlaylist } from "./playlists.ts";
+import { statusJson } from "./status.ts";
+
+export const ICECAST_ROUTES: RouteTable = {
+  exact: {
+    "/status-json.xsl": (_req, ctx) =>
+      new Response(statusJson(ctx), {
+        headers: { "content-type": "application/json; charset=UTF-8" },
+      }),
+    "/admin.cgi": (req, ctx, ip) => handleAdminCgi(req, ctx, ip),
+    // libshout's TLS probe sequence pokes this before connecting; Icecast answers 400.
+    "/admin/!POKE": () => htmlError(400, "Unrecognised command"),
+  },
+  // Icecast's Basic-auth admin commands (stats, metadata, killsource, ...).
+  prefix: [["/admin/", (req, ctx, ip) => handleAdmin(req, ctx, ip)]],
+  post: {},
+  postPrefix: [],
+  fallback: (req, ctx) => {
+    const pl = splitPlaylist(req.path);
+    const mount = pl && ctx.registry.resolve(pl.mount);
+    return mount ? playlist(req, ctx, mount, pl.suffix) : undefined;
+  },
+};
