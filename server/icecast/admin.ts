@@ -1,9 +1,17 @@
 // Icecast's admin commands under /admin/ (Basic auth, XML answers) and the SHOUTCAST-style
 // /admin.cgi title update. One table maps command names to handlers.
 
-import { canMoveBetween, type Mount } from "../../relay/mod.ts";
+import type { Mount } from "../../relay/mod.ts";
 import { mountPathProblem } from "../../config/mount_path.ts";
-import { setRuntimeFallback } from "./mount_ops.ts";
+import {
+  type Actor,
+  kickListener,
+  kickSource,
+  moveListeners,
+  type MoveProblem,
+  setRuntimeFallback,
+  setTitle,
+} from "./mount_ops.ts";
 import type { ServerContext } from "../http/context.ts";
 import { sourceHashes } from "./mount_settings.ts";
 import { isForeignRequest } from "../security/origin.ts";
@@ -59,15 +67,25 @@ export function queryParam(target: string, name: string, charset = "UTF-8"): str
   return undefined;
 }
 
+const utf8Encoder = new TextEncoder();
+
 function decodeLoose(raw: string, charset: string): string {
   const bytes: number[] = [];
-  for (let i = 0; i < raw.length; i++) {
+  // By code point, not by UTF-16 unit: an unescaped 🎵 is two units, and encoding each half
+  // alone gave two U+FFFD ("Café ��").
+  for (let i = 0; i < raw.length;) {
     const c = raw[i];
-    if (c === "+") bytes.push(0x20);
-    else if (c === "%" && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) {
+    if (c === "+") {
+      bytes.push(0x20);
+      i++;
+    } else if (c === "%" && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) {
       bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else bytes.push(...new TextEncoder().encode(c));
+      i += 3;
+    } else {
+      const ch = String.fromCodePoint(raw.codePointAt(i)!);
+      bytes.push(...utf8Encoder.encode(ch));
+      i += ch.length;
+    }
   }
   const arr = Uint8Array.from(bytes);
   const label = /^(iso-8859-1|latin1|latin-1)$/i.test(charset) ? "latin1" : "utf-8";
@@ -88,7 +106,8 @@ function updateMetadata({ req, ctx, ip, mount, isAdmin }: AdminCall): Response {
   if (!isAdmin && mount.source && mount.source.ip !== ip) {
     return xml(iceResponse("Mountpoint will not accept URL updates", true));
   }
-  applyTitle(ctx, mount, titleFromQuery(req.target), "admin/metadata");
+  const title = titleFromQuery(req.target);
+  if (title !== undefined) setTitle(ctx, mount, title, byCommand(req));
   return xml(iceResponse("Metadata update successful", true));
 }
 
@@ -106,34 +125,33 @@ export function titleFromQuery(target: string): string | undefined {
   return artist && title ? `${artist} - ${title}` : artist || title;
 }
 
-export function applyTitle(
-  ctx: ServerContext,
-  mount: Mount,
-  text: string | undefined,
-  via: string,
-): void {
-  if (text === undefined) return;
-  mount.setTitle(text);
-  ctx.registry.titleChanged(mount);
-  ctx.log.info("metadata updated", { mount: mount.path, title: mount.title, via });
+/** The actor of Icecast admin commands in the log: the command's path. */
+function byCommand(req: RequestHead): Actor {
+  return { via: req.path };
 }
 
 function killClient({ req, ctx, mount }: AdminCall): Response {
   const id = queryParam(req.target, "id");
   if (id === undefined) return htmlError(400, "Missing parameter");
-  const listener = [...mount!.listeners].find((l) => String(l.id) === id);
-  if (!listener) return xml(iceResponse(`Client ${id} not found`, false));
-  listener.end("killed by admin");
-  ctx.log.info("listener killed", { mount: mount!.path, id });
+  if (!kickListener(ctx, mount!, id, byCommand(req))) {
+    return xml(iceResponse(`Client ${id} not found`, false));
+  }
   return xml(iceResponse(`Client ${id} removed`, true));
 }
 
-function killSource({ ctx, mount }: AdminCall): Response {
-  if (!mount?.source) return htmlError(400, "Source does not exist");
-  mount.source.kill("killed by admin");
-  ctx.log.info("source killed", { mount: mount.path });
+function killSource({ req, ctx, mount }: AdminCall): Response {
+  if (!mount || !kickSource(ctx, mount, byCommand(req))) {
+    return htmlError(400, "Source does not exist");
+  }
   return xml(iceResponse("Source Removed", true));
 }
+
+/** Icecast's answer (a 400 page) for each reason listeners cannot move. */
+const MOVE_REFUSALS: Record<MoveProblem, (from: Mount, to: Mount) => string> = {
+  "same mount": () => "supplied mountpoints are identical",
+  "destination not running": () => "Destination not running",
+  "different formats": (from, to) => `stream ${from.path} and ${to.path} are of different types`,
+};
 
 function moveClients({ req, ctx, mount }: AdminCall): Response {
   const from = mount!;
@@ -143,14 +161,8 @@ function moveClients({ req, ctx, mount }: AdminCall): Response {
   }
   const to = ctx.registry.get(destination);
   if (!to) return htmlError(400, "No such destination");
-  if (to === from) return htmlError(400, "supplied mountpoints are identical");
-  if (!to.hasSource) return htmlError(400, "Destination not running");
-  // An MP3 player handed Ogg pages (or ICY blocks inside Ogg) breaks; Icecast refuses too.
-  if (!canMoveBetween(from, to)) {
-    return htmlError(400, `stream ${from.path} and ${to.path} are of different types`);
-  }
-  const moved = ctx.registry.moveListeners(from, to);
-  ctx.log.info("listeners moved", { from: from.path, to: to.path, count: moved });
+  const result = moveListeners(ctx, from, to, byCommand(req));
+  if ("problem" in result) return htmlError(400, MOVE_REFUSALS[result.problem](from, to));
   return xml(iceResponse(`Clients moved from ${from.path} to ${to.path}`, true));
 }
 
@@ -158,7 +170,7 @@ function setFallback({ req, ctx, mount }: AdminCall): Response {
   const fallback = queryParam(req.target, "fallback");
   if (fallback === undefined) return htmlError(400, "Missing parameter");
   const path = mount?.path ?? queryParam(req.target, "mount")!;
-  const refused = setRuntimeFallback(ctx, path, fallback);
+  const refused = setRuntimeFallback(ctx, path, fallback, byCommand(req));
   // Icecast answers every refused admin command with a 400 page.
   if (refused) return htmlError(400, refused.message);
   return htmlSuccess("Fallback configured");
@@ -297,6 +309,7 @@ export async function handleAdminCgi(
   if (!mount?.hasSource) return htmlError(400, "illegal metadata call");
   const mode = queryParam(req.target, "mode");
   if (mode !== "updinfo") return htmlError(400, "illegal metadata call");
-  applyTitle(ctx, mount, titleFromQuery(req.target), "admin.cgi");
+  const title = titleFromQuery(req.target);
+  if (title !== undefined) setTitle(ctx, mount, title, byCommand(req));
   return htmlSuccess("Metadata update successful");
 }

@@ -3,11 +3,19 @@
 
 import type { MountConfig } from "../../config/schema.ts";
 import { ConfigError, MAX_BURST_BYTES } from "../../config/schema.ts";
-import { canMoveBetween } from "../../relay/mod.ts";
-import { setRuntimeFallback } from "../icecast/mount_ops.ts";
+import type { Mount } from "../../relay/mod.ts";
+import {
+  type Actor,
+  closeMount,
+  kickListener,
+  kickSource,
+  moveListeners,
+  type MoveProblem,
+  setRuntimeFallback,
+  setTitle,
+} from "../icecast/mount_ops.ts";
 import { mountPathProblem } from "../../config/mount_path.ts";
 import { ConfigSaveError } from "../../config/update.ts";
-import { applyTitle } from "../icecast/admin.ts";
 import { jsonError, jsonReply, signedIn } from "./admin_web.ts";
 import { isForeignRequest } from "../security/origin.ts";
 import type { ServerContext } from "../http/context.ts";
@@ -86,45 +94,44 @@ function liveMount(call: Call, path: string) {
   return mount;
 }
 
-/** Ends the source and listeners of a mount that was disabled or deleted. */
-function shutMount(ctx: ServerContext, path: string, reason: string): void {
-  const mount = ctx.registry.get(path);
-  if (!mount) return;
-  mount.source?.kill(reason);
-  for (const listener of [...mount.listeners]) listener.end(reason);
+/** The dashboard user behind an action, for the operation's log line. */
+function actor(call: Call): Actor {
+  return { via: "dashboard", by: call.user.name };
 }
+
+/** The dashboard's answer (status, message) for each reason listeners cannot move. */
+const MOVE_REFUSALS: Record<MoveProblem, (from: Mount, to: Mount) => [number, string]> = {
+  "same mount": () => [400, "Source and destination are the same mount"],
+  "destination not running": (_from, to) => [409, `${to.path} has no source`],
+  "different formats": (from, to) => [409, `${from.path} and ${to.path} carry different formats`],
+};
 
 const ACTIONS: Record<string, Action> = {
   "kick-source": (call) => {
     const path = managedPath(call);
-    const mount = liveMount(call, path);
-    if (!mount.source) throw new ActionError(409, `${path} has no source`);
-    mount.source.kill("kicked by admin");
-    call.ctx.log.info("source kicked", { mount: path, by: call.user.name });
+    if (!kickSource(call.ctx, liveMount(call, path), actor(call))) {
+      throw new ActionError(409, `${path} has no source`);
+    }
     return ok();
   },
 
   "kick-listener": (call) => {
     const path = managedPath(call);
-    const id = Number(call.body.id);
-    const listener = [...liveMount(call, path).listeners].find((l) => l.id === id);
-    if (!listener) throw new ActionError(404, `No listener ${call.body.id} on ${path}`);
-    listener.end("kicked by admin");
-    call.ctx.log.info("listener kicked", { mount: path, id, by: call.user.name });
+    if (!kickListener(call.ctx, liveMount(call, path), call.body.id, actor(call))) {
+      throw new ActionError(404, `No listener ${String(call.body.id)} on ${path}`);
+    }
     return ok();
   },
 
   "move-listeners": (call) => {
     const from = liveMount(call, managedPath(call, "from"));
     const to = liveMount(call, managedPath(call, "to"));
-    if (from === to) throw new ActionError(400, "Source and destination are the same mount");
-    if (!to.hasSource) throw new ActionError(409, `${to.path} has no source`);
-    if (!canMoveBetween(from, to)) {
-      throw new ActionError(409, `${from.path} and ${to.path} carry different formats`);
+    const result = moveListeners(call.ctx, from, to, actor(call));
+    if ("problem" in result) {
+      const [status, message] = MOVE_REFUSALS[result.problem](from, to);
+      throw new ActionError(status, message);
     }
-    const moved = call.ctx.registry.moveListeners(from, to);
-    call.ctx.log.info("listeners moved", { from: from.path, to: to.path, count: moved });
-    return jsonReply({ ok: true, moved });
+    return jsonReply({ ok: true, moved: result.moved });
   },
 
   "set-fallback": (call) => {
@@ -137,14 +144,14 @@ const ACTIONS: Record<string, Action> = {
         throw new ActionError(403, `You do not manage ${fallback}`);
       }
     }
-    const refused = setRuntimeFallback(call.ctx, path, fallback);
+    const refused = setRuntimeFallback(call.ctx, path, fallback, actor(call));
     if (refused) throw new ActionError(refused.status, refused.message);
     return ok();
   },
 
   "set-title": (call) => {
     const path = managedPath(call);
-    applyTitle(call.ctx, liveMount(call, path), text(call.body, "title"), "dashboard");
+    setTitle(call.ctx, liveMount(call, path), text(call.body, "title"), actor(call));
     return ok();
   },
 
@@ -210,7 +217,7 @@ const ACTIONS: Record<string, Action> = {
       }
       draft.mounts[path] = mount;
     });
-    if (body.disabled === true) shutMount(ctx, path, "mount disabled by admin");
+    if (body.disabled === true) closeMount(ctx, path, "mount disabled by admin");
     ctx.log.info("mount saved", { mount: path, by: user.name });
     return ok();
   },
@@ -224,7 +231,7 @@ const ACTIONS: Record<string, Action> = {
         user.mounts = user.mounts.filter((m) => m !== path);
       }
     });
-    shutMount(call.ctx, path, "mount deleted by admin");
+    closeMount(call.ctx, path, "mount deleted by admin");
     call.ctx.log.info("mount deleted", { mount: path, by: call.user.name });
     return ok();
   },
