@@ -1,6 +1,10 @@
 // Test helpers for relay/ unit tests: hand-built Ogg pages and packets, audio made by ffmpeg,
-// and feeding bytes into a mount in odd-sized chunks. Imported only by *_test.ts files.
+// feeding bytes into a mount in odd-sized chunks, and a socket stand-in for a Delivery.
+// Imported only by *_test.ts files.
 
+import { type ByteSink, Delivery } from "./delivery.ts";
+import type { IcyInterleaver } from "./icy.ts";
+import type { Listener } from "./listener.ts";
 import type { Mount, SourceHandle } from "./mount.ts";
 
 const encoder = new TextEncoder();
@@ -56,6 +60,48 @@ export function ringBytes(mount: Mount, from: number, to = mount.ring.head): Uin
     done += part.length;
   }
   return out;
+}
+
+/**
+ * A {@linkcode ByteSink} that records each send and completes it only when told to, like a
+ * socket whose write is still with the kernel. Sends are copied: a view aliases the ring.
+ */
+export class TestSink implements ByteSink {
+  readonly sends: Uint8Array[] = [];
+  #pending: ((error?: unknown) => void) | null = null;
+
+  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
+    if (this.#pending !== null) throw new Error("Cannot send: a send is already in flight");
+    this.sends.push(bytes.slice());
+    this.#pending = done;
+  }
+
+  /** True while a send waits for {@linkcode TestSink.complete}. */
+  get isPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** Completes the pending send (failed when `error` is given), as the socket would. */
+  complete(error?: unknown): void {
+    const done = this.#pending;
+    if (done === null) throw new Error("Cannot complete: no send is in flight");
+    this.#pending = null;
+    done(error);
+  }
+
+  /** Completes sends until none is pending (the delivery continues a capped or wrapped one). */
+  drain(): void {
+    while (this.#pending !== null) this.complete();
+  }
+}
+
+/** Serves `listener` through a {@linkcode Delivery} into a fresh {@linkcode TestSink}. */
+export function serve(
+  listener: Listener,
+  icy: IcyInterleaver | null = null,
+): { delivery: Delivery; sink: TestSink } {
+  const sink = new TestSink();
+  return { delivery: new Delivery(listener, sink, icy), sink };
 }
 
 /** Chunk sizes that never line up with Ogg pages or MP3 frames. */

@@ -19,25 +19,27 @@ export interface ByteSink {
 }
 
 /**
- * Moves bytes from a {@linkcode Listener}'s cursor to a {@linkcode ByteSink}.
+ * Moves bytes from a {@linkcode Listener}'s cursor to a {@linkcode ByteSink}. This is the one
+ * way a listener is served; a listener has at most one delivery, and its mount reaches it
+ * through {@linkcode Listener.delivery} on every `Mount.flush()`, wherever the
+ * listener has moved.
  *
  * `flush()` is cheap when there is nothing to do, so a mount may call it for every listener on
- * every tick. At most one write is in flight per listener; a listener whose write is still
- * pending is skipped and catches up with a larger write later, so a slow socket never holds
- * anyone else up.
+ * every tick. At most one write is in flight per listener ({@linkcode Listener.isWriting});
+ * a listener whose write is still pending is skipped and catches up with a larger write
+ * later, so a slow socket never holds anyone else up.
  *
  * @example
  * ```ts
  * const delivery = new Delivery(listener, sink, null);
- * registry.join(listener, mount);
- * delivery.flush(); // the burst goes out at once
+ * listener.attach(mount);
+ * delivery.flush(); // the burst goes out at once; registry.flush() sends the rest
  * ```
  */
 export class Delivery {
   readonly listener: Listener;
   readonly #sink: ByteSink;
   readonly #icy: IcyInterleaver | null;
-  #isBusy = false;
   /** Audio bytes of the write in flight (ICY blocks excluded). */
   #inFlight = 0;
   /** The write in flight did not take the whole backlog (wrap, size cap). */
@@ -54,21 +56,16 @@ export class Delivery {
     this.#icy = icy;
     // Bound once: a closure per write would be garbage per listener per tick.
     this.#done = (error) => this.#onDone(error);
-    listener.deliver = () => this.flush();
-  }
-
-  /** True while a write is in flight. */
-  get isBusy(): boolean {
-    return this.#isBusy;
+    listener.servedBy(this);
   }
 
   /** Writes everything waiting (up to {@linkcode MAX_WRITE_BYTES}) unless a write is pending. */
   flush(): void {
-    if (this.#isBusy) {
+    const listener = this.listener;
+    if (listener.isWriting) {
       this.#isOwed = true;
       return;
     }
-    const listener = this.listener;
     const before = listener.backlog;
     const bytes = listener.take(MAX_WRITE_BYTES);
     if (bytes === null) return;
@@ -76,12 +73,10 @@ export class Delivery {
     this.#hasMore = listener.backlog > bytes.length || before > bytes.length;
     const icy = this.#icy;
     const out = icy && !listener.isInPrefix ? this.#frame(bytes, icy) : bytes;
-    this.#isBusy = true;
     this.#sink.send(out, this.#done);
   }
 
   #onDone(error?: unknown): void {
-    this.#isBusy = false;
     if (this.#piece) {
       SHARED_SCRATCH.release(this.#piece);
       this.#piece = null;
@@ -91,7 +86,7 @@ export class Delivery {
       listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
       return;
     }
-    listener.advance(this.#inFlight);
+    listener.advance(this.#inFlight); // the write is no longer in flight
     // A capped or wrapped write leaves bytes that are already due, and a tick that found this
     // listener busy is owed its write: send now rather than a whole interval later.
     if (this.#hasMore || this.#isOwed) {
@@ -103,8 +98,9 @@ export class Delivery {
   /**
    * The audio with an ICY block at every boundary that falls inside it (or at its end).
    * Without a boundary this is the ring view itself; with one, a single copy into shared
-   * scratch (released when the write is done), since one write call costs less than several. The interleaver counts what goes on the wire, so it is
-   * updated here: the sink writes all of it or the listener ends.
+   * scratch (released when the write is done), since one write call costs less than several.
+   * The interleaver counts what goes on the wire, so it is updated here: the sink writes all
+   * of it or the listener ends.
    */
   #frame(audio: Uint8Array, icy: IcyInterleaver): Uint8Array {
     if (icy.untilBlock > audio.length) {

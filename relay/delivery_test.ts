@@ -3,30 +3,7 @@ import { type ByteSink, Delivery, MAX_WRITE_BYTES } from "./delivery.ts";
 import { IcyInterleaver } from "./icy.ts";
 import { Listener } from "./listener.ts";
 import { MIN_RING_BYTES, Mount } from "./mount.ts";
-import { concat, fakeSource } from "./_testing.ts";
-
-/** A sink that records each send and completes it only when told to. */
-class ManualSink implements ByteSink {
-  sends: Uint8Array[] = [];
-  #pending: ((error?: unknown) => void) | null = null;
-
-  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
-    assert.equal(this.#pending, null, "a second send while one is in flight");
-    // Copy: the view aliases the ring and the test inspects it later.
-    this.sends.push(bytes.slice());
-    this.#pending = done;
-  }
-
-  get isPending(): boolean {
-    return this.#pending !== null;
-  }
-
-  complete(error?: unknown): void {
-    const done = this.#pending!;
-    this.#pending = null;
-    done(error);
-  }
-}
+import { concat, fakeSource, TestSink } from "./_testing.ts";
 
 function setup(opts: { burstBytes?: number; metaint?: number; contentType?: string } = {}) {
   const mount = new Mount("/m");
@@ -40,7 +17,7 @@ function setup(opts: { burstBytes?: number; metaint?: number; contentType?: stri
     burstBytes: opts.burstBytes ?? 0,
     kill: (reason) => void kills.push(reason),
   });
-  const sink = new ManualSink();
+  const sink = new TestSink();
   const icy = opts.metaint ? new IcyInterleaver(opts.metaint) : null;
   listener.attach(mount);
   const delivery = new Delivery(listener, sink, icy);
@@ -78,7 +55,7 @@ Deno.test("Delivery writes the whole backlog in one send and owes a busy tick it
   delivery.flush();
   assert.equal(sink.sends.length, 1);
   assert.deepEqual(sink.sends[0], seq(0, 1000));
-  assert.equal(delivery.isBusy, true);
+  assert.equal(listener.isWriting, true);
 
   mount.write(seq(1000, 500));
   mount.flush(); // the tick while the write is in flight does nothing
@@ -155,7 +132,7 @@ Deno.test("Delivery frames ICY blocks at exact metaint positions across any send
 });
 
 Deno.test("Delivery sends a ring view without copying when no ICY block falls inside", () => {
-  const { mount, sink, delivery } = setup({ metaint: 16000, contentType: "audio/mpeg" });
+  const { mount, sink, listener } = setup({ metaint: 16000, contentType: "audio/mpeg" });
   const views: Uint8Array[] = [];
   const spy: ByteSink = {
     send(bytes, done) {
@@ -178,7 +155,8 @@ Deno.test("Delivery sends a ring view without copying when no ICY block falls in
   assert.equal(views[0].byteLength, 4000);
   assert.equal(views[0].buffer.byteLength, MIN_RING_BYTES, "a view of the ring itself");
   sink.complete();
-  assert.equal(delivery.isBusy, false);
+  assert.equal(listener2.isWriting, false);
+  assert.equal(listener.isWriting, false);
 });
 
 Deno.test("Delivery ends the listener when a send fails", () => {
@@ -195,12 +173,17 @@ Deno.test("Delivery ends the listener when a send fails", () => {
 });
 
 Deno.test("Delivery counts a skip when the source laps a send still in flight", () => {
-  const { mount, sink, delivery, listener } = setup();
+  const { mount, sink, delivery, listener } = setup({ burstBytes: 1000 });
   mount.write(seq(0, 1000));
   delivery.flush();
+  assert.deepEqual(sink.sends[0], seq(0, 1000));
   mount.write(seq(1000, MIN_RING_BYTES)); // laps offset 0 while the send is pending
   sink.complete();
   assert.equal(listener.skips, 1);
   assert.equal(mount.stats.skips, 1);
+  assert.equal(mount.stats.writes, 0, "a lapped send is not a clean write");
+  assert.equal(listener.offset, mount.ring.head - 1000, "moved to a fresh burst start");
+  assert.equal(listener.bytesSent, 1000);
+  assert.equal(listener.isWriting, false);
   assert.equal(listener.endReason, null);
 });

@@ -1,13 +1,36 @@
 // One listener: who it is and its cursor, an absolute offset into its current mount's ring.
-// `next()` hands out ring views; lag and moves between mounts are settled here.
+// `take()` lends ring views to its Delivery; lag and moves between mounts are settled here.
 
-import type { Mount } from "./mount.ts";
+import type { IcyTitle } from "./icy.ts";
+import type { RingBuffer } from "./ring_buffer.ts";
 
 /** What happens when a listener falls further behind than the ring holds. */
 export type LagPolicy = "skip" | "drop";
 
 /** Times a listener may be skipped forward before it is dropped as hopeless. */
 export const MAX_SKIPS = 5;
+
+/**
+ * The part of a `Mount` a listener (and its Delivery) uses; `Mount` is the one implementation.
+ * Declared here, as the consumer's interface, so that listener.ts and mount.ts do not import
+ * each other.
+ */
+export interface ListenerMount {
+  readonly path: string;
+  readonly ring: RingBuffer;
+  readonly stats: { bytesSent: number; writes: number; skips: number; slowListeners: number };
+  /** The Ogg header pages a listener gets before audio (empty for other formats). */
+  readonly streamHeaders: Uint8Array;
+  startOffset(burstBytes: number): number;
+  titleAt(offset: number): IcyTitle;
+  addListener(listener: Listener): void;
+  removeListener(listener: Listener): void;
+}
+
+/** What a mount's flush needs of a listener's `Delivery` (declared here for the same reason). */
+export interface ListenerDelivery {
+  flush(): void;
+}
 
 export interface ListenerInit {
   id: number;
@@ -23,17 +46,18 @@ export interface ListenerInit {
 }
 
 /**
- * A listener reading a mount. The serving loop does:
+ * A listener reading a mount. A `Delivery` moves its bytes: on each flush it takes a view of
+ * what is waiting, hands it to the socket, and reports back once it was written:
  *
  * ```ts
- * for (let bytes = await l.next(); bytes; bytes = await l.next()) {
- *   await socket.writeAll(bytes);
- *   l.advance(bytes.length);
- * }
+ * const delivery = new Delivery(listener, socket, null); // one per listener
+ * listener.attach(mount);
+ * delivery.flush(); // the burst goes out now; Mount.flush() sends the rest on each tick
  * ```
  *
- * A view from `next()` aliases the ring; `advance()` notices when the source overwrote it
- * during the write and counts that as a skip.
+ * A view from `take()` aliases the ring; `advance()` notices when the source overwrote it
+ * during the write and counts that as a skip. A listener leaves its mount only through
+ * `end()` or a move (`attach()`), both by way of one private method.
  */
 export class Listener {
   readonly id: number;
@@ -45,19 +69,16 @@ export class Listener {
   readonly lagPolicy: LagPolicy;
   bytesSent = 0;
   skips = 0;
-  #mount: Mount | null = null;
+  #mount: ListenerMount | null = null;
   #offset = 0;
   #prefix: Uint8Array | null = null;
   #inPrefix = false;
   #endReason: string | null = null;
+  /** The one "write in flight" flag: set by take(), cleared by advance(). */
   #writing = false;
-  /**
-   * Set by the listener's {@linkcode Delivery}: writes what is waiting, if the socket is free.
-   * The mount calls it on every flush tick.
-   */
-  deliver: (() => void) | undefined;
+  #delivery: ListenerDelivery | null = null;
   /** The mount the last view came from: a move during the write must not shift the cursor. */
-  #viewMount: Mount | null = null;
+  #viewMount: ListenerMount | null = null;
   readonly #kill: (reason: string) => void;
 
   constructor(init: ListenerInit) {
@@ -72,7 +93,7 @@ export class Listener {
   }
 
   /** The mount currently read (may differ from `homePath` after a fallback). */
-  get mount(): Mount | null {
+  get mount(): ListenerMount | null {
     return this.#mount;
   }
 
@@ -81,22 +102,42 @@ export class Listener {
     return this.#offset;
   }
 
-  /** Set once the listener is over; `next()` then returns null. */
+  /** Set once the listener is over; `take()` then returns null. */
   get endReason(): string | null {
     return this.#endReason;
   }
 
-  /** True while a socket write of ring bytes is in flight. */
+  /**
+   * True while a view from `take()` is out with the socket, until `advance()`. A write that
+   * fails ends the listener instead, and nothing is taken for an ended listener again.
+   */
   get isWriting(): boolean {
     return this.#writing;
   }
 
   /**
-   * Attaches to `mount` at its burst start (Ogg: after replaying its header pages).
-   * Used for the first join and for every move.
+   * The `Delivery` that writes this listener's bytes, or null before one was made.
+   * `Mount.flush()` reaches every delivery of a mount through its listener set.
    */
-  attach(mount: Mount, burstBytes = this.burstBytes): void {
-    this.#mount?.removeListener(this);
+  get delivery(): ListenerDelivery | null {
+    return this.#delivery;
+  }
+
+  /** Called by the `Delivery` constructor: a listener has exactly one delivery. */
+  servedBy(delivery: ListenerDelivery): void {
+    if (this.#delivery !== null && this.#delivery !== delivery) {
+      throw new TypeError(`Cannot serve listener ${this.id}: it already has a delivery`);
+    }
+    this.#delivery = delivery;
+  }
+
+  /**
+   * Attaches to `mount` at its burst start (Ogg: after replaying its header pages).
+   * Used for the first join and for every move; an ended listener joins nothing.
+   */
+  attach(mount: ListenerMount, burstBytes = this.burstBytes): void {
+    if (this.#endReason !== null) return;
+    this.#leaveMount();
     this.#mount = mount;
     mount.addListener(this);
     this.#offset = mount.startOffset(burstBytes);
@@ -104,35 +145,22 @@ export class Listener {
     this.#prefix = headers.length > 0 ? headers : null;
   }
 
-  /** Ends the listener: `next()` returns null and the connection is closed. */
+  /**
+   * Ends the listener: it leaves its mount (`mount` still names it, for the registry's idle
+   * check), nothing more is taken, and the connection is closed. Later calls do nothing.
+   */
   end(reason: string): void {
     if (this.#endReason !== null) return;
     this.#endReason = reason;
-    const mount = this.#mount;
-    mount?.removeListener(this);
-    mount?.wake(); // the loop may be parked on this mount's signal
+    this.#leaveMount();
     this.#kill(reason);
   }
 
   /**
-   * The next bytes to send: stored stream headers first, then ring data from the cursor.
-   * Waits when there is nothing new. Returns null once the listener has ended.
-   */
-  async next(maxBytes = Infinity): Promise<Uint8Array | null> {
-    for (;;) {
-      const bytes = this.take(maxBytes);
-      if (bytes !== null) return bytes;
-      const mount = this.#mount;
-      if (this.#endReason !== null || mount === null) return null;
-      await mount.changed();
-    }
-  }
-
-  /**
-   * The synchronous form of {@linkcode Listener.next}: the bytes available now (stored stream
-   * headers, or contiguous ring bytes from the cursor, at most `maxBytes`), or null when there
-   * are none or the listener has ended. Like `next()`, the view aliases the ring and must be
-   * followed by {@linkcode Listener.advance} once written.
+   * The bytes to send now: stored stream headers first (whole, whatever `maxBytes`), then
+   * contiguous ring bytes from the cursor, at most `maxBytes`. Null when there are none or the
+   * listener has ended. The view aliases the ring, is valid only until the source's next
+   * write, and must be followed by {@linkcode Listener.advance} once written.
    */
   take(maxBytes = Infinity): Uint8Array | null {
     for (;;) {
@@ -159,7 +187,7 @@ export class Listener {
     }
   }
 
-  /** True when the bytes from the last take()/next() were stream headers, not ring audio. */
+  /** True when the bytes from the last `take()` were stream headers, not ring audio. */
   get isInPrefix(): boolean {
     return this.#inPrefix;
   }
@@ -171,7 +199,7 @@ export class Listener {
     return (this.#prefix?.length ?? 0) + Math.max(0, mount.ring.head - this.#offset);
   }
 
-  /** Records that `n` bytes from the last `next()` reached the socket. */
+  /** Records that `n` bytes from the last `take()` reached the socket. */
   advance(n: number): void {
     this.#writing = false;
     this.bytesSent += n;
@@ -189,7 +217,12 @@ export class Listener {
     else mount.stats.writes++;
   }
 
-  #skip(mount: Mount): boolean {
+  /** The one way out of a mount's listener set: used by `end()` and by every move. */
+  #leaveMount(): void {
+    this.#mount?.removeListener(this);
+  }
+
+  #skip(mount: ListenerMount): boolean {
     if (this.lagPolicy === "drop" || this.skips >= MAX_SKIPS) {
       mount.stats.slowListeners++;
       this.end("too slow: fell behind the ring");

@@ -17,7 +17,14 @@ export {
   type StreamFormat,
 } from "./mount.ts";
 export { type ByteSink, Delivery, MAX_WRITE_BYTES } from "./delivery.ts";
-export { type LagPolicy, Listener, type ListenerInit, MAX_SKIPS } from "./listener.ts";
+export {
+  type LagPolicy,
+  Listener,
+  type ListenerDelivery,
+  type ListenerInit,
+  type ListenerMount,
+  MAX_SKIPS,
+} from "./listener.ts";
 export {
   MAX_FALLBACK_DEPTH,
   MountBusyError,

@@ -5,7 +5,7 @@ import { RingBuffer } from "./ring_buffer.ts";
 import { buildIcyBlock, type IcyTitle } from "./icy.ts";
 import { findFrameSync, isFrameHeader } from "./mp3.ts";
 import { type OggStreamInfo, OggTracker } from "./ogg.ts";
-import type { Listener } from "./listener.ts";
+import type { Listener, ListenerMount } from "./listener.ts";
 
 /** Smallest ring: about 30 s of 128 kbit/s, the slack a slow listener gets before skipping. */
 export const MIN_RING_BYTES = 512 * 1024;
@@ -94,12 +94,17 @@ export interface MountOptions {
 /**
  * A mountpoint. Exactly one source may write at a time; any number of listeners read.
  *
- * Waking: every write resolves one shared promise ({@linkcode Mount.changed}); listeners that
- * found no new bytes await it. Cost per write is one promise, not one per listener.
+ * Serving: a write only appends to the ring and touches no listener. {@linkcode Mount.flush}
+ * (the server's tick, or each write in low-latency mode) lets every listener's Delivery send
+ * what is waiting; `listeners` is the one set it walks. No promise, no per-listener work.
  */
-export class Mount {
+export class Mount implements ListenerMount {
   readonly path: string;
   readonly ring: RingBuffer;
+  /**
+   * Who reads this mount, each with its {@linkcode Listener.delivery}. Changed only through
+   * {@linkcode Listener.attach} and {@linkcode Listener.end}; read it, never edit it.
+   */
   readonly listeners: Set<Listener> = new Set();
   readonly stats: MountStats = {
     listenerPeak: 0,
@@ -112,14 +117,16 @@ export class Mount {
   meta: MountMeta = { contentType: "audio/mpeg" };
   format: StreamFormat = "mp3";
   source: SourceHandle | null = null;
-  /** Called when the stream itself carries a new title (Ogg comments); set by the registry. */
-  onInStreamTitle: (() => void) | undefined;
+  /**
+   * Called after every title change, whoever made it (an admin, the dashboard, Ogg comments in
+   * the stream); the registry sets it to emit its title event, which history and SSE follow.
+   */
+  onTitle: (() => void) | undefined;
   title: string | undefined;
   artist: string | undefined;
   charset: string;
   #ogg: OggTracker | null = null;
   #titles: { offset: number; title: IcyTitle }[] = [];
-  #signal: PromiseWithResolvers<void> | null = null;
 
   constructor(path: string, options: MountOptions = {}) {
     this.path = path;
@@ -150,10 +157,9 @@ export class Mount {
   /** Ends the source session; listeners are moved or ended by the registry. */
   detachSource(): void {
     this.source = null;
-    this.wake();
   }
 
-  /** Appends a source chunk and wakes every waiting listener once. */
+  /** Appends a source chunk; listeners get it on the next {@linkcode Mount.flush}. */
   write(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     this.ring.write(chunk);
@@ -162,39 +168,28 @@ export class Mount {
       const info = this.#ogg.scan();
       if (info) this.#onOggHeaders(info);
     }
-    this.wake();
   }
 
   /**
-   * Lets every listener with a {@linkcode Listener.deliver} hook write what is waiting: called
-   * on each flush tick, or after each write in low-latency mode.
+   * Lets every listener's {@linkcode Listener.delivery} write what is waiting (a listener
+   * without one yet is skipped): called on each flush tick, or after each write in low-latency
+   * mode.
    */
   flush(): void {
-    for (const listener of this.listeners) listener.deliver?.();
-  }
-
-  /** A promise shared by all waiters, resolved by the next write, move or end. */
-  changed(): Promise<void> {
-    return (this.#signal ??= Promise.withResolvers<void>()).promise;
-  }
-
-  /** Wakes every waiting listener (they re-check their state). */
-  wake(): void {
-    const signal = this.#signal;
-    if (signal) {
-      this.#signal = null;
-      signal.resolve();
-    }
+    for (const listener of this.listeners) listener.delivery?.flush();
   }
 
   /**
-   * Sets the current title; listeners see it from the next byte written on. Control characters
-   * become spaces and the text is cut at {@linkcode MAX_TITLE_CHARS} (see {@linkcode cleanTitle}).
+   * Sets the current title; listeners see it from the next byte written on, and
+   * {@linkcode onTitle} tells the registry (history and the live pages follow its event).
+   * Control characters become spaces and the text is cut at {@linkcode MAX_TITLE_CHARS}
+   * (see {@linkcode cleanTitle}).
    */
   setTitle(title: string, artist?: string): void {
     this.title = cleanTitle(title);
     this.artist = artist === undefined ? undefined : cleanTitle(artist);
     this.#pushTitle(this.title);
+    this.onTitle?.();
   }
 
   /** The title in force at absolute offset `offset`. */
@@ -242,7 +237,7 @@ export class Mount {
     return wanted;
   }
 
-  /** Records a listener joining, for the peak count. */
+  /** Records a listener joining, for the peak count. Called only by `Listener.attach()`. */
   addListener(listener: Listener): void {
     this.listeners.add(listener);
     if (this.listeners.size > this.stats.listenerPeak) {
@@ -250,6 +245,10 @@ export class Mount {
     }
   }
 
+  /**
+   * Records a listener leaving. Called only by the listener itself, on `end()` or a move: use
+   * those, so that an ended listener is never left in the set.
+   */
   removeListener(listener: Listener): void {
     this.listeners.delete(listener);
   }
@@ -273,7 +272,6 @@ export class Mount {
     if (info.title !== undefined || info.artist !== undefined) {
       // Icecast reports Vorbis TITLE and ARTIST as separate stats.
       this.setTitle(info.title ?? "", info.artist);
-      this.onInStreamTitle?.();
     }
   }
 }

@@ -3,7 +3,7 @@ import { canMoveBetween, formatOf, MIN_RING_BYTES, Mount } from "./mount.ts";
 import { buildIcyBlock } from "./icy.ts";
 import { isFrameHeader } from "./mp3.ts";
 import { Listener } from "./listener.ts";
-import { fakeSource, feed, ffmpegTest, mp3Sine, opusStream, ringBytes } from "./_testing.ts";
+import { fakeSource, feed, ffmpegTest, mp3Sine, opusStream, ringBytes, serve } from "./_testing.ts";
 
 function mountOf(contentType: string, path = "/m"): Mount {
   const mount = new Mount(path);
@@ -22,14 +22,6 @@ function listenerOn(mount: Mount, id = 1): Listener {
   });
   l.attach(mount);
   return l;
-}
-
-/** Resolves to true when `p` has settled after pending microtasks ran. */
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  p.then(() => settled = true, () => settled = true);
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-  return settled;
 }
 
 Deno.test("formatOf() classifies content types and ignores parameters", () => {
@@ -92,53 +84,52 @@ Deno.test("Mount.attachSource() sets format and meta and resets the title; detac
   assert.equal(mount.hasSource, false);
 });
 
-Deno.test("Mount.write() appends to the ring and counts bytesRead; empty chunks are ignored", async () => {
+Deno.test("Mount.write() appends to the ring and counts bytesRead; empty chunks are ignored", () => {
   const mount = mountOf("audio/aac");
-  const waiting = mount.changed();
+  const { sink } = serve(listenerOn(mount));
   mount.write(new Uint8Array(0));
-  assert.equal(await isSettled(waiting), false, "an empty write wakes nobody");
+  mount.flush();
+  assert.deepEqual(sink.sends, [], "an empty write leaves nothing to send");
+  assert.equal(mount.ring.head, 0);
   mount.write(new Uint8Array([1, 2, 3]));
-  assert.equal(await isSettled(waiting), true);
+  mount.flush();
+  assert.deepEqual(sink.sends, [new Uint8Array([1, 2, 3])]);
   assert.equal(mount.ring.head, 3);
   assert.equal(mount.stats.bytesRead, 3);
   assert.deepEqual([...mount.ring.view(0)], [1, 2, 3]);
 });
 
-Deno.test("Mount.changed() is one promise shared by all waiters until the next write", async () => {
-  const mount = mountOf("audio/aac");
-  const a = mount.changed();
-  const b = mount.changed();
-  assert.equal(a, b);
-  mount.write(new Uint8Array([1]));
-  await a;
-  const c = mount.changed();
-  assert.notEqual(c, a, "a fresh signal after the write");
-  assert.equal(await isSettled(c), false);
-  mount.wake();
-  await c;
-});
-
-Deno.test("Mount.write() wakes every waiting listener once", async () => {
+Deno.test("Mount.flush() lets every listener's Delivery send a write exactly once", () => {
   const mount = mountOf("audio/aac");
   const listeners = [1, 2, 3].map((id) => listenerOn(mount, id));
-  const pending = listeners.map((l) => l.next());
-  for (const p of pending) assert.equal(await isSettled(p), false, "nothing to read yet");
+  const sinks = listeners.map((l) => serve(l).sink);
+  mount.flush();
+  for (const sink of sinks) assert.deepEqual(sink.sends, [], "nothing to read yet");
   mount.write(new Uint8Array([9, 8]));
-  const got = await Promise.all(pending);
-  for (const bytes of got) assert.deepEqual([...bytes!], [9, 8]);
-  // Each listener got the chunk exactly once: after advancing, the next read waits again.
-  listeners.forEach((l) => l.advance(2));
-  const again = listeners.map((l) => l.next());
-  for (const p of again) assert.equal(await isSettled(p), false);
+  for (const sink of sinks) assert.deepEqual(sink.sends, [], "a write alone sends nothing");
+  mount.flush();
+  for (const sink of sinks) assert.deepEqual(sink.sends, [new Uint8Array([9, 8])]);
+  // Each listener got the chunk exactly once: after completing, the next flush sends nothing.
+  sinks.forEach((sink) => sink.complete());
+  mount.flush();
+  for (const sink of sinks) assert.equal(sink.sends.length, 1);
   listeners.forEach((l) => l.end("done"));
-  assert.deepEqual(await Promise.all(again), [null, null, null]);
+  mount.write(new Uint8Array([7]));
+  mount.flush();
+  for (const sink of sinks) assert.equal(sink.sends.length, 1, "ended: nothing more");
+  assert.equal(mount.listeners.size, 0);
 });
 
-Deno.test("Mount.detachSource() wakes waiting listeners", async () => {
+Deno.test("Mount.flush() skips a listener that has no Delivery yet", () => {
   const mount = mountOf("audio/aac");
-  const waiting = mount.changed();
-  mount.detachSource();
-  assert.equal(await isSettled(waiting), true);
+  const l = listenerOn(mount);
+  mount.write(new Uint8Array([1, 2]));
+  mount.flush(); // the server writes the response head before it makes the delivery
+  assert.equal(l.isWriting, false);
+  assert.equal(l.offset, 0);
+  const { sink } = serve(l);
+  mount.flush();
+  assert.deepEqual(sink.sends, [new Uint8Array([1, 2])]);
 });
 
 Deno.test("Mount.titleAt() returns the title in force for an offset", () => {
@@ -284,7 +275,7 @@ Deno.test("Mount.addListener() tracks the listener peak", () => {
   const b = listenerOn(mount, 2);
   assert.equal(mount.listeners.size, 2);
   assert.equal(mount.stats.listenerPeak, 2);
-  mount.removeListener(a);
+  a.end("x");
   assert.equal(mount.listeners.size, 1);
   assert.equal(mount.stats.listenerPeak, 2);
   listenerOn(mount, 3);

@@ -8,7 +8,7 @@ import {
   type MountOptions,
   type SourceHandle,
 } from "./mount.ts";
-import type { Listener } from "./listener.ts";
+import type { Listener, ListenerMount } from "./listener.ts";
 
 /** Fallback chains longer than this are cut (Icecast's limit). */
 export const MAX_FALLBACK_DEPTH = 10;
@@ -116,29 +116,41 @@ export class Registry {
     return () => this.#subscribers.delete(fn);
   }
 
-  /** Emits a title event (after `mount.setTitle`, or an in-stream title). */
-  titleChanged(mount: Mount): void {
-    this.#emit({ type: "title", mount });
-  }
-
   /**
    * Claims `path` for a source. Checks in Icecast's order: mount in use, then source limit,
    * then (for a new mount) the policy's mount limit. With fallback override, listeners whose
    * home is `path` return to it.
    */
   claimSource(path: string, source: SourceHandle, meta: MountMeta, maxSources: number): Mount {
-    const existing = this.#mounts.get(path);
-    if (existing?.source) throw new MountBusyError(path, existing.source.ip);
-    if (maxSources > 0 && this.sourceCount >= maxSources) throw new TooManySourcesError(maxSources);
-    const maxMounts = this.#policy.maxMounts;
-    if (!existing && maxMounts !== undefined && this.#mounts.size >= maxMounts) {
-      throw new TooManyMountsError(maxMounts);
-    }
-    const mount = existing ?? this.#create(path);
+    const refusal = this.claimRefusal(path, maxSources);
+    if (refusal) throw refusal;
+    const mount = this.#mounts.get(path) ?? this.#create(path);
     mount.attachSource(source, meta);
     this.#emit({ type: "source-start", mount });
     if (this.#policy.overridesFallback(path)) this.#pullBack(mount);
     return mount;
+  }
+
+  /**
+   * The error {@linkcode claimSource} would throw for `path` right now, or undefined when a
+   * claim would succeed: the one admission rule for sources. A caller that must answer other
+   * refusals after these (Icecast checks the content type last) asks first; the answer holds
+   * until the next await.
+   */
+  claimRefusal(
+    path: string,
+    maxSources: number,
+  ): MountBusyError | TooManySourcesError | TooManyMountsError | undefined {
+    const existing = this.#mounts.get(path);
+    if (existing?.source) return new MountBusyError(path, existing.source.ip);
+    if (maxSources > 0 && this.sourceCount >= maxSources) {
+      return new TooManySourcesError(maxSources);
+    }
+    const maxMounts = this.#policy.maxMounts;
+    if (!existing && maxMounts !== undefined && this.#mounts.size >= maxMounts) {
+      return new TooManyMountsError(maxMounts);
+    }
+    return undefined;
   }
 
   /** Releases the source slot: listeners go to the running fallback or are ended. */
@@ -151,7 +163,6 @@ export class Registry {
       if (target && canMoveBetween(mount, target)) listener.attach(target, 0);
       else listener.end("source ended");
     }
-    mount.wake();
     this.#dropIfIdle(mount);
   }
 
@@ -183,11 +194,6 @@ export class Registry {
     return this.#fallbackOverrides.get(path) ?? this.#policy.fallbackOf(path);
   }
 
-  /** The runtime fallback set for `path`, if any. */
-  fallbackOverride(path: string): string | undefined {
-    return this.#fallbackOverrides.get(path);
-  }
-
   /**
    * Sets (or with undefined clears) a runtime fallback (admin `fallbacks` command). Creates no
    * mount: 3000 calls naming new paths once held 570 MiB of rings. Throws
@@ -206,19 +212,14 @@ export class Registry {
     this.#fallbackOverrides.set(path, fallback);
   }
 
-  /** Adds a listener to `mount` at its burst start. */
-  join(listener: Listener, mount: Mount): void {
-    listener.attach(mount);
-  }
-
-  /** Removes an ended listener and forgets idle mounts. */
+  /**
+   * Called once the listener's connection is over: ends it if nothing else did (which takes it
+   * out of its mount) and forgets that mount if it is now idle.
+   */
   leave(listener: Listener): void {
+    listener.end("closed");
     const mount = listener.mount;
-    if (!listener.endReason) listener.end("closed");
-    if (mount) {
-      mount.removeListener(listener);
-      this.#dropIfIdle(mount);
-    }
+    if (mount) this.#dropIfIdle(mount);
   }
 
   /** Moves every listener of `from` to `to`; returns how many moved. */
@@ -228,16 +229,7 @@ export class Registry {
       listener.attach(to, 0);
       moved++;
     }
-    from.wake();
     return moved;
-  }
-
-  /** Finds a listener by id across all mounts. */
-  findListener(id: number): Listener | undefined {
-    for (const m of this.#mounts.values()) {
-      for (const l of m.listeners) if (l.id === id) return l;
-    }
-    return undefined;
   }
 
   /**
@@ -273,30 +265,28 @@ export class Registry {
 
   #create(path: string): Mount {
     const mount = new Mount(path, this.#policy.optionsFor(path));
-    mount.onInStreamTitle = () => this.#emit({ type: "title", mount });
+    mount.onTitle = () => this.#emit({ type: "title", mount });
     this.#mounts.set(path, mount);
     return mount;
   }
 
-  #dropIfIdle(mount: Mount): void {
+  #dropIfIdle(mount: ListenerMount): void {
+    const known = this.#mounts.get(mount.path);
     // A late leave() may name a mount already forgotten and replaced at the same path.
-    if (this.#mounts.get(mount.path) !== mount) return;
-    if (!mount.hasSource && mount.listeners.size === 0) {
-      this.#mounts.delete(mount.path);
+    if (known === undefined || known !== mount) return;
+    if (!known.hasSource && known.listeners.size === 0) {
+      this.#mounts.delete(known.path);
     }
   }
 
   #pullBack(primary: Mount): void {
     for (const mount of this.#mounts.values()) {
       if (mount === primary) continue;
-      let moved = false;
       for (const listener of [...mount.listeners]) {
         if (listener.homePath === primary.path && canMoveBetween(mount, primary)) {
           listener.attach(primary, 0);
-          moved = true;
         }
       }
-      if (moved) mount.wake();
     }
   }
 

@@ -10,7 +10,7 @@ import {
 } from "./registry.ts";
 import { Listener } from "./listener.ts";
 import { MIN_RING_BYTES, type Mount, type MountMeta } from "./mount.ts";
-import { fakeSource, feed, opusStream } from "./_testing.ts";
+import { fakeSource, feed, opusStream, serve } from "./_testing.ts";
 
 const MP3: MountMeta = { contentType: "audio/mpeg" };
 const OGG: MountMeta = { contentType: "application/ogg" };
@@ -44,15 +44,8 @@ function listen(registry: Registry, path: string): Listener & { kills: string[] 
   const mount = registry.resolve(path);
   assert.ok(mount, `${path} resolves to a running mount`);
   const l = makeListener(registry, path);
-  registry.join(l, mount);
+  l.attach(mount);
   return l;
-}
-
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  p.then(() => settled = true, () => settled = true);
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-  return settled;
 }
 
 Deno.test("Registry.claimSource() creates the mount with the policy's options and attaches the source", () => {
@@ -108,16 +101,19 @@ Deno.test("Registry.releaseSource() ignores a source that does not hold the moun
   assert.equal(registry.get("/live"), mount);
 });
 
-Deno.test("Registry.releaseSource() without a fallback ends the listeners and forgets the mount", async () => {
+Deno.test("Registry.releaseSource() without a fallback ends the listeners and forgets the mount", () => {
   const registry = new Registry(policy());
   const source = fakeSource();
   const mount = registry.claimSource("/live", source, MP3, 0);
   const a = listen(registry, "/live");
   const b = listen(registry, "/live");
-  const parked = a.next();
-  assert.equal(await isSettled(parked), false);
+  const { delivery, sink } = serve(a);
+  delivery.flush();
+  assert.deepEqual(sink.sends, [], "waiting for bytes");
   registry.releaseSource(mount, source);
-  assert.equal(await parked, null, "a parked listener wakes and ends");
+  mount.write(new Uint8Array([1]));
+  delivery.flush();
+  assert.deepEqual(sink.sends, [], "an ended listener is sent nothing");
   assert.equal(a.endReason, "source ended");
   assert.deepEqual(b.kills, ["source ended"]);
   assert.equal(mount.listeners.size, 0);
@@ -125,7 +121,7 @@ Deno.test("Registry.releaseSource() without a fallback ends the listeners and fo
   assert.equal(registry.listenerCount, 0);
 });
 
-Deno.test("Registry.releaseSource() moves listeners to a running fallback along a chain of 3", async () => {
+Deno.test("Registry.releaseSource() moves listeners to a running fallback along a chain of 3", () => {
   const registry = new Registry(policy({ "/a": "/b", "/b": "/c", "/c": "/d" }));
   const sa = fakeSource(1);
   const a = registry.claimSource("/a", sa, MP3, 0);
@@ -135,7 +131,8 @@ Deno.test("Registry.releaseSource() moves listeners to a running fallback along 
   d.write(new Uint8Array(1000));
   const l1 = listen(registry, "/a");
   const l2 = listen(registry, "/a");
-  const parked = l1.next();
+  const { delivery, sink } = serve(l1);
+  delivery.flush();
   registry.releaseSource(a, sa);
   assert.equal(l1.mount, d);
   assert.equal(l2.mount, d);
@@ -143,7 +140,8 @@ Deno.test("Registry.releaseSource() moves listeners to a running fallback along 
   assert.equal(l1.offset, 1000, "moved at the head (no second burst)");
   assert.equal(l1.homePath, "/a", "home is unchanged");
   d.write(new Uint8Array([1, 2]));
-  assert.deepEqual([...(await parked)!], [1, 2], "a parked listener continues on the fallback");
+  d.flush();
+  assert.deepEqual(sink.sends, [new Uint8Array([1, 2])], "its delivery continues on the fallback");
   assert.equal(registry.get("/a"), undefined);
   assert.equal(d.listeners.size, 2);
   l1.end("x");
@@ -206,7 +204,7 @@ Deno.test("Registry.releaseSource() ends listeners when the fallback has another
   assert.equal(l2.endReason, "source ended");
 });
 
-Deno.test("Registry.releaseSource() moves Ogg listeners to an Ogg fallback with its headers first", async () => {
+Deno.test("Registry.releaseSource() moves Ogg listeners to an Ogg fallback with its headers first", () => {
   const registry = new Registry(policy({ "/a.ogg": "/b.ogg" }));
   const sa = fakeSource(1);
   const a = registry.claimSource("/a.ogg", sa, OGG, 0);
@@ -217,7 +215,9 @@ Deno.test("Registry.releaseSource() moves Ogg listeners to an Ogg fallback with 
   const l = listen(registry, "/a.ogg");
   registry.releaseSource(a, sa);
   assert.equal(l.mount, b);
-  assert.deepEqual(await l.next(), stream.bytes.subarray(0, stream.headerBytes));
+  const { delivery, sink } = serve(l);
+  delivery.flush();
+  assert.deepEqual(sink.sends[0], stream.bytes.subarray(0, stream.headerBytes));
   l.end("x");
 });
 
@@ -254,15 +254,19 @@ Deno.test("Registry.claimSource() with fallback override does not pull back acro
   l.end("x");
 });
 
-Deno.test("Registry.claimSource() pull-back wakes a listener parked on the fallback", async () => {
+Deno.test("Registry.claimSource() pull-back hands a waiting listener's delivery to the primary", () => {
   const registry = new Registry(policy({ "/main": "/backup" }, ["/main"]));
-  registry.claimSource("/backup", fakeSource(1), MP3, 0);
+  const backup = registry.claimSource("/backup", fakeSource(1), MP3, 0);
   const l = listen(registry, "/main");
-  const parked = l.next();
-  assert.equal(await isSettled(parked), false);
+  const { delivery, sink } = serve(l);
+  delivery.flush();
+  assert.deepEqual(sink.sends, [], "waiting on the fallback");
   const main = registry.claimSource("/main", fakeSource(2), MP3, 0);
   main.write(new Uint8Array([5]));
-  assert.deepEqual([...(await parked)!], [5]);
+  backup.flush();
+  assert.deepEqual(sink.sends, [], "the fallback no longer serves it");
+  main.flush();
+  assert.deepEqual(sink.sends, [new Uint8Array([5])]);
   l.end("x");
 });
 
@@ -346,55 +350,49 @@ Deno.test("Registry.leave() of a listener from a forgotten mount keeps the new m
   assert.throws(() => registry.claimSource("/live", fakeSource(3), MP3, 0), MountBusyError);
 });
 
-Deno.test("Registry.sweep() drops a listener stuck writing while lapped", async () => {
+Deno.test("Registry.sweep() drops a listener stuck writing while lapped", () => {
   const registry = new Registry(policy());
   const mount = registry.claimSource("/live", fakeSource(), MP3, 0);
   mount.write(new Uint8Array(100));
   const stuck = makeListener(registry, "/live");
-  registry.join(stuck, mount);
+  stuck.attach(mount);
   stuck.attach(mount, 100);
   const reading = listen(registry, "/live");
-  const view = await stuck.next();
-  assert.equal(view!.length, 100);
+  const { sink } = serve(stuck);
+  serve(reading);
+  mount.flush();
+  assert.equal(sink.sends[0].length, 100);
   assert.equal(stuck.isWriting, true);
+  assert.equal(reading.isWriting, false, "nothing to send: waiting");
   assert.equal(registry.sweep(), 0, "not lapped yet");
   mount.write(new Uint8Array(mount.ring.capacity));
   assert.equal(registry.sweep(), 1);
   assert.equal(stuck.endReason, "too slow: not reading");
   assert.deepEqual(stuck.kills, ["too slow: not reading"]);
   assert.equal(mount.stats.slowListeners, 1);
-  assert.equal(reading.endReason, null, "a listener waiting in next() is not stuck");
-  stuck.advance(view!.length); // the stuck write returns at last
+  assert.equal(reading.endReason, null, "a listener waiting for bytes is not stuck");
+  sink.complete(); // the stuck write returns at last
   assert.equal(mount.stats.slowListeners, 1, "counted once");
   assert.equal(registry.sweep(), 0);
   reading.end("x");
 });
 
-Deno.test("Registry.moveListeners() moves every listener and wakes the old mount", async () => {
+Deno.test("Registry.moveListeners() moves every listener with its delivery", () => {
   const registry = new Registry(policy());
   const a = registry.claimSource("/a", fakeSource(1), MP3, 0);
   const b = registry.claimSource("/b", fakeSource(2), MP3, 0);
   const l1 = listen(registry, "/a");
   const l2 = listen(registry, "/a");
-  const parked = l1.next();
+  const { delivery, sink } = serve(l1);
+  delivery.flush();
   assert.equal(registry.moveListeners(a, b), 2);
   assert.equal(a.listeners.size, 0);
   assert.equal(b.listeners.size, 2);
   b.write(new Uint8Array([3]));
-  assert.deepEqual([...(await parked)!], [3]);
-  l1.end("x");
-  l2.end("x");
-});
-
-Deno.test("Registry.findListener() finds a listener by id across mounts", () => {
-  const registry = new Registry(policy());
-  registry.claimSource("/a", fakeSource(1), MP3, 0);
-  registry.claimSource("/b", fakeSource(2), MP3, 0);
-  const l1 = listen(registry, "/a");
-  const l2 = listen(registry, "/b");
-  assert.equal(registry.findListener(l1.id), l1);
-  assert.equal(registry.findListener(l2.id), l2);
-  assert.equal(registry.findListener(99999), undefined);
+  a.flush();
+  assert.deepEqual(sink.sends, [], "the old mount no longer serves it");
+  b.flush();
+  assert.deepEqual(sink.sends, [new Uint8Array([3])]);
   l1.end("x");
   l2.end("x");
 });
@@ -443,7 +441,6 @@ Deno.test("Registry emits source-start, source-stop and title events to subscrib
   const source = fakeSource();
   const mount = registry.claimSource("/live", source, MP3, 0);
   mount.setTitle("x");
-  registry.titleChanged(mount);
   registry.releaseSource(mount, source);
   assert.deepEqual(events, ["source-start /live", "title /live", "source-stop /live"]);
   unsubscribe();

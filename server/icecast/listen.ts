@@ -5,6 +5,7 @@ import { Delivery, IcyInterleaver, Listener, type Mount } from "../../relay/mod.
 import { mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
 import { burstFor, metaintFor } from "./mount_settings.ts";
+import { mountInfo } from "./mount_info.ts";
 import type { RequestHead } from "../http/http1.ts";
 import {
   commonFields,
@@ -19,22 +20,16 @@ const encoder = new TextEncoder();
 
 /** The icy-* and ice-audio-info fields for a mount (mount config overrides what the source said). */
 export function icyFields(mount: Mount, ctx: ServerContext): HeadField[] {
-  const meta = mount.meta;
-  const mc = mountConfig(ctx.config, mount.path);
+  const info = mountInfo(ctx.config, mount.path, mount);
   const out: HeadField[] = [];
-  const br = meta.bitrate;
-  if (br) out.push(["icy-br", br]);
-  if (meta.audioInfo) out.push(["ice-audio-info", meta.audioInfo]);
-  const description = mc?.description ?? meta.description;
-  if (description !== undefined) out.push(["icy-description", description]);
-  const genre = mc?.genre ?? meta.genre;
-  if (genre !== undefined) out.push(["icy-genre", genre]);
-  const name = mc?.name ?? meta.name;
-  if (name !== undefined) out.push(["icy-name", name]);
-  const pub = mc?.public !== undefined ? (mc.public ? "1" : "0") : meta.isPublic;
-  if (pub !== undefined) out.push(["icy-pub", pub]);
-  if (meta.url !== undefined) out.push(["icy-url", meta.url]);
-  for (const [k, v] of meta.icyExtra ?? []) out.push([k, v]);
+  if (info.bitrate) out.push(["icy-br", info.bitrate]);
+  if (info.audioInfo) out.push(["ice-audio-info", info.audioInfo]);
+  if (info.description !== undefined) out.push(["icy-description", info.description]);
+  if (info.genre !== undefined) out.push(["icy-genre", info.genre]);
+  if (info.name !== undefined) out.push(["icy-name", info.name]);
+  if (info.isPublic !== undefined) out.push(["icy-pub", info.isPublic ? "1" : "0"]);
+  if (info.url !== undefined) out.push(["icy-url", info.url]);
+  for (const [k, v] of mount.meta.icyExtra ?? []) out.push([k, v]);
   return out;
 }
 
@@ -108,7 +103,7 @@ export async function serveListener(
   });
   sock.stopReading();
   sock.onClose(() => listener.end("listener gone: peer closed"));
-  ctx.registry.join(listener, mount);
+  listener.attach(mount);
   try {
     await sock.writeAll(head);
     // The burst goes out now; after that the server's flush tick (or, in low-latency mode,

@@ -84,13 +84,12 @@ export function moveListeners(
 }
 
 /**
- * Sets `mount`'s title: the mount, the ICY timeline its listeners read, the song history and
- * the live pages all follow from this one call (history and pages through the registry's
- * title event).
+ * Sets `mount`'s title and logs who did: the mount, the ICY timeline its listeners read, the
+ * song history and the live pages all follow from `Mount.setTitle()` (history and pages
+ * through the registry's title event).
  */
 export function setTitle(ctx: OpsCtx, mount: Mount, text: string, actor: Actor): void {
   mount.setTitle(text);
-  ctx.registry.titleChanged(mount);
   ctx.log.info("metadata updated", {
     mount: mount.path,
     title: mount.title,

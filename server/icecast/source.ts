@@ -193,6 +193,21 @@ export async function serveSource(
     await writeResponse(sock, textError(403, "Mountpoint disabled"));
     return "source: mount disabled";
   }
+  // The registry's admission rule, asked before the content type as Icecast orders them: the
+  // mount is taken (perhaps by a source that won the race while we checked the password), or
+  // a limit was hit.
+  const refusal = ctx.registry.claimRefusal(path, config.max_sources);
+  if (refusal) {
+    const msg = refusal instanceof MountBusyError
+      ? "Mountpoint in use"
+      : refusal instanceof TooManySourcesError
+      ? "too many sources connected"
+      : refusal instanceof TooManyMountsError
+      ? "too many mountpoints"
+      : refusal satisfies never;
+    await writeResponse(sock, textError(403, msg));
+    return `source: ${msg}`;
+  }
   let contentType = req.headers.get("content-type");
   if (!contentType) {
     if (req.method === "PUT") {
@@ -218,28 +233,13 @@ export async function serveSource(
       sock.close();
     },
   };
-  let mount;
-  try {
-    mount = ctx.registry.claimSource(
-      path,
-      handle,
-      metaFromHeaders(req, sock.remoteIp, contentType),
-      config.max_sources,
-    );
-  } catch (err) {
-    // The registry is the one admission check: the mount is taken (perhaps by a source that
-    // won the race while we were checking the password), or a limit was hit.
-    const msg = err instanceof MountBusyError
-      ? "Mountpoint in use"
-      : err instanceof TooManySourcesError
-      ? "too many sources connected"
-      : err instanceof TooManyMountsError
-      ? "too many mountpoints"
-      : undefined;
-    if (msg === undefined) throw err;
-    await writeResponse(sock, textError(403, msg));
-    return `source: ${msg}`;
-  }
+  // Nothing awaits between here and the claim, so the registry's answer still holds then.
+  const mount = ctx.registry.claimSource(
+    path,
+    handle,
+    metaFromHeaders(req, sock.remoteIp, contentType),
+    config.max_sources,
+  );
   const mc = mountConfig(config, path);
   if (mc?.charset) mount.charset = mc.charset;
   ctx.log.info("source connected", {
