@@ -27,6 +27,8 @@ export interface ConnectionCounters {
  */
 export interface EventStreams {
   open(user: string | undefined, ip: string): Response;
+  /** Streams open now. */
+  readonly size: number;
 }
 
 export interface ServerContext {

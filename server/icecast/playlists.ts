@@ -1,8 +1,8 @@
 // Playlist files for live mounts: .m3u (Icecast's exact form), .m3u8, .pls and .xspf.
 
 import type { Mount } from "../../relay/mod.ts";
-import { mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
+import { mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { escapeXml } from "../http/response.ts";
 
@@ -25,8 +25,9 @@ function hostFor(req: RequestHead, ctx: ServerContext): string {
   return `${ctx.config.hostname}:${ctx.port}`;
 }
 
+/** A playlist entry's title: the mount's name, else its path. */
 function displayName(mount: Mount, ctx: ServerContext): string {
-  return mountConfig(ctx.config, mount.path)?.name ?? mount.meta.name ?? mount.path;
+  return mountInfo(ctx.config, mount.path, mount).name ?? mount.path;
 }
 
 /** The playlist response for a live mount. */
@@ -76,16 +77,15 @@ function escapeUtf8Xml(text: string): string {
 }
 
 function xspf(ctx: ServerContext, mount: Mount, url: string): string {
-  const mc = mountConfig(ctx.config, mount.path);
-  const meta = mount.meta;
+  const info = mountInfo(ctx.config, mount.path, mount);
   const lines = [
     `Stream Title: ${displayName(mount, ctx)}`,
-    `Stream Description: ${mc?.description ?? meta.description ?? "Unspecified description"}`,
-    `Content Type:${meta.contentType}`,
-    meta.bitrate ? `Bitrate: ${meta.bitrate}` : undefined,
+    `Stream Description: ${info.description ?? UNSPECIFIED.description}`,
+    `Content Type:${mount.meta.contentType}`,
+    info.bitrate ? `Bitrate: ${info.bitrate}` : undefined,
     `Current Listeners: ${mount.listeners.size}`,
     `Peak Listeners: ${mount.stats.listenerPeak}`,
-    `Stream Genre: ${mc?.genre ?? meta.genre ?? "various"}`,
+    `Stream Genre: ${info.genre ?? UNSPECIFIED.genre}`,
   ].filter((l) => l !== undefined).join("\n");
   return `<?xml version="1.0" encoding="UTF-8"?>\n<playlist xmlns="http://xspf.org/ns/0/" version="1">\n` +
     `  <title/>\n  <creator/>\n  <trackList>\n    <track>\n      <location>${
@@ -93,6 +93,6 @@ function xspf(ctx: ServerContext, mount: Mount, url: string): string {
     }</location>\n` +
     (mount.title ? `      <title>${escapeUtf8Xml(mount.title)}</title>\n` : "") +
     `      <annotation>${escapeUtf8Xml(lines)}</annotation>\n` +
-    (meta.url ? `      <info>${escapeUtf8Xml(meta.url)}</info>\n` : "") +
+    (info.url ? `      <info>${escapeUtf8Xml(info.url)}</info>\n` : "") +
     `    </track>\n  </trackList>\n</playlist>\n`;
 }

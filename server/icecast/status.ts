@@ -4,6 +4,7 @@
 import type { Mount } from "../../relay/mod.ts";
 import { mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
+import { mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import { escapeXml, httpDate, SERVER_ID } from "../http/response.ts";
 
 const pad = (n: number) => String(n).padStart(2, "0");
@@ -36,26 +37,26 @@ export function sourceStats(mount: Mount, ctx: ServerContext): Map<string, strin
 
 function publicStats(mount: Mount, ctx: ServerContext): Map<string, string> {
   const meta = mount.meta;
-  const mc = mountConfig(ctx.config, mount.path);
+  const info = mountInfo(ctx.config, mount.path, mount);
   const s = new Map<string, string>();
   if (mount.artist !== undefined) s.set("artist", mount.artist);
   if (meta.audioBitrate !== undefined) s.set("audio_bitrate", String(meta.audioBitrate));
   if (meta.audioChannels !== undefined) s.set("audio_channels", String(meta.audioChannels));
-  if (meta.audioInfo !== undefined) s.set("audio_info", meta.audioInfo);
+  if (info.audioInfo !== undefined) s.set("audio_info", info.audioInfo);
   if (meta.audioSamplerate !== undefined) s.set("audio_samplerate", String(meta.audioSamplerate));
   for (const [k, v] of Object.entries(meta.audioInfoPairs ?? {})) s.set(k, v);
-  if (meta.bitrate !== undefined) s.set("bitrate", meta.bitrate);
-  s.set("genre", mc?.genre ?? meta.genre ?? "various");
+  if (info.bitrate !== undefined) s.set("bitrate", info.bitrate);
+  s.set("genre", info.genre ?? UNSPECIFIED.genre);
   if (meta.audioBitrate !== undefined) {
     s.set("ice-bitrate", String(Math.round(meta.audioBitrate / 1000)));
   }
   s.set("listener_peak", String(mount.stats.listenerPeak));
   s.set("listeners", String(mount.listeners.size));
   s.set("listenurl", baseUrl(ctx) + mount.path);
-  s.set("server_description", mc?.description ?? meta.description ?? "Unspecified description");
-  s.set("server_name", mc?.name ?? meta.name ?? "Unspecified name");
+  s.set("server_description", info.description ?? UNSPECIFIED.description);
+  s.set("server_name", info.name ?? UNSPECIFIED.name);
   s.set("server_type", meta.contentType);
-  if (meta.url !== undefined) s.set("server_url", meta.url);
+  if (info.url !== undefined) s.set("server_url", info.url);
   if (mount.source) {
     s.set("stream_start", statsDate(mount.source.startedAt));
     s.set("stream_start_iso8601", isoDate(mount.source.startedAt));
@@ -106,7 +107,7 @@ function adminSourceStats(mount: Mount, ctx: ServerContext): Map<string, string>
   const s = publicStats(mount, ctx);
   const cap = mountConfig(ctx.config, mount.path)?.max_listeners ?? 0;
   s.set("max_listeners", cap > 0 ? String(cap) : "unlimited");
-  s.set("public", mountConfig(ctx.config, mount.path)?.public ? "1" : (mount.meta.isPublic ?? "0"));
+  s.set("public", mountInfo(ctx.config, mount.path, mount).isPublic ? "1" : "0");
   s.set("slow_listeners", String(mount.stats.slowListeners));
   if (mount.source) s.set("source_ip", mount.source.ip);
   s.set("total_bytes_read", String(mount.stats.bytesRead));

@@ -1,0 +1,52 @@
+// A mount's public description: the one answer for the listener headers, the status documents,
+// playlists, the web snapshots and the public page. The mount's config wins over what the
+// source sent; a field neither gives is undefined, and each surface words the gap its own way
+// (Icecast's placeholders in status and playlists, an empty string on the web).
+
+import { type Config, mountConfig } from "../../config/schema.ts";
+import type { Mount, MountMeta } from "../../relay/mod.ts";
+
+export interface MountInfo {
+  name?: string;
+  genre?: string;
+  description?: string;
+  /** The station's web site, as the source declared it (`ice-url`). */
+  url?: string;
+  /** Listed in directories: the config's `public`, else the source's `ice-public`. */
+  isPublic?: boolean;
+  /** The bitrate the source declared (`ice-bitrate`), as it sent it. */
+  bitrate?: string;
+  /** The source's `ice-audio-info` header, whole. */
+  audioInfo?: string;
+}
+
+/** Icecast's words for what neither the config nor the source said (status, playlists). */
+export const UNSPECIFIED = {
+  name: "Unspecified name",
+  description: "Unspecified description",
+  genre: "various",
+} as const;
+
+/** `ice-public`/`icy-pub` values mean public when they are a non-zero integer. */
+function sourceSaysPublic(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  return /^\s*\d+\s*$/.test(value) && Number(value) !== 0;
+}
+
+/**
+ * What listeners and directories are told about the mount at `path`: config over source.
+ * Without a live `mount` (configured only), the config's answer alone.
+ */
+export function mountInfo(config: Config, path: string, mount?: Mount): MountInfo {
+  const mc = mountConfig(config, path);
+  const meta: Partial<MountMeta> = mount?.meta ?? {};
+  return {
+    name: mc?.name ?? meta.name,
+    genre: mc?.genre ?? meta.genre,
+    description: mc?.description ?? meta.description,
+    url: meta.url,
+    isPublic: mc?.public ?? sourceSaysPublic(meta.isPublic),
+    bitrate: meta.bitrate,
+    audioInfo: meta.audioInfo,
+  };
+}
