@@ -1,67 +1,52 @@
-// The history page of one mount: renders the embedded /api/history reply as a table and polls
-// for new songs while the tab is visible. Song data comes from encoders, so it is only ever
-// written with textContent.
+// The history page of one mount: renders the embedded /api/history reply and polls for more.
+// @ts-check
+//
+// Song data comes from encoders, so it is only ever written as text. Polls run only while the
+// tab is visible.
+
+import { byId, h, part } from "./js/dom.js";
+import { formatPlayedAtLong } from "./js/format.js";
+import { readInitial } from "./js/initial_state.js";
+
+/** @typedef {import("../server/web/contract.ts").HistoryReply} HistoryReply */
+/** @typedef {import("../server/web/contract.ts").HistorySong} HistorySong */
 
 const REFRESH_MS = 30_000;
 
-const tbody = document.querySelector("#history tbody");
-const tableWrap = document.getElementById("history-wrap");
-const statusEl = document.getElementById("history-status");
+const tbody = part(document, "#history tbody", HTMLTableSectionElement);
+const tableWrap = byId("history-wrap", HTMLElement);
+const statusEl = byId("history-status", HTMLElement);
 
-/** The embedded reply, or null when the server left the slot empty or broken. */
-function readInitial() {
-  try {
-    const history = JSON.parse(document.getElementById("initial").textContent);
-    if (history && typeof history === "object") return history;
-  } catch {
-    // handled by the caller
-  }
-  return null;
-}
-
-/** Local time of a play; the date is shown too unless it was today. */
-function formatTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  const today = new Date().toDateString() === date.toDateString();
-  return today
-    ? date.toLocaleTimeString()
-    : date.toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
-}
-
-/** One table cell with plain text. */
-function cell(text, className) {
-  const td = document.createElement("td");
-  if (className) td.className = className;
-  td.textContent = text;
-  return td;
-}
-
-/** One row: time, title, artist, listeners. */
+/**
+ * One row: time, title, artist, listeners.
+ * @param {HistorySong} song
+ */
 function songRow(song) {
-  const tr = document.createElement("tr");
-  const timeCell = document.createElement("td");
-  const time = document.createElement("time");
-  if (typeof song.startedAt === "string") time.setAttribute("datetime", song.startedAt);
-  time.textContent = formatTime(song.startedAt);
-  timeCell.append(time);
-  tr.append(
-    timeCell,
-    cell(String(song.title ?? "")),
-    cell(String(song.artist ?? "")),
-    cell(String(Number(song.listeners) || 0), "num"),
+  const datetime = typeof song.startedAt === "string" ? song.startedAt : null;
+  return h(
+    "tr",
+    {},
+    h("td", {}, h("time", { datetime }, formatPlayedAtLong(song.startedAt))),
+    h("td", {}, String(song.title ?? "")),
+    h("td", {}, String(song.artist ?? "")),
+    h("td", { class: "num" }, String(Number(song.listeners) || 0)),
   );
-  return tr;
 }
 
-/** Shows a message in place of the table, or hides it when there is none. */
+/**
+ * Shows a message in place of the table, or hides it when there is none.
+ * @param {string} text
+ */
 function showMessage(text) {
   statusEl.textContent = text;
   statusEl.hidden = !text;
   tableWrap.hidden = Boolean(text);
 }
 
-/** Renders a whole /api/history reply. */
+/**
+ * Renders a whole /api/history reply; null (no usable reply) reads as unavailable.
+ * @param {HistoryReply | null} history
+ */
 function render(history) {
   if (!history || history.available === false) {
     tbody.replaceChildren();
@@ -73,7 +58,10 @@ function render(history) {
   showMessage(songs.length ? "" : "Nothing has been played yet.");
 }
 
-/** Fetches the history again; a failed poll keeps what is on screen. */
+/**
+ * Fetches the history again; a failed poll keeps what is on screen.
+ * @param {string} mount
+ */
 async function refresh(mount) {
   if (document.hidden) return;
   try {
@@ -84,10 +72,12 @@ async function refresh(mount) {
   }
 }
 
+/** @type {HistoryReply | null} */
 const initial = readInitial();
 render(initial);
 if (initial && typeof initial.mount === "string") {
-  setInterval(() => refresh(initial.mount), REFRESH_MS);
+  const mount = initial.mount;
+  setInterval(() => refresh(mount), REFRESH_MS);
   // Catch up at once when the visitor comes back to the tab.
-  document.addEventListener("visibilitychange", () => refresh(initial.mount));
+  document.addEventListener("visibilitychange", () => refresh(mount));
 }

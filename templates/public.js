@@ -1,33 +1,55 @@
-// The public station page: renders the live mounts from the embedded snapshot and keeps them
-// current from /events, updating cards in place so a playing <audio> is never recreated.
+// The public station page: renders the live mounts and keeps them current from /events.
+// @ts-check
 //
-// Every value from the server is attacker-controlled (encoders choose titles and names), so it
-// reaches the DOM only through textContent, or through href/src built from the mount path.
+// Cards are updated in place so a playing <audio> is never recreated. Every value from the
+// server is attacker-controlled (encoders choose titles and names), so it reaches the DOM only
+// as text, or through href/src built from the mount path.
 
-import { subscribe } from "/static/live.js";
+import { byId, cloneFirst, h, part } from "./js/dom.js";
+import { formatLine, formatPlayedAt } from "./js/format.js";
+import { readInitial } from "./js/initial_state.js";
+import { subscribe } from "./js/live.js";
 
-const grid = document.getElementById("mounts");
-const emptyState = document.getElementById("empty");
-const cardTemplate = document.getElementById("tpl-mount-card");
+/** @typedef {import("../server/web/contract.ts").HistoryReply} HistoryReply */
+/** @typedef {import("../server/web/contract.ts").PublicEvents} PublicEvents */
+/** @typedef {import("../server/web/contract.ts").PublicMount} PublicMount */
+/** @typedef {import("../server/web/contract.ts").PublicSnapshot} PublicSnapshot */
+/** @typedef {import("../server/web/contract.ts").Station} Station */
 
-/** Cards by mount path; each keeps references to the nodes it updates. */
+/**
+ * A mount's card and the nodes it updates.
+ * @typedef {object} Card
+ * @property {HTMLElement} el
+ * @property {string} path
+ * @property {HTMLElement} name
+ * @property {HTMLElement} genre
+ * @property {HTMLElement} description
+ * @property {HTMLElement} title
+ * @property {HTMLElement} listeners
+ * @property {HTMLElement} listenersWord
+ * @property {HTMLElement} format
+ * @property {HTMLAudioElement} audio
+ * @property {HTMLDetailsElement} recent
+ * @property {HTMLElement} recentStatus
+ * @property {HTMLOListElement} recentList
+ */
+
+const grid = byId("mounts", HTMLElement);
+const emptyState = byId("empty", HTMLElement);
+const cardTemplate = byId("tpl-mount-card", HTMLTemplateElement);
+
+/**
+ * Cards by mount path.
+ * @type {Map<string, Card>}
+ */
 const cards = new Map();
-
-/** Reads the snapshot the server embedded in the page; a broken one just means "no mounts yet". */
-function readInitial() {
-  try {
-    const snapshot = JSON.parse(document.getElementById("initial").textContent);
-    if (snapshot && typeof snapshot === "object") return snapshot;
-  } catch {
-    // fall through: the first /events snapshot fills the page a moment later
-  }
-  return { station: null, mounts: [] };
-}
 
 /**
  * A same-origin URL path for a mount (plus a suffix such as ".m3u"), or null if the path is not
  * a plain absolute path. "//host" would be protocol-relative, so it is refused; `?` and `#`
  * survive encodeURI, so they are escaped too, keeping the whole string a path.
+ * @param {unknown} path
+ * @returns {string | null}
  */
 function mountHref(path, suffix = "") {
   if (typeof path !== "string" || !path.startsWith("/") || path.startsWith("//")) return null;
@@ -38,71 +60,43 @@ function mountHref(path, suffix = "") {
   }
 }
 
-/** Sets or removes an href built by mountHref. */
+/**
+ * Sets or removes an href built by mountHref.
+ * @param {Element} link
+ * @param {string | null} href
+ */
 function setHref(link, href) {
   if (href) link.setAttribute("href", href);
   else link.removeAttribute("href");
 }
 
-/** A short human name for a stream's content type. */
-function formatName(contentType) {
-  const type = String(contentType || "").split(";")[0].trim().toLowerCase();
-  const names = {
-    "audio/mpeg": "MP3",
-    "audio/mp3": "MP3",
-    "audio/ogg": "Ogg",
-    "application/ogg": "Ogg",
-    "audio/opus": "Opus",
-    "audio/aac": "AAC",
-    "audio/aacp": "AAC+",
-    "audio/x-aac": "AAC",
-    "audio/flac": "FLAC",
-    "audio/webm": "WebM",
-  };
-  return Object.hasOwn(names, type) ? names[type] : type;
-}
-
-/** "128 kbps · MP3", leaving out whatever is unknown. */
-function formatLine(mount) {
-  const parts = [];
-  if (mount.bitrate) parts.push(`${mount.bitrate} kbps`);
-  const format = formatName(mount.contentType);
-  if (format) parts.push(format);
-  return parts.join(" · ");
-}
-
-/** Local time of a play, with the date only when it was not today. */
-function formatPlayedAt(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  const today = new Date().toDateString() === date.toDateString();
-  return today
-    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-}
-
-/** Clones the card template for a new mount and wires the parts that never change. */
+/**
+ * Clones the card template for a new mount and wires the parts that never change.
+ * @param {PublicMount} mount
+ * @returns {Card}
+ */
 function createCard(mount) {
-  const el = cardTemplate.content.firstElementChild.cloneNode(true);
+  const el = cloneFirst(cardTemplate);
   el.dataset.mount = mount.path;
-  const q = (selector) => el.querySelector(selector);
+  /** @param {string} selector */
+  const q = (selector) => part(el, selector, HTMLElement);
+  /** @type {Card} */
   const card = {
     el,
     path: mount.path,
     name: q(".mount-name"),
-    pathLabel: q(".mount-path"),
     genre: q(".mount-genre"),
     description: q(".mount-description"),
     title: q(".mount-title"),
     listeners: q(".mount-listeners"),
     listenersWord: q(".listeners-word"),
     format: q(".mount-format"),
-    audio: q("audio"),
-    recent: q(".recent"),
+    audio: part(el, "audio", HTMLAudioElement),
+    recent: part(el, ".recent", HTMLDetailsElement),
     recentStatus: q(".recent-status"),
-    recentList: q(".recent-list"),
+    recentList: part(el, ".recent-list", HTMLOListElement),
   };
-  card.pathLabel.textContent = mount.path;
+  q(".mount-path").textContent = mount.path;
 
   // The stream URLs depend only on the path, which is the card's key, so they are set once.
   const src = mountHref(mount.path);
@@ -125,7 +119,11 @@ function createCard(mount) {
   return card;
 }
 
-/** Updates the text of a card in place; the audio element is left alone. */
+/**
+ * Updates the text of a card in place; the audio element is left alone.
+ * @param {Card} card
+ * @param {PublicMount} mount
+ */
 function updateCard(card, mount) {
   card.el.classList.remove("is-offline");
   card.name.textContent = mount.name || mount.path;
@@ -139,7 +137,11 @@ function updateCard(card, mount) {
   card.audio.setAttribute("aria-label", `Play ${mount.name || mount.path}`);
 }
 
-/** Shows a new "now playing" title; an open history panel is refreshed since a song ended. */
+/**
+ * Shows a new "now playing" title; an open history panel is refreshed since a song ended.
+ * @param {Card} card
+ * @param {string | undefined} title
+ */
 function setTitle(card, title) {
   const text = title || "";
   if (card.title.textContent === text) return;
@@ -147,22 +149,34 @@ function setTitle(card, title) {
   if (card.recent.open) loadRecent(card);
 }
 
-/** Whether the visitor is listening to this card right now. */
+/**
+ * Whether the visitor is listening to this card right now.
+ * @param {Card} card
+ */
 function isPlaying(card) {
   return !card.audio.paused && !card.audio.ended;
 }
 
 /**
- * Brings the grid in line with a snapshot: cards are keyed by path, so new mounts get a card,
- * known ones are updated in place, and vanished ones are removed. A vanished mount whose audio
- * is still playing (the listener may have been moved to a fallback) keeps its card, marked
- * offline, until playback stops, because removing a media element from the page pauses it.
+ * Renders a snapshot: the station heading, then the cards.
+ * @param {PublicSnapshot} snapshot
  */
 function render(snapshot) {
   if (snapshot.station) renderStation(snapshot.station);
-  const mounts = Array.isArray(snapshot.mounts) ? snapshot.mounts : [];
+  renderMounts(snapshot.mounts);
+}
+
+/**
+ * Brings the grid in line with the live mounts: cards are keyed by path, so new mounts get a
+ * card, known ones are updated in place, and vanished ones are removed. A vanished mount whose
+ * audio is still playing (the listener may have been moved to a fallback) keeps its card, marked
+ * offline, until playback stops, because removing a media element from the page pauses it.
+ * @param {PublicMount[]} mounts
+ */
+function renderMounts(mounts) {
+  /** @type {Set<string>} */
   const seen = new Set();
-  for (const mount of mounts) {
+  for (const mount of Array.isArray(mounts) ? mounts : []) {
     if (typeof mount?.path !== "string" || seen.has(mount.path)) continue;
     let card = cards.get(mount.path);
     if (!card) {
@@ -188,24 +202,31 @@ function render(snapshot) {
   emptyState.hidden = cards.size > 0;
 }
 
-/** Station title and subtitle can change from the admin settings while the page is open. */
+/**
+ * Station title and subtitle can change from the admin settings while the page is open.
+ * @param {Station} station
+ */
 function renderStation(station) {
   if (typeof station.title === "string" && station.title) {
-    document.getElementById("station-title").textContent = station.title;
+    byId("station-title", HTMLElement).textContent = station.title;
     document.title = station.title;
   }
   if (typeof station.subtitle === "string") {
-    document.getElementById("station-subtitle").textContent = station.subtitle;
+    byId("station-subtitle", HTMLElement).textContent = station.subtitle;
   }
 }
 
-/** Fetches the last songs of a mount into its "Recently played" panel. */
+/**
+ * Fetches the last songs of a mount into its "Recently played" panel.
+ * @param {Card} card
+ */
 async function loadRecent(card) {
   card.recentStatus.hidden = false;
   card.recentStatus.textContent = "Loading…";
   try {
     const res = await fetch(`/api/history?mount=${encodeURIComponent(card.path)}`);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    /** @type {HistoryReply} */
     const history = await res.json();
     renderRecent(card, history);
   } catch {
@@ -214,18 +235,18 @@ async function loadRecent(card) {
   }
 }
 
-/** Fills the panel with at most ten songs, newest first. */
+/**
+ * Fills the panel with at most ten songs, newest first.
+ * @param {Card} card
+ * @param {HistoryReply} history
+ */
 function renderRecent(card, history) {
   const songs = Array.isArray(history.songs) ? history.songs.slice(0, 10) : [];
   const items = songs.map((song) => {
-    const li = document.createElement("li");
-    const time = document.createElement("time");
-    if (typeof song.startedAt === "string") time.setAttribute("datetime", song.startedAt);
-    time.textContent = formatPlayedAt(song.startedAt);
-    const what = document.createElement("span");
-    what.textContent = song.artist ? `${song.artist} – ${song.title}` : String(song.title ?? "");
-    li.append(time, " ", what);
-    return li;
+    const datetime = typeof song.startedAt === "string" ? song.startedAt : null;
+    const time = h("time", { datetime }, formatPlayedAt(song.startedAt));
+    const what = song.artist ? `${song.artist} – ${song.title}` : String(song.title ?? "");
+    return h("li", {}, time, " ", h("span", {}, what));
   });
   card.recentList.replaceChildren(...items);
   if (!history.available) card.recentStatus.textContent = "History is unavailable.";
@@ -235,14 +256,20 @@ function renderRecent(card, history) {
 
 /** Subscribes to /events: snapshots re-render, title events update one card at once. */
 function connect() {
-  subscribe("/events", {
+  /** @type {import("./js/live.js").LiveHandlers<PublicEvents>} */
+  const handlers = {
     snapshot: (snapshot) => render(snapshot),
     title: (data) => {
       const card = cards.get(data.mount);
       if (card) setTitle(card, data.title);
     },
-  });
+  };
+  subscribe("/events", handlers);
 }
 
-render(readInitial());
+/** @type {PublicSnapshot | null} */
+const initial = readInitial();
+// A broken slot just means "no mounts yet": the first /events snapshot fills the page.
+if (initial) render(initial);
+else renderMounts([]);
 connect();

@@ -51,6 +51,24 @@ Deno.test("public page escapes an encoder's title in HTML and in the embedded JS
   assert.ok((await js.text()).length > 1000);
 });
 
+Deno.test("/static/: each page script and every module it imports are served as JavaScript", async () => {
+  await using srv = await startTestServer();
+  // The pages load native ES modules; a module missing from STATIC_FILES breaks a whole page.
+  const pending = ["/static/public.js", "/static/history.js", "/static/admin.js"];
+  const served = new Set<string>();
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    if (served.has(path)) continue;
+    served.add(path);
+    const res = await fetch(url(srv.port, path));
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get("content-type"), "text/javascript; charset=utf-8", path);
+    for (const [, spec] of (await res.text()).matchAll(/^import\b[^;]*?\bfrom "([^"]+)";$/gms)) {
+      pending.push(new URL(spec, `http://host${path}`).pathname);
+    }
+  }
+  assert.ok(served.has("/static/js/initial_state.js"), [...served].join(" "));
+});
+
 Deno.test("SSE: retry, snapshots, an immediate title event, and the stream is freed on disconnect", async () => {
   await using srv = await startTestServer({
     sse_interval_ms: 1000,

@@ -1,6 +1,7 @@
 // The dashboard's state-changing actions (`POST /admin/api/<action>`): one table from action
 // name to handler. Tenancy is enforced here, per mount, for every action.
 
+import type { ActionName, ActionReply } from "./contract.ts";
 import type { MountConfig } from "../../config/schema.ts";
 import { ConfigError, MAX_BURST_BYTES } from "../../config/schema.ts";
 import type { Mount } from "../../relay/mod.ts";
@@ -36,7 +37,7 @@ interface Call {
 
 type Action = (call: Call) => Response | Promise<Response>;
 
-const ok = () => jsonReply({ ok: true });
+const ok = () => jsonReply({ ok: true } satisfies ActionReply);
 
 /** Thrown for a request that cannot be carried out; becomes a JSON error reply. */
 class ActionError extends Error {
@@ -106,7 +107,9 @@ const MOVE_REFUSALS: Record<MoveProblem, (from: Mount, to: Mount) => [number, st
   "different formats": (from, to) => [409, `${from.path} and ${to.path} carry different formats`],
 };
 
-const ACTIONS: Record<string, Action> = {
+// Keyed by the contract's action names: an action the browser code can call and the server
+// lacks (or the reverse) fails the type check.
+const ACTIONS: Record<ActionName, Action> = {
   "kick-source": (call) => {
     const path = managedPath(call);
     if (!kickSource(call.ctx, liveMount(call, path), actor(call))) {
@@ -342,7 +345,7 @@ export async function adminAction(
     return jsonError(403, "Invalid or missing CSRF token");
   }
   const name = req.path.slice("/admin/api/".length);
-  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
+  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name as ActionName] : undefined;
   if (!action) return jsonError(404, `No action ${name}`);
   let body: unknown;
   try {

@@ -1,6 +1,7 @@
 // The browser admin: login and logout with sessions, the dashboard page, its JSON state and
 // event stream. State-changing requests need a same-origin request and the session's CSRF token.
 
+import type { ActionReply, ListenersReply } from "./contract.ts";
 import { render, scriptJson } from "../../templates/mod.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
@@ -54,7 +55,7 @@ export function jsonReply(body: unknown, status = 200): Response {
 }
 
 export function jsonError(status: number, error: string): Response {
-  return jsonReply({ ok: false, error }, status);
+  return jsonReply({ ok: false, error } satisfies ActionReply, status);
 }
 
 function loginPage(ctx: ServerContext, error = "", status = 200): Response {
@@ -171,12 +172,14 @@ export function adminQuery(req: RequestHead, ctx: ServerContext): Response {
   }
   if (req.path === "/admin/api/history") return jsonReply(historyOf(ctx, path));
   const now = Date.now();
-  return jsonReply({
-    listeners: [...ctx.registry.get(path)?.listeners ?? []].map((l) => ({
-      id: l.id,
-      ip: l.ip,
-      userAgent: l.userAgent,
-      connectedS: Math.floor((now - l.connectedAt.getTime()) / 1000),
-    })),
-  });
+  return jsonReply(
+    {
+      listeners: [...ctx.registry.get(path)?.listeners ?? []].map((l) => ({
+        id: l.id,
+        ip: l.ip,
+        userAgent: l.userAgent,
+        connectedS: Math.floor((now - l.connectedAt.getTime()) / 1000),
+      })),
+    } satisfies ListenersReply,
+  );
 }

@@ -3,6 +3,13 @@
 
 import type { RegistryEvent } from "../../relay/mod.ts";
 import { addressKey } from "../security/auth_guard.ts";
+import type {
+  AdminSnapshot,
+  LiveEvents,
+  MountEvent,
+  PublicSnapshot,
+  TitleEvent,
+} from "./contract.ts";
 
 /** A stream consumer: what it may see, and how to reach it. */
 interface Client {
@@ -29,9 +36,9 @@ export interface EventHubOptions {
    * once took every slot and locked the admin out of the dashboard.
    */
   caps: (audience: "public" | "admin") => StreamCaps;
-  publicSnapshot: () => unknown;
+  publicSnapshot: () => PublicSnapshot;
   /** Undefined when the user no longer exists (the stream then ends). */
-  adminSnapshot: (user: string) => unknown | undefined;
+  adminSnapshot: (user: string) => AdminSnapshot | undefined;
   /** Whether an event about `mount` may reach this client. */
   maySee: (user: string | undefined, mount: string) => boolean;
 }
@@ -43,7 +50,7 @@ export const HEARTBEAT_MS = 15_000;
 
 const encoder = new TextEncoder();
 
-function frame(event: string, data: string): Uint8Array {
+function frame(event: keyof LiveEvents<unknown>, data: string): Uint8Array {
   // JSON.stringify never emits raw newlines, so the data fits one `data:` line.
   return encoder.encode(`event: ${event}\ndata: ${data}\n\n`);
 }
@@ -117,8 +124,8 @@ export class EventHub {
   onRegistryEvent(event: RegistryEvent): void {
     const path = event.mount.path;
     const data = event.type === "title"
-      ? JSON.stringify({ mount: path, title: event.mount.title ?? "" })
-      : JSON.stringify({ mount: path });
+      ? JSON.stringify({ mount: path, title: event.mount.title ?? "" } satisfies TitleEvent)
+      : JSON.stringify({ mount: path } satisfies MountEvent);
     const bytes = frame(event.type, data);
     for (const client of this.#clients) {
       if (this.#options.maySee(client.user, path)) this.#send(client, bytes);

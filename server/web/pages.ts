@@ -1,6 +1,7 @@
 // The public web: the station page, a mount's song history (page and JSON) and the embedded
 // static files. Everything from encoders is escaped here or rendered as text by the page JS.
 
+import type { HistoryReply } from "./contract.ts";
 import { render, scriptJson, STATIC_FILES } from "../../templates/mod.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
@@ -34,7 +35,7 @@ export function historyJson(req: RequestHead, ctx: ServerContext): Response {
 }
 
 /** The `/api/history` document for `mount` (admin pages use it for any mount they manage). */
-export function historyOf(ctx: ServerContext, mount: string): unknown {
+export function historyOf(ctx: ServerContext, mount: string): HistoryReply {
   return {
     mount,
     available: ctx.history.available,

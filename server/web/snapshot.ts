@@ -1,41 +1,41 @@
 // The JSON snapshots the web pages render: the public one (visible live mounts only) and the
 // admin one (filtered to what the signed-in user may manage). Shapes: docs/WEB-API.md.
 
-import type { Mount } from "../../relay/mod.ts";
 import { mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
 import { burstFor } from "../icecast/mount_settings.ts";
+import { mountInfo } from "../icecast/mount_info.ts";
 import { SERVER_ID } from "../http/response.ts";
 import { baseUrl } from "../icecast/status.ts";
 import { canManage, type WebUser } from "../security/tenancy.ts";
+import type { AdminSnapshot, PublicSnapshot } from "./contract.ts";
 
 /**
  * True when `path` may appear on the public page: configured (an unknown mount waits for an
- * admin's approval), not disabled and not marked private.
+ * admin's approval), not disabled and not marked private (`public: false`, which also makes
+ * `icy-pub` and the status `public` 0 through mountInfo()). The encoder's own `ice-public` only
+ * speaks to directories: ffmpeg sends `Ice-Public: 0` unless told otherwise.
  */
 export function isPubliclyVisible(ctx: ServerContext, path: string): boolean {
   const mc = mountConfig(ctx.config, path);
   return mc !== undefined && mc.disabled !== true && mc.public !== false;
 }
 
-function displayName(ctx: ServerContext, mount: Mount): string {
-  return mountConfig(ctx.config, mount.path)?.name ?? mount.meta.name ?? mount.path;
-}
-
-export function publicSnapshot(ctx: ServerContext): unknown {
+export function publicSnapshot(ctx: ServerContext): PublicSnapshot {
   const base = baseUrl(ctx);
   return {
     station: { title: ctx.config.page_title, subtitle: ctx.config.page_subtitle },
     mounts: ctx.registry.live().filter((m) => isPubliclyVisible(ctx, m.path)).map((m) => {
-      const mc = mountConfig(ctx.config, m.path);
+      const info = mountInfo(ctx.config, m.path, m);
       return {
         path: m.path,
-        name: displayName(ctx, m),
-        genre: mc?.genre ?? m.meta.genre ?? "",
-        description: mc?.description ?? m.meta.description ?? "",
+        name: info.name ?? m.path,
+        genre: info.genre ?? "",
+        description: info.description ?? "",
         title: m.title ?? "",
         listeners: m.listeners.size,
-        bitrate: m.meta.bitrate ?? (m.meta.audioBitrate ? String(m.meta.audioBitrate / 1000) : ""),
+        // The declared bitrate, else the one an Ogg stream's headers carry.
+        bitrate: info.bitrate ?? (m.meta.audioBitrate ? String(m.meta.audioBitrate / 1000) : ""),
         contentType: m.meta.contentType,
         listenUrl: base + m.path,
       };
@@ -43,7 +43,7 @@ export function publicSnapshot(ctx: ServerContext): unknown {
   };
 }
 
-export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
+export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot {
   const config = ctx.config;
   const paths = new Set<string>([
     ...ctx.registry.all().map((m) => m.path),
@@ -58,6 +58,7 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
   const mounts = [...paths].sort().filter((p) => canManage(config, user, p)).map((path) => {
     const m = ctx.registry.get(path);
     const mc = mountConfig(config, path);
+    const info = mountInfo(config, path, m);
     const stats = m?.stats;
     const attempts = stats ? stats.writes + stats.skips : 0;
     return {
@@ -67,9 +68,9 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
       approved: mc !== undefined,
       public: mc ? mc.public !== false : false,
       disabled: mc?.disabled === true,
-      name: mc?.name ?? m?.meta.name ?? "",
-      genre: mc?.genre ?? m?.meta.genre ?? "",
-      description: mc?.description ?? m?.meta.description ?? "",
+      name: info.name ?? "",
+      genre: info.genre ?? "",
+      description: info.description ?? "",
       title: m?.title ?? "",
       sourceIp: m?.source?.ip ?? "",
       sourceAgent: m?.source?.userAgent ?? "",
@@ -78,10 +79,10 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): unknown {
       peak: stats?.listenerPeak ?? 0,
       bytesIn: stats?.bytesRead ?? 0,
       bytesOut: stats?.bytesSent ?? 0,
-      bitrate: m?.meta.bitrate ?? "",
+      bitrate: info.bitrate ?? "",
       contentType: m?.meta.contentType ?? "",
       health: attempts === 0 ? 100 : Math.round(stats!.writes / attempts * 1000) / 10,
-      fallback: ctx.registry.fallbackOverride(path) ?? mc?.fallback ?? "",
+      fallback: ctx.registry.fallbackOf(path) ?? "",
       owner: mc?.owner ?? "",
       maxListeners: mc?.max_listeners ?? 0,
       burstSize: burstFor(config, path),

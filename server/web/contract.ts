@@ -1,0 +1,226 @@
+// The JSON shapes exchanged by the server and the browser pages, as types only (no runtime code).
+//
+// snapshot.ts and events.ts build these shapes; the page scripts in templates/ (`// @ts-check`,
+// JSDoc `import("../server/web/contract.ts")`) are checked against them by `deno task check`, so
+// the file must stay free of imports that need Deno's types. Strings that came from an encoder
+// or a listener (names, titles, genres, descriptions, user agents) are attacker-controlled: the
+// pages write them only as text. Prose: docs/WEB-API.md.
+
+/** A web account's role: "super" manages everything, "admin" only the mounts it owns. */
+export type Role = "super" | "admin";
+
+/** The station's heading, as the admin settings set it. */
+export interface Station {
+  title: string;
+  subtitle: string;
+}
+
+/** One live, publicly visible mount on the station page. */
+export interface PublicMount {
+  path: string;
+  /** The configured name, else the source's, else the path. */
+  name: string;
+  genre: string;
+  description: string;
+  /** Now playing; empty before the first title. */
+  title: string;
+  listeners: number;
+  /** kbit/s as the source said it ("128"), or empty when unknown. */
+  bitrate: string;
+  contentType: string;
+  /** The absolute stream URL (the page builds its own same-origin links from `path`). */
+  listenUrl: string;
+}
+
+/** The station page's state: embedded in `/` and sent as each public `snapshot` event. */
+export interface PublicSnapshot {
+  station: Station;
+  /** Visible live mounts only: configured, public and not disabled. */
+  mounts: PublicMount[];
+}
+
+/** The server totals on the dashboard; byte counts are totals, the page derives rates. */
+export interface ServerTotals {
+  uptimeS: number;
+  rssBytes: number;
+  connections: number;
+  /** 0 when connections are not capped. */
+  connectionLimit: number;
+  connectionsRefused: number;
+  logLinesDropped: number;
+  listeners: number;
+  sources: number;
+  bytesIn: number;
+  bytesOut: number;
+  version: string;
+  /** "available", or why the song history is not. */
+  history: string;
+}
+
+/** Who is signed in to the dashboard. */
+export interface SignedInUser {
+  name: string;
+  role: Role;
+}
+
+/** One mount on the dashboard: configured, live, or both. */
+export interface AdminMount {
+  path: string;
+  /** A source is connected. */
+  live: boolean;
+  configured: boolean;
+  /** False for a mount a source opened without configuration: it waits for approval. */
+  approved: boolean;
+  public: boolean;
+  disabled: boolean;
+  name: string;
+  genre: string;
+  description: string;
+  title: string;
+  sourceIp: string;
+  sourceAgent: string;
+  /** When the source connected (ISO 8601), or empty while offline. */
+  sourceSince: string;
+  listeners: number;
+  peak: number;
+  bytesIn: number;
+  bytesOut: number;
+  bitrate: string;
+  contentType: string;
+  /** Percentage of writes that reached listeners without a skip, 100 when idle. */
+  health: number;
+  /** The runtime override, else the configured fallback, else empty. */
+  fallback: string;
+  owner: string;
+  /** 0 means no cap of its own. */
+  maxListeners: number;
+  burstSize: number;
+}
+
+/** A web account as a super admin sees it (never its password hash). */
+export interface UserEntry {
+  name: string;
+  role: Role;
+  mounts: string[];
+}
+
+/**
+ * The dashboard's state: embedded in `/admin`, answered by `/admin/api/state` and sent as each
+ * admin `snapshot` event. `users`, `bans` and `settings` are there only for a super admin, and
+ * `mounts` holds only the mounts the user manages.
+ */
+export interface AdminSnapshot {
+  server: ServerTotals;
+  user: SignedInUser;
+  mounts: AdminMount[];
+  users?: UserEntry[];
+  /** Banned addresses and CIDR ranges. */
+  bans?: string[];
+  settings?: Station;
+}
+
+/** `source-start` and `source-stop` event data. */
+export interface MountEvent {
+  mount: string;
+}
+
+/** `title` event data: a mount's new "now playing". */
+export interface TitleEvent {
+  mount: string;
+  title: string;
+}
+
+/** Event name to data for an event stream whose snapshots have shape `S`. */
+export interface LiveEvents<S> {
+  snapshot: S;
+  "source-start": MountEvent;
+  "source-stop": MountEvent;
+  title: TitleEvent;
+}
+
+/** What `/events` sends. */
+export type PublicEvents = LiveEvents<PublicSnapshot>;
+
+/** What `/admin/events` sends. */
+export type AdminEvents = LiveEvents<AdminSnapshot>;
+
+/** One played title, newest first in a {@linkcode HistoryReply}. */
+export interface HistorySong {
+  title: string;
+  /** Absent when the source sent no artist. */
+  artist?: string;
+  /** When the title started, ISO 8601 in UTC. */
+  startedAt: string;
+  /** Listeners on the mount when the title started. */
+  listeners: number;
+}
+
+/** `/api/history?mount=` and `/admin/api/history?mount=`; also embedded in `/history/<mount>`. */
+export interface HistoryReply {
+  mount: string;
+  /** False while the history database is unavailable (songs is then empty). */
+  available: boolean;
+  songs: HistorySong[];
+}
+
+/** One connected listener in a {@linkcode ListenersReply}. */
+export interface ListenerEntry {
+  id: number;
+  ip: string;
+  userAgent: string;
+  connectedS: number;
+}
+
+/** `/admin/api/listeners?mount=`. */
+export interface ListenersReply {
+  listeners: ListenerEntry[];
+}
+
+/** The `mount-save` body; a left-out field keeps (or, when creating, defaults) its value. */
+export interface MountSaveBody {
+  path: string;
+  name: string;
+  genre: string;
+  description: string;
+  fallback: string;
+  public: boolean;
+  disabled: boolean;
+  /** Left out to keep the current password. */
+  password?: string;
+  max_listeners?: number;
+  burst_size?: number;
+  /** Sent only by a super admin; empty clears it. */
+  owner?: string;
+}
+
+/** The `user-save` body; a left-out password keeps the current one. */
+export interface UserSaveBody {
+  name: string;
+  role: Role;
+  mounts: string[];
+  password?: string;
+}
+
+/** Each `POST /admin/api/<action>` and its JSON body. */
+export interface ActionBodies {
+  "kick-source": { mount: string };
+  "kick-listener": { mount: string; id: number };
+  "move-listeners": { from: string; to: string };
+  /** An empty fallback clears the runtime override. */
+  "set-fallback": { mount: string; fallback: string };
+  "set-title": { mount: string; title: string };
+  approve: { mount: string };
+  "mount-save": MountSaveBody;
+  "mount-delete": { path: string };
+  "user-save": UserSaveBody;
+  "user-delete": { name: string };
+  "ban-add": { ban: string };
+  "ban-remove": { ban: string };
+  settings: Station;
+}
+
+/** An action's name. */
+export type ActionName = keyof ActionBodies;
+
+/** The answer to an action, and to a refused admin query (with a 4xx status). */
+export type ActionReply = { ok: true } | { ok: false; error: string };
