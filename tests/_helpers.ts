@@ -1,5 +1,5 @@
 // Shared test helpers: an in-process server on 127.0.0.1:0, raw socket exchanges, an ICY
-// stream reader, condition waits and external-program checks.
+// stream reader, condition waits and the external-program check for tests (needs()).
 
 import assert from "node:assert/strict";
 import { PasswordHasher } from "../config/password.ts";
@@ -257,25 +257,83 @@ export async function waitFor(
   }
 }
 
-/**
- * True when `program` is on PATH. Missing: prints why the test is skipped, or throws under
- * CI=true (CI must have every program the tests need).
- */
-export async function hasProgram(program: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("sh", {
-      args: ["-c", `command -v ${program}`],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    if (out.success) return true;
-  } catch { /* no sh */ }
-  if (Deno.env.get("CI") === "true") {
-    throw new Error(`${program} is required under CI=true but was not found`);
+/** True when `program` names an executable file in one of the `path` directories. */
+export function onPath(program: string, path = Deno.env.get("PATH") ?? ""): boolean {
+  for (const dir of path.split(":")) {
+    if (dir === "") continue;
+    try {
+      const info = Deno.statSync(`${dir}/${program}`);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return true;
+    } catch { /* not in this directory */ }
   }
-  console.log(`skipped: ${program} is not installed`);
   return false;
+}
+
+/** What {@linkcode needs} does with a test, decided from the programs present and `CI`. */
+export interface ProgramCheck {
+  /** The programs not found on PATH, in the order asked. */
+  missing: string[];
+  /** True when the test is to be marked ignored (a program is missing and CI is not "true"). */
+  ignore: boolean;
+  /** The line printed for an ignored test. */
+  note?: string;
+  /** Under CI=true with a program missing: the message the test fails with. */
+  failure?: string;
+}
+
+/** Decides what happens to test `name` needing `programs`, with PATH and CI passed in. */
+export function checkPrograms(
+  name: string,
+  programs: readonly string[],
+  env: { path?: string; ci?: string },
+): ProgramCheck {
+  const missing = programs.filter((p) => !onPath(p, env.path ?? ""));
+  if (missing.length === 0) return { missing, ignore: false };
+  const list = missing.join(", ");
+  const verb = missing.length === 1 ? "is" : "are";
+  if (env.ci === "true") {
+    return {
+      missing,
+      ignore: false,
+      failure: `CI=true: ${list} ${verb} required but not installed`,
+    };
+  }
+  return {
+    missing,
+    ignore: true,
+    note: `ignored: ${JSON.stringify(name)} needs ${list}, not installed`,
+  };
+}
+
+/**
+ * A test that drives external programs. When one is not on PATH the test is marked ignored and
+ * one line says why; under `CI=true` it is not ignored but fails at once naming the program (CI
+ * must have every program the tests need). Decided at module load, so a missing program never
+ * turns into an "ok" from a test that returned early.
+ *
+ * ```ts
+ * Deno.test(needs(["ffmpeg", "curl"], { name: "...", async fn() { ... } }));
+ * ```
+ */
+export function needs(
+  programs: readonly string[],
+  test: Deno.TestDefinition,
+): Deno.TestDefinition {
+  const check = checkPrograms(test.name, programs, {
+    path: Deno.env.get("PATH"),
+    ci: Deno.env.get("CI"),
+  });
+  if (check.note) console.log(check.note);
+  if (check.failure) {
+    const failure = check.failure;
+    return {
+      ...test,
+      fn: () => {
+        throw new Error(failure);
+      },
+    };
+  }
+  return { ...test, ignore: test.ignore || check.ignore };
 }
 
 /** An ICY stream split into audio bytes and metadata blocks, as a player sees it. */

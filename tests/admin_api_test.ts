@@ -8,7 +8,7 @@ import {
   binaryString,
   exchange,
   feed,
-  hasProgram,
+  needs,
   openListener,
   openSource,
   parseReply,
@@ -453,29 +453,32 @@ async function curlFrom(localIp: string, url: string, user: string): Promise<Rep
   return parseReply(binaryString(out.stdout));
 }
 
-Deno.test("/admin/metadata with source credentials from another IP is refused; admin credentials pass", async () => {
-  if (!(await hasProgram("curl"))) return;
-  await using srv = await startTestServer();
-  using _src = await openSource(srv.port, "/a.mp3");
-  const title = async () => JSON.parse((await statusReply(srv.port)).body).icestats.source.title;
-  const url = (song: string) =>
-    `http://127.0.0.1:${srv.port}/admin/metadata?mount=/a.mp3&mode=updinfo&song=${song}`;
-  const foreign = await curlFrom("127.0.0.2", url("Foreign"), `source:${SOURCE_PW}`);
-  assert.equal(foreign.status, 200);
-  assert.equal(
-    foreign.body,
-    '<?xml version="1.0"?>\n<iceresponse><message>Mountpoint will not accept URL updates</message><return>1</return></iceresponse>\n',
-  );
-  assert.equal(await title(), undefined, "title unchanged");
-  const asAdmin = await curlFrom("127.0.0.2", url("ByAdmin"), ADMIN);
-  assert.equal(asAdmin.status, 200);
-  assert.match(asAdmin.body, /Metadata update successful/);
-  assert.equal(await title(), "ByAdmin");
-  // From the source's own address, source credentials work.
-  const own = await curlFrom("127.0.0.1", url("BySource"), `source:${SOURCE_PW}`);
-  assert.match(own.body, /Metadata update successful/);
-  assert.equal(await title(), "BySource");
-});
+Deno.test(needs(["curl"], {
+  name:
+    "/admin/metadata with source credentials from another IP is refused; admin credentials pass",
+  async fn() {
+    await using srv = await startTestServer();
+    using _src = await openSource(srv.port, "/a.mp3");
+    const title = async () => JSON.parse((await statusReply(srv.port)).body).icestats.source.title;
+    const url = (song: string) =>
+      `http://127.0.0.1:${srv.port}/admin/metadata?mount=/a.mp3&mode=updinfo&song=${song}`;
+    const foreign = await curlFrom("127.0.0.2", url("Foreign"), `source:${SOURCE_PW}`);
+    assert.equal(foreign.status, 200);
+    assert.equal(
+      foreign.body,
+      '<?xml version="1.0"?>\n<iceresponse><message>Mountpoint will not accept URL updates</message><return>1</return></iceresponse>\n',
+    );
+    assert.equal(await title(), undefined, "title unchanged");
+    const asAdmin = await curlFrom("127.0.0.2", url("ByAdmin"), ADMIN);
+    assert.equal(asAdmin.status, 200);
+    assert.match(asAdmin.body, /Metadata update successful/);
+    assert.equal(await title(), "ByAdmin");
+    // From the source's own address, source credentials work.
+    const own = await curlFrom("127.0.0.1", url("BySource"), `source:${SOURCE_PW}`);
+    assert.match(own.body, /Metadata update successful/);
+    assert.equal(await title(), "BySource");
+  },
+}));
 
 Deno.test("/admin.cgi updates the title with ?pass=: missing pass 400, wrong pass 401, exact success page", async () => {
   await using srv = await startTestServer();

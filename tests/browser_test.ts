@@ -8,7 +8,7 @@ import { chromium } from "playwright-core";
 import {
   ADMIN_PW,
   ffmpegSource,
-  hasProgram,
+  needs,
   startTestServer,
   stopChild,
   waitFor,
@@ -19,14 +19,13 @@ import { setTitle } from "./_web.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const XSS = `<img src=x onerror="document.title='pwned'">`;
 
-Deno.test({
+Deno.test(needs(["chromium", "ffmpeg"], {
   name:
     "browser: dashboard goes live, titles arrive without reload, add a mount, play, XSS stays text",
   // Playwright keeps its pipe to the browser process open in ways the sanitizers cannot see end.
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    if (!await hasProgram("chromium") || !await hasProgram("ffmpeg")) return;
     await withTempDir("tinyice_browser_", async (dir) => {
       await using srv = await startTestServer({
         configDir: dir,
@@ -138,4 +137,4 @@ Deno.test({
       }
     });
   },
-});
+}));

@@ -7,7 +7,7 @@ import {
   basicAuth,
   exchange,
   ffmpegSource,
-  hasProgram,
+  needs,
   RawClient,
   readIcy,
   startTestServer,
@@ -15,10 +15,6 @@ import {
   stopChild,
   waitFor,
 } from "./_helpers.ts";
-
-const HAVE_FFMPEG = await hasProgram("ffmpeg") && await hasProgram("ffprobe");
-const HAVE_CURL = await hasProgram("curl");
-const HAVE_MPV = await hasProgram("mpv");
 
 const utf8 = new TextDecoder();
 
@@ -342,9 +338,8 @@ const mp3Cases = [
 ];
 
 for (const { legacy, label, mount } of mp3Cases) {
-  Deno.test({
+  Deno.test(needs(["ffmpeg", "ffprobe", "curl"], {
     name: `${label} goes live and ffmpeg and curl listeners get valid MP3 with exact ICY blocks`,
-    ignore: !HAVE_FFMPEG || !HAVE_CURL,
     async fn() {
       await using srv = await startTestServer();
       const src = ffmpegSource({ port: srv.port, mount, legacy, name: "Sine Radio" });
@@ -360,7 +355,7 @@ for (const { legacy, label, mount } of mp3Cases) {
       }
       await waitFor(() => srv.server.ctx.registry.get(mount) === undefined, "mount released");
     },
-  });
+  }));
 }
 
 const oggCases = [
@@ -370,11 +365,10 @@ const oggCases = [
 ] as const;
 
 for (const { codec, legacy, mount, title } of oggCases) {
-  Deno.test({
+  Deno.test(needs(["ffmpeg", "ffprobe"], {
     name: `an ffmpeg Ogg/${codec === "opus" ? "Opus" : "Vorbis"} ${
       legacy ? "SOURCE" : "PUT"
     } source shows its title and a late ffmpeg listener gets the header pages first`,
-    ignore: !HAVE_FFMPEG,
     async fn() {
       // A small burst so that a listener joining after a few pages starts mid-stream
       await using srv = await startTestServer({ mounts: { [mount]: { burst_size: 4096 } } });
@@ -401,12 +395,11 @@ for (const { codec, legacy, mount, title } of oggCases) {
         await stopChild(src);
       }
     },
-  });
+  }));
 }
 
-Deno.test({
+Deno.test(needs(["ffmpeg", "ffprobe", "mpv"], {
   name: "/admin/metadata changes the title in-stream for readIcy and mpv and in status-json",
-  ignore: !HAVE_FFMPEG || !HAVE_MPV,
   async fn() {
     const mount = "/meta.mp3";
     const title = "Admin Title Café";
@@ -447,11 +440,10 @@ Deno.test({
       await stopChild(src);
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["ffmpeg", "ffprobe"], {
   name: "ffmpeg with a wrong password fails and a second ffmpeg on a live mount gets 403",
-  ignore: !HAVE_FFMPEG,
   async fn() {
     await using srv = await startTestServer();
     const registry = srv.server.ctx.registry;
@@ -478,11 +470,10 @@ Deno.test({
       await stopChild(first);
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["ffmpeg", "ffprobe", "curl"], {
   name: "a mount with max_listeners 1 gives a second curl listener 403 max listeners reached",
-  ignore: !HAVE_FFMPEG || !HAVE_CURL,
   async fn() {
     const mount = "/one.mp3";
     await using srv = await startTestServer({ mounts: { [mount]: { max_listeners: 1 } } });
@@ -522,11 +513,10 @@ Deno.test({
       await stopChild(src);
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["ffmpeg", "ffprobe"], {
   name: "a listener on /live moves to its fallback when the source dies and back on override",
-  ignore: !HAVE_FFMPEG,
   async fn() {
     await using srv = await startTestServer({
       mounts: { "/live.mp3": { fallback: "/backup.mp3", fallback_override: true } },
@@ -584,4 +574,4 @@ Deno.test({
       await stopChild(backup);
     }
   },
-});
+}));

@@ -14,8 +14,12 @@ const LEAF_FOLDERS = ["relay/", "config/", "history/", "templates/"];
  */
 const SERVER_ROOMS = ["log/", "security/", "net/", "http/", "icecast/", "web/", ""];
 
-/** Specifiers of static imports, re-exports and literal dynamic imports in `source`. */
+/**
+ * Specifiers of static imports, re-exports and literal dynamic imports in `source`. Comment
+ * lines and blocks are skipped: a comment may show an import (`import("./contract.ts")`).
+ */
 export function importSpecifiers(source: string): string[] {
+  source = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
   const found: string[] = [];
   const patterns = [
     /\b(?:import|export)\b[^'"`;]*?\bfrom\s*["']([^"']+)["']/g,
@@ -122,6 +126,8 @@ Deno.test("importSpecifiers() finds static, side-effect, re-export and dynamic i
     'import "../templates/mod.ts";',
     'const h = await import("../history/db.ts");',
     'import x from "npm:hash-wasm";',
+    '// the browser code reads import("../server/web/contract.ts") types',
+    '/** @typedef {import("./e.ts").E} E */',
   ].join("\n");
   assert.deepEqual(importSpecifiers(src).sort(), [
     "../config/schema.ts",

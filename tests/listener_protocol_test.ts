@@ -9,7 +9,7 @@ import {
   closedSilently,
   exchange,
   feed,
-  hasProgram,
+  needs,
   openListener,
   openSource,
   pattern,
@@ -241,31 +241,33 @@ async function mp3Tone(): Promise<Uint8Array> {
   return out.stdout;
 }
 
-Deno.test("A new listener gets about burst_size bytes at once, starting on an MP3 frame sync", async () => {
-  if (!(await hasProgram("ffmpeg"))) return;
-  const mp3 = await mp3Tone();
-  await using srv = await startTestServer();
-  using src = await openSource(srv.port, "/burst.mp3");
-  for (let i = 0; i < mp3.length; i += 16384) await src.send(mp3.subarray(i, i + 16384));
-  const mount = srv.server.ctx.registry.get("/burst.mp3")!;
-  await waitFor(() => mount.ring.head === mp3.length, "all MP3 bytes in the mount");
-  const { client } = await openListener(srv.port, "/burst.mp3");
-  using listener = client;
-  // The burst arrives with no further source data.
-  const first = await listener.readBytes(60_000, 3000);
-  const l = [...mount.listeners][0];
-  await waitFor(() => l.offset === mount.ring.head, "burst fully sent");
-  const burst = l.bytesSent;
-  // At least burst_size: the start is the frame holding the wanted byte (at most 1441 back).
-  assert.ok(burst >= 65536 && burst <= 65536 + 1441, `burst of ${burst} bytes`);
-  const start = mp3.length - burst;
-  const all = new Uint8Array(burst);
-  all.set(first);
-  all.set(await listener.readBytes(burst - first.length), first.length);
-  assert.deepEqual(all, mp3.subarray(start));
-  assert.equal(all[0], 0xff, "frame sync byte");
-  assert.equal(all[1] & 0xe0, 0xe0, "frame sync bits");
-});
+Deno.test(needs(["ffmpeg"], {
+  name: "A new listener gets about burst_size bytes at once, starting on an MP3 frame sync",
+  async fn() {
+    const mp3 = await mp3Tone();
+    await using srv = await startTestServer();
+    using src = await openSource(srv.port, "/burst.mp3");
+    for (let i = 0; i < mp3.length; i += 16384) await src.send(mp3.subarray(i, i + 16384));
+    const mount = srv.server.ctx.registry.get("/burst.mp3")!;
+    await waitFor(() => mount.ring.head === mp3.length, "all MP3 bytes in the mount");
+    const { client } = await openListener(srv.port, "/burst.mp3");
+    using listener = client;
+    // The burst arrives with no further source data.
+    const first = await listener.readBytes(60_000, 3000);
+    const l = [...mount.listeners][0];
+    await waitFor(() => l.offset === mount.ring.head, "burst fully sent");
+    const burst = l.bytesSent;
+    // At least burst_size: the start is the frame holding the wanted byte (at most 1441 back).
+    assert.ok(burst >= 65536 && burst <= 65536 + 1441, `burst of ${burst} bytes`);
+    const start = mp3.length - burst;
+    const all = new Uint8Array(burst);
+    all.set(first);
+    all.set(await listener.readBytes(burst - first.length), first.length);
+    assert.deepEqual(all, mp3.subarray(start));
+    assert.equal(all[0], 0xff, "frame sync byte");
+    assert.equal(all[1] & 0xe0, 0xe0, "frame sync bits");
+  },
+}));
 
 Deno.test("A listener's Range header is ignored: 200, never 206", async () => {
   await using srv = await startTestServer();

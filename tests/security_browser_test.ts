@@ -12,7 +12,7 @@ import {
   basicAuth,
   exchange,
   feed,
-  hasProgram,
+  needs,
   openSource,
   parseReply,
   SOURCE_PW,
@@ -139,11 +139,10 @@ async function assertDashboard(page: Page): Promise<void> {
   assert.equal(await page.locator("#mounts-heading").textContent(), "Mounts");
 }
 
-Deno.test({
+Deno.test(needs(["chromium"], {
   name:
     "A source cannot take over /admin: the signed-in admin's browser gets the dashboard and runs no source script",
   async fn() {
-    if (!await hasProgram("chromium")) return;
     await withTempDir("tinyice_takeover_", async (dir) => {
       await using srv = await startTestServer({ configDir: dir, page_title: "Station FM" });
       const port = srv.port;
@@ -230,7 +229,7 @@ Deno.test({
       }
     });
   },
-});
+}));
 
 /** A page disguised as a stream: Chromium must neither sniff it into HTML nor run its script. */
 const PAGE_TEXT = `<!doctype html><html><head><title>pwned page</title></head><body><script>` +
@@ -238,10 +237,9 @@ const PAGE_TEXT = `<!doctype html><html><head><title>pwned page</title></head><b
   `</script></body></html>\n`;
 const MOUNT_PAGE = new TextEncoder().encode(PAGE_TEXT);
 
-Deno.test({
+Deno.test(needs(["chromium"], {
   name: "A mount opened as a page in Chromium is neither sniffed nor run",
   async fn() {
-    if (!await hasProgram("chromium")) return;
     await using srv = await startTestServer();
     const port = srv.port;
     const base = `http://127.0.0.1:${port}`;
@@ -329,7 +327,7 @@ Deno.test({
       for (const h of held) await h.close();
     }
   },
-});
+}));
 
 /**
  * A stand-in for the old listener head, on 127.0.0.3: the same fields with a bare CR in a value,
@@ -368,10 +366,9 @@ function bareCrServer(): { port: number; close(): Promise<void> } {
   };
 }
 
-Deno.test({
+Deno.test(needs(["chromium"], {
   name: "Header injection through a source's headers never reaches a browser",
   async fn() {
-    if (!await hasProgram("chromium")) return;
     await withTempDir("tinyice_inject_", async (dir) => {
       await using srv = await startTestServer({ configDir: dir });
       const port = srv.port;
@@ -446,7 +443,7 @@ Deno.test({
       }
     });
   },
-});
+}));
 
 /**
  * A foreign page that fires the Icecast admin commands at the server: as images, as a frame, and
@@ -464,10 +461,9 @@ function evilPage(port: number): string {
 </body>`;
 }
 
-Deno.test({
+Deno.test(needs(["chromium"], {
   name: "A foreign page cannot run admin commands through the admin's cached Basic credentials",
   async fn() {
-    if (!await hasProgram("chromium")) return;
     await using srv = await startTestServer();
     const port = srv.port;
     const base = `http://127.0.0.1:${port}`;
@@ -562,4 +558,4 @@ Deno.test({
       await evil.shutdown();
     }
   },
-});
+}));

@@ -7,8 +7,8 @@ import {
   basicAuth,
   closedSilently,
   exchange,
-  hasProgram,
   type ListenerOptions,
+  needs,
   openListener,
   openSource,
   parseReply,
@@ -323,7 +323,7 @@ Deno.test("PUT with Content-Length ends the source after exactly that many bytes
 });
 
 Deno.test("A source that sends nothing for source_timeout_s is dropped", async () => {
-  await using srv = await startTestServer({ source_timeout_s: 1 });
+  await using srv = await startTestServer({ source_timeout_s: 0.3 });
   using src = await openSource(srv.port, "/quiet.mp3");
   assert.equal(srv.server.ctx.registry.get("/quiet.mp3")?.hasSource, true);
   assert.ok(await src.closedByPeer(8000), "silent source closed by the server");
@@ -514,7 +514,7 @@ Deno.test("A request with more than 64 header lines gets 400", async () => {
 });
 
 Deno.test("A client that sends half a head and stalls is closed after header_timeout_s", async () => {
-  await using srv = await startTestServer({ header_timeout_s: 1 });
+  await using srv = await startTestServer({ header_timeout_s: 0.3 });
   using client = await RawClient.connect(srv.port);
   await client.send(`SOURCE /stall.mp3 HTTP/1.0\r\n${AUTH}Content-Ty`);
   assert.ok(await closedSilently(client, 6000), "closed silently by the header timeout");
@@ -522,7 +522,7 @@ Deno.test("A client that sends half a head and stalls is closed after header_tim
 });
 
 Deno.test("header_timeout_s bounds the whole head: a client trickling bytes is still cut off", async () => {
-  await using srv = await startTestServer({ header_timeout_s: 1 });
+  await using srv = await startTestServer({ header_timeout_s: 0.5 });
   using client = await RawClient.connect(srv.port);
   await client.send("GET /status-json.xsl HTTP/1.0\r\n");
   let trickling = true;
@@ -602,78 +602,81 @@ function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
   return -1;
 }
 
-Deno.test("Ogg/Opus from ffmpeg over raw SOURCE: a late listener gets OpusHead/OpusTags, then whole pages", async () => {
-  if (!(await hasProgram("ffmpeg"))) return;
-  const out = await new Deno.Command("ffmpeg", {
-    args: [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=d=5",
-      "-c:a",
-      "libopus",
-      "-metadata",
-      "title=T",
-      "-metadata",
-      "artist=A",
-      "-f",
-      "ogg",
-      "pipe:1",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const ogg = out.stdout;
-  await using srv = await startTestServer({ burst_size: 4096 });
-  using src = await openSource(srv.port, "/opus.ogg", "Content-Type: audio/ogg\r\n");
-  // Two thirds now, the rest once the late listener has joined.
-  const split = Math.floor(ogg.length * 2 / 3);
-  const send = async (from: number, to: number) => {
-    for (let i = from; i < to; i += 4000) {
-      await src.send(ogg.subarray(i, Math.min(i + 4000, to)));
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  };
-  await send(0, split);
-  await waitFor(
-    () => srv.server.ctx.registry.get("/opus.ogg")?.ring.head === split,
-    "two thirds of the Ogg bytes in the mount",
-  );
-  const s = (await statusJson(srv.port)).source;
-  assert.equal(s.title, "T");
-  assert.equal(s.artist, "A");
-  assert.equal(s.subtype, "Opus");
-  assert.equal(s.server_type, "audio/ogg");
+Deno.test(needs(["ffmpeg"], {
+  name:
+    "Ogg/Opus from ffmpeg over raw SOURCE: a late listener gets OpusHead/OpusTags, then whole pages",
+  async fn() {
+    const out = await new Deno.Command("ffmpeg", {
+      args: [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=5",
+        "-c:a",
+        "libopus",
+        "-metadata",
+        "title=T",
+        "-metadata",
+        "artist=A",
+        "-f",
+        "ogg",
+        "pipe:1",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const ogg = out.stdout;
+    await using srv = await startTestServer({ burst_size: 4096 });
+    using src = await openSource(srv.port, "/opus.ogg", "Content-Type: audio/ogg\r\n");
+    // Two thirds now, the rest once the late listener has joined.
+    const split = Math.floor(ogg.length * 2 / 3);
+    const send = async (from: number, to: number) => {
+      for (let i = from; i < to; i += 4000) {
+        await src.send(ogg.subarray(i, Math.min(i + 4000, to)));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    };
+    await send(0, split);
+    await waitFor(
+      () => srv.server.ctx.registry.get("/opus.ogg")?.ring.head === split,
+      "two thirds of the Ogg bytes in the mount",
+    );
+    const s = (await statusJson(srv.port)).source;
+    assert.equal(s.title, "T");
+    assert.equal(s.artist, "A");
+    assert.equal(s.subtype, "Opus");
+    assert.equal(s.server_type, "audio/ogg");
 
-  using listener = await RawClient.connect(srv.port);
-  await listener.send("GET /opus.ogg HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n");
-  const head = await listener.readUntil("\r\n\r\n");
-  assert.match(head, /\r\nContent-Type: audio\/ogg\r\n/);
-  assert.doesNotMatch(head, /icy-metaint/i);
-  const first = await readOggPage(listener);
-  assert.ok(first.flags & 0x02, "first page is BOS");
-  assert.equal(new TextDecoder().decode(first.body.subarray(0, 8)), "OpusHead");
-  assert.equal(first.sequence, 0);
-  const second = await readOggPage(listener);
-  assert.equal(new TextDecoder().decode(second.body.subarray(0, 8)), "OpusTags");
-  assert.equal(second.sequence, 1);
-  const third = await readOggPage(listener);
-  assert.equal(third.flags & 0x02, 0, "audio page is not BOS");
-  assert.ok(third.sequence > 2, `late listener starts mid-stream (page ${third.sequence})`);
-  const at = indexOfBytes(ogg, third.page);
-  assert.ok(at > 0, "the audio page is one the source sent, whole");
-  // ffmpeg's Ogg pages hold ~1 s (~9 KB) each, more than the 4 KiB burst: the listener starts
-  // on one of the last complete pages before the head, not further back.
-  const pagesSince = oggPageStarts(ogg).filter((p) => p >= at && p < split).length;
-  assert.ok(pagesSince <= 2, `burst starts ${pagesSince} pages back`);
-  await send(split, ogg.length);
-  const fourth = await readOggPage(listener);
-  assert.equal(fourth.sequence, third.sequence + 1, "pages follow without a gap");
-});
+    using listener = await RawClient.connect(srv.port);
+    await listener.send("GET /opus.ogg HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n");
+    const head = await listener.readUntil("\r\n\r\n");
+    assert.match(head, /\r\nContent-Type: audio\/ogg\r\n/);
+    assert.doesNotMatch(head, /icy-metaint/i);
+    const first = await readOggPage(listener);
+    assert.ok(first.flags & 0x02, "first page is BOS");
+    assert.equal(new TextDecoder().decode(first.body.subarray(0, 8)), "OpusHead");
+    assert.equal(first.sequence, 0);
+    const second = await readOggPage(listener);
+    assert.equal(new TextDecoder().decode(second.body.subarray(0, 8)), "OpusTags");
+    assert.equal(second.sequence, 1);
+    const third = await readOggPage(listener);
+    assert.equal(third.flags & 0x02, 0, "audio page is not BOS");
+    assert.ok(third.sequence > 2, `late listener starts mid-stream (page ${third.sequence})`);
+    const at = indexOfBytes(ogg, third.page);
+    assert.ok(at > 0, "the audio page is one the source sent, whole");
+    // ffmpeg's Ogg pages hold ~1 s (~9 KB) each, more than the 4 KiB burst: the listener starts
+    // on one of the last complete pages before the head, not further back.
+    const pagesSince = oggPageStarts(ogg).filter((p) => p >= at && p < split).length;
+    assert.ok(pagesSince <= 2, `burst starts ${pagesSince} pages back`);
+    await send(split, ogg.length);
+    const fourth = await readOggPage(listener);
+    assert.equal(fourth.sequence, third.sequence + 1, "pages follow without a gap");
+  },
+}));
 
 Deno.test("Admin credentials are not source credentials", async () => {
   await using srv = await startTestServer();
