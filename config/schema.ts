@@ -1,6 +1,29 @@
 // The shape of tinyice.json: types, defaults and validateConfig().
 // Pure (no I/O), so loading, reloading and tests share one definition of a valid config.
 
+import {
+  applyRule,
+  boolean,
+  cloneJsonData,
+  ConfigError,
+  deepFreeze,
+  describe,
+  fail,
+  integer,
+  isPlainObject,
+  nonEmptyString,
+  positiveNumber,
+  type Rule,
+  secret,
+  text,
+} from "./_rules.ts";
+import {
+  checkHttps,
+  HTTPS_DEFAULTS,
+  HTTPS_OPTIONAL,
+  HTTPS_RULES,
+  type HttpsConfig,
+} from "./https.ts";
 import { mountPathProblem } from "./mount_path.ts";
 
 /** Settings for one mountpoint, keyed by its path in {@linkcode Config.mounts}. */
@@ -39,7 +62,7 @@ export interface UserConfig {
 }
 
 /** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
-export interface Config {
+export interface Config extends HttpsConfig {
   bind_host: string;
   port: number;
   hostname: string;
@@ -93,14 +116,27 @@ export interface Config {
   mounts: Record<string, MountConfig>;
 }
 
+export { ConfigError };
+export type { CertificateConfig, HttpsConfig } from "./https.ts";
+
 export const DEFAULT_METAINT = 16000;
 export const MAX_METAINT = 1_048_576;
 export const MAX_BURST_BYTES = 16 * 1024 * 1024;
 
 /** Defaults for every Config field that has one (the two passwords and mounts have none). */
 export const CONFIG_DEFAULTS: Readonly<
-  Omit<Config, "source_password" | "admin_password" | "mounts" | "users" | "bans" | "history_path">
+  Omit<
+    Config,
+    | "source_password"
+    | "admin_password"
+    | "mounts"
+    | "users"
+    | "bans"
+    | "history_path"
+    | (typeof HTTPS_OPTIONAL)[number]
+  >
 > = Object.freeze({
+  ...HTTPS_DEFAULTS,
   bind_host: "0.0.0.0",
   port: 8000,
   hostname: "localhost",
@@ -125,25 +161,6 @@ export const CONFIG_DEFAULTS: Readonly<
   max_connections_per_ip: 64,
   max_mounts: 200,
 });
-
-/**
- * A config file that cannot be used. The message names the file, the field path and the
- * problem, and never contains a password.
- */
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
-
-interface Rule {
-  /** Returns the problem ("must be ...") or undefined when the value is fine. */
-  check(value: unknown): string | undefined;
-  /** Secrets are described by type only in error messages. */
-  isSecret?: boolean;
-  normalize?(value: unknown): unknown;
-}
 
 const CHARSETS = new Map([["utf-8", "UTF-8"], ["iso-8859-1", "ISO-8859-1"]]);
 
@@ -185,6 +202,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   // users and mounts are checked entry by entry in validateUsers() and validateMounts()
   users: { check: () => undefined },
   mounts: { check: () => undefined },
+  ...HTTPS_RULES,
 };
 
 const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
@@ -209,6 +227,11 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
   },
 };
 
+/** The config block for a mount, if it is configured. */
+export function mountConfig(config: Config, path: string): MountConfig | undefined {
+  return Object.hasOwn(config.mounts, path) ? config.mounts[path] : undefined;
+}
+
 /**
  * Checks a parsed tinyice.json and returns a deep-frozen copy with defaults filled in.
  *
@@ -225,11 +248,6 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
  * config.port; // 8000 when the file has no port
  * ```
  */
-/** The config block for a mount, if it is configured. */
-export function mountConfig(config: Config, path: string): MountConfig | undefined {
-  return Object.hasOwn(config.mounts, path) ? config.mounts[path] : undefined;
-}
-
 export function validateConfig(raw: unknown, file: string): Config {
   if (!isPlainObject(raw)) {
     throw new ConfigError(
@@ -254,6 +272,7 @@ export function validateConfig(raw: unknown, file: string): Config {
     fail(file, "mounts", `has ${mountCount} entries, more than max_mounts (${out.max_mounts})`);
   }
   out.users = validateUsers(out.users, file);
+  checkHttps(out, file);
   return deepFreeze(out) as unknown as Config;
 }
 
@@ -273,7 +292,13 @@ function validateMounts(mounts: unknown, file: string): Record<string, unknown> 
   return mounts;
 }
 
-const OPTIONAL_TOP_LEVEL = new Set(["mounts", "users", "bans", "history_path"]);
+const OPTIONAL_TOP_LEVEL = new Set<string>([
+  "mounts",
+  "users",
+  "bans",
+  "history_path",
+  ...HTTPS_OPTIONAL,
+]);
 /** User names end up in URLs, logs and cookies' sessions: keep them plain. */
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 
@@ -311,106 +336,4 @@ function listProblem(v: unknown): string | undefined {
     if (problem) return `must be a list of mount paths, but ${describe(m)} ${problem}`;
   }
   return undefined;
-}
-
-function applyRule(rule: Rule, value: unknown, field: string, file: string): unknown {
-  const problem = rule.check(value);
-  if (problem) {
-    const got = rule.isSecret ? describeType(value) : describe(value);
-    fail(file, field, `${problem}, got ${got}`);
-  }
-  return rule.normalize ? rule.normalize(value) : value;
-}
-
-function fail(file: string, field: string, problem: string): never {
-  throw new ConfigError(`Invalid config ${file}: ${field} ${problem}`);
-}
-
-/**
- * Control characters (C0, DEL, C1) in a config string end up in response headers, playlists and
- * logs, where a CR or LF splits a line: no text field may hold one.
- */
-const CONTROL_CHARS = /\p{Cc}/u;
-
-function textProblem(v: unknown): string | undefined {
-  if (typeof v !== "string") return "must be a string";
-  if (CONTROL_CHARS.test(v)) return "must not contain control characters (line breaks, tabs, NUL)";
-  return undefined;
-}
-
-function text(): Rule {
-  return { check: textProblem };
-}
-
-function nonEmptyString(): Rule {
-  return {
-    check: (v) => typeof v !== "string" || v === "" ? "must be a non-empty string" : textProblem(v),
-  };
-}
-
-function secret(): Rule {
-  return { ...nonEmptyString(), isSecret: true };
-}
-
-function boolean(): Rule {
-  return { check: (v) => typeof v === "boolean" ? undefined : "must be true or false" };
-}
-
-function integer(min: number, max?: number): Rule {
-  const problem = max === undefined
-    ? (min === 0 ? "must be a non-negative integer" : `must be an integer of at least ${min}`)
-    : `must be an integer from ${min} to ${max}`;
-  return {
-    check: (v) =>
-      Number.isSafeInteger(v) && (v as number) >= min && (max === undefined || (v as number) <= max)
-        ? undefined
-        : problem,
-  };
-}
-
-function positiveNumber(): Rule {
-  return {
-    check: (v) =>
-      typeof v === "number" && Number.isFinite(v) && v > 0
-        ? undefined
-        : "must be a positive number",
-  };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function cloneJsonData(raw: Record<string, unknown>, file: string): Record<string, unknown> {
-  try {
-    return structuredClone(raw);
-  } catch (err) {
-    throw new ConfigError(`Invalid config ${file}: it must contain only JSON data`, { cause: err });
-  }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
-
-const MAX_QUOTED_CHARS = 40;
-
-function describe(v: unknown): string {
-  if (typeof v === "string") {
-    return JSON.stringify(v.length > MAX_QUOTED_CHARS ? `${v.slice(0, MAX_QUOTED_CHARS)}...` : v);
-  }
-  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
-  return describeType(v);
-}
-
-function describeType(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "string") return v === "" ? "an empty string" : "a string";
-  const type = typeof v;
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }

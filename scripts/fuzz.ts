@@ -135,7 +135,7 @@ async function fuzzSocket(seed: number, corpus: Corpus, ms: number): Promise<Sum
 
 /** Re-runs one saved byte-target input with the chunking of its case; exit 1 if it still fails. */
 async function replay(path: string): Promise<number> {
-  const m = path.match(/(?:^|\/)(head|chunked|ogg|icy)-(\d+)-(\d+)(?:\.min)?\.bin$/);
+  const m = path.match(/(?:^|\/)(head|chunked|ogg|icy|proxy)-(\d+)-(\d+)(?:\.min)?\.bin$/);
   if (!m) usage(`Cannot replay "${path}": expected <target>-<seed>-<n>.bin`);
   const [, name, seed, n] = m;
   const input = await Deno.readFile(path);

@@ -12,6 +12,7 @@ import { newCounters, type ServerContext } from "./http/context.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
 import type { Logger } from "./log/log.ts";
 import type { Socket } from "./net/socket.ts";
+import type { TlsView } from "./net/tls.ts";
 import { Authenticator } from "./security/auth.ts";
 import { BanList } from "./security/ip_ban.ts";
 import { SessionStore } from "./security/session.ts";
@@ -31,6 +32,8 @@ export interface ContextOptions {
   admission?: ServerContext["admission"];
   /** Makes a validated config the running one (the lifecycle's apply); throws to refuse it. */
   apply?: (next: Config) => void;
+  /** HTTPS, when the server serves it. */
+  tls?: TlsView;
 }
 
 /** A context and the event hub behind its `events`, which the lifecycle feeds and closes. */
@@ -105,6 +108,9 @@ export function createContext(options: ContextOptions): BuiltContext {
     events: hub,
     history: openHistoryFor(config, options.configPath, log),
     bans: new BanList(config.bans),
+    trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),
+    tls: options.tls,
+    acmeChallenges: new Map(),
     admission: options.admission ?? { limit: 0, refused: 0 },
     updateConfig: configUpdater({
       read: async () => {
@@ -112,7 +118,10 @@ export function createContext(options: ContextOptions): BuiltContext {
         return path ? (await loadConfig(path, hasher)).config : ctx.config;
       },
       path: options.configPath,
-      check: (next) => void new BanList(next.bans),
+      check: (next) => {
+        new BanList(next.bans);
+        new BanList(next.trusted_proxies, "trusted proxy");
+      },
       apply: (next) => options.apply ? options.apply(next) : void (ctx.config = next),
     }),
   };

@@ -10,6 +10,7 @@ import { serveListener } from "./icecast/listen.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
 import { serveSource } from "./icecast/source.ts";
 import type { Acceptor } from "./net/accept.ts";
+import type { TlsManager } from "./tls/manager.ts";
 import type { Socket } from "./net/socket.ts";
 import { BanList } from "./security/ip_ban.ts";
 import type { EventHub } from "./web/events.ts";
@@ -32,8 +33,12 @@ export interface LifecycleOptions {
   configPath?: string;
   /** Applied to every config read from the file (command-line overrides). */
   adjust?: (config: Config) => Config;
-  /** The sockets accepting connections, closed first on shutdown. */
-  acceptor: Acceptor;
+  /** The sockets accepting connections (plain, then HTTPS), closed first on shutdown. */
+  acceptors: Acceptor[];
+  /** HTTPS certificates, reloaded from their files with the config. */
+  tls?: TlsManager;
+  /** Where relative certificate paths start from (the config file's folder). */
+  baseDir: string;
   /** The connection caps; admits each accepted socket or answers it with a refusal. */
   gate: ConnectionGate;
 }
@@ -91,8 +96,11 @@ export class Lifecycle {
   /** Makes `next` the running config; throws (changing nothing) when a ban entry is bad. */
   apply(next: Config): void {
     const ctx = this.#ctx;
-    const bans = new BanList(next.bans); // throws on a bad entry: the old config stays
+    // Both throw on a bad entry, before anything changed: the old config stays.
+    const bans = new BanList(next.bans);
+    const trustedProxies = new BanList(next.trusted_proxies, "trusted proxy");
     ctx.bans = bans;
+    ctx.trustedProxies = trustedProxies;
     if (next.write_interval_ms !== ctx.config.write_interval_ms) {
       clearInterval(this.#flusher);
       this.#flusher = setInterval(() => ctx.registry.flush(), next.write_interval_ms);
@@ -126,11 +134,19 @@ export class Lifecycle {
     const running = this.#ctx.config;
     if (
       next.port !== running.port || next.bind_host !== running.bind_host ||
-      next.socket_api !== running.socket_api
+      next.socket_api !== running.socket_api || next.use_https !== running.use_https ||
+      (next.use_https && next.https_port !== running.https_port)
     ) {
-      log.warn("config reload: bind_host/port/socket_api changes need a restart");
+      log.warn(
+        "config reload: bind_host/port/socket_api/use_https/https_port changes need a restart",
+      );
     }
     try {
+      // Certificate files are read again (certbot renewed them?) before anything changes;
+      // new handshakes get them, connected clients keep theirs.
+      if (this.#options.tls && next.use_https) {
+        await this.#options.tls.loadFiles(next, this.#options.baseDir);
+      }
       this.apply(next);
     } catch (err) {
       log.error("config reload rejected, keeping the running config", {
@@ -151,7 +167,7 @@ export class Lifecycle {
     clearInterval(this.#flusher);
     this.#unsubscribe();
     this.#hub.close();
-    await this.#options.acceptor.close();
+    await Promise.all(this.#options.acceptors.map((a) => a.close()));
     this.#options.gate.close();
     ctx.registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();

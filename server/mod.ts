@@ -12,7 +12,10 @@ import type { ServerContext } from "./http/context.ts";
 import { ConnectionGate } from "./http/admission.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import type { Logger } from "./log/log.ts";
-import { listenSockets } from "./net/accept.ts";
+import { type AcceptEvents, listenSockets } from "./net/accept.ts";
+import { TlsManager } from "./tls/manager.ts";
+import { AcmeManager } from "./tls/acme.ts";
+import { dirname, resolve } from "node:path";
 import { connectionLimit, openFdCount, readFdLimit } from "./net/fd_limit.ts";
 
 export { createContext } from "./create_context.ts";
@@ -70,6 +73,8 @@ export interface ServerOptions {
 
 export interface TinyIceServer extends AsyncDisposable {
   readonly port: number;
+  /** The HTTPS port, when `use_https`. */
+  readonly httpsPort: number | undefined;
   readonly hostname: string;
   readonly ctx: ServerContext;
   /** Re-reads the config file (or takes `next`); keeps the old one when the new is invalid. */
@@ -78,7 +83,15 @@ export interface TinyIceServer extends AsyncDisposable {
   shutdown(): Promise<void>;
 }
 
-/** Binds the port and starts serving; rejects when the port cannot be bound. */
+/** Where relative paths in the config (certificate files, the ACME cache) start from. */
+function configDir(configPath: string | undefined): string {
+  return configPath ? dirname(resolve(configPath)) : Deno.cwd();
+}
+
+/**
+ * Binds the port (and the HTTPS port when `use_https`) and starts serving; rejects when a port
+ * cannot be bound or a certificate file cannot be used (the message names the field).
+ */
 export async function startServer(options: ServerOptions): Promise<TinyIceServer> {
   const { config, log } = options;
   const fdLimit = readFdLimit();
@@ -87,34 +100,50 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   const gate = new ConnectionGate(() => ({
     total: connectionCap(),
     perAddress: ctx.config.max_connections_per_ip,
+    isExempt: (ip) => ctx.trustedProxies.has(ip),
   }));
+  const baseDir = configDir(options.configPath);
+  const tls = config.use_https ? new TlsManager(log) : undefined;
+  await tls?.loadFiles(config, baseDir);
+  const events: AcceptEvents = {
+    onStall: (reason) =>
+      log.error("not accepting connections, retrying", {
+        reason,
+        connections: ctx.sockets.size,
+        fdsOpen: openFdCount(),
+        fdLimit: fdLimit?.soft,
+      }),
+    onResume: (stalledMs) =>
+      log.warn("accepting connections again", { stalledS: Math.round(stalledMs / 100) / 10 }),
+  };
+  const bind = { hostname: config.bind_host, reusePort: options.reusePort ?? true, events };
   // Bound first, so a taken port fails start-up before anything else is built.
-  const acceptor = await listenSockets(
-    {
-      api: config.socket_api,
-      hostname: config.bind_host,
-      port: config.port,
-      reusePort: options.reusePort ?? true,
-      events: {
-        onStall: (reason) =>
-          log.error("not accepting connections, retrying", {
-            reason,
-            connections: ctx.sockets.size,
-            fdsOpen: openFdCount(),
-            fdLimit: fdLimit?.soft,
-          }),
-        onResume: (stalledMs) =>
-          log.warn("accepting connections again", { stalledS: Math.round(stalledMs / 100) / 10 }),
-      },
-    },
-    (sock) => lifecycle.accept(sock),
-  );
+  const acceptors = [
+    await listenSockets(
+      { ...bind, api: config.socket_api, port: config.port },
+      (sock) => lifecycle.accept(sock),
+    ),
+  ];
+  if (tls) {
+    try {
+      const secure = await listenSockets(
+        { ...bind, api: "node", port: config.https_port, tls: tls.contexts },
+        (sock) => lifecycle.accept(sock),
+      );
+      acceptors.push(secure);
+      tls.port = secure.port;
+    } catch (err) {
+      await acceptors[0].close();
+      throw err;
+    }
+  }
   const { ctx, hub } = createContext({
     config,
     configPath: options.configPath,
     hasher: options.hasher,
     log,
-    port: acceptor.port,
+    port: acceptors[0].port,
+    tls,
     admission: {
       get limit() {
         return connectionCap();
@@ -128,15 +157,33 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   const lifecycle = new Lifecycle(ctx, hub, {
     configPath: options.configPath,
     adjust: options.adjust,
-    acceptor,
+    acceptors,
     gate,
+    tls,
+    baseDir,
   });
   reportFdLimit(log, config, fdLimit, connectionCap());
-  log.info("listening", { host: acceptor.hostname, port: acceptor.port });
-  const shutdown = () => lifecycle.shutdown();
+  log.info("listening", { host: acceptors[0].hostname, port: acceptors[0].port });
+  if (tls) log.info("listening for HTTPS", { host: acceptors[0].hostname, port: tls.port });
+  // Certificates from the CA in the background: nothing here waits for them.
+  const acme = tls && config.auto_https
+    ? new AcmeManager({
+      config,
+      cacheDir: resolve(baseDir, config.acme_cache_dir ?? "certs"),
+      tls,
+      log,
+      challenges: ctx.acmeChallenges,
+    })
+    : undefined;
+  acme?.start();
+  const shutdown = async () => {
+    await acme?.stop();
+    await lifecycle.shutdown();
+  };
   return {
-    port: acceptor.port,
-    hostname: acceptor.hostname,
+    port: acceptors[0].port,
+    httpsPort: tls?.port,
+    hostname: acceptors[0].hostname,
     ctx,
     reload: (next) => lifecycle.reload(next),
     shutdown,

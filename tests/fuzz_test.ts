@@ -67,6 +67,10 @@ Deno.test("IcyReader keeps its invariants on 3000 mutated ICY streams", async ()
   await fuzz("icy", 3000);
 });
 
+Deno.test("parseProxyHeader() and readProxyHeader() keep their invariants on 3000 mutated PROXY headers", async () => {
+  await fuzz("proxy", 3000);
+});
+
 Deno.test("the server stays healthy after 200 mutated client requests on real connections", async () => {
   await using harness = await startSocketHarness();
   const { sent, problems } = await harness.round(new Rng(SEED), (await seeds()).http, {

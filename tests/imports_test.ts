@@ -9,10 +9,11 @@ const ROOT = new URL("../", import.meta.url);
 const LEAF_FOLDERS = ["relay/", "config/", "history/", "templates/"];
 /**
  * server/'s rooms from lowest to highest. A file may import its own room or a lower one:
- * log/ and security/ are leaves anyone may use, net/ moves bytes, http/ speaks HTTP, icecast/
- * and web/ are the protocols, and server/*.ts (mod, lifecycle, routes) joins them.
+ * log/ and security/ are leaves anyone may use, net/ moves bytes (TLS included), http/ speaks
+ * HTTP, tls/ keeps the certificates (files, ACME), icecast/ and web/ are the protocols, and
+ * server/*.ts (mod, lifecycle, routes) joins them.
  */
-const SERVER_ROOMS = ["log/", "security/", "net/", "http/", "icecast/", "web/", ""];
+const SERVER_ROOMS = ["log/", "security/", "net/", "http/", "tls/", "icecast/", "web/", ""];
 
 /**
  * Specifiers of static imports, re-exports and literal dynamic imports in `source`. Comment

@@ -113,7 +113,9 @@ Deno.test("SSE: concurrent clients are capped and the admin stream needs a sessi
 });
 
 Deno.test("sessions: login, cookie flags, dashboard, CSRF-protected logout", async () => {
-  await using srv = await startTestServer();
+  // The test client stands in for a TLS-terminating proxy: X-Forwarded-Proto is believed only
+  // from a trusted proxy (issue 10).
+  await using srv = await startTestServer({ trusted_proxies: ["127.0.0.1"] });
   const page = await fetch(url(srv.port, "/admin"));
   assert.match(await page.text(), /<form[^>]*id="login"/);
   const bad = await postLogin(srv.port, "admin", "wrong");

@@ -11,6 +11,11 @@ export interface AdmissionLimits {
   total: number;
   /** Open connections from one address (IPv6 per /64); 0 means no cap. */
   perAddress: number;
+  /**
+   * Addresses the per-address cap does not apply to: trusted proxies, which carry many
+   * clients each (those are limited by the proxy, and counted by their own address after).
+   */
+  isExempt?: (ip: string) => boolean;
 }
 
 /**
@@ -64,7 +69,9 @@ export class ConnectionGate {
       this.#refuse(sock, 503, "The server is full, try again later");
       return undefined;
     }
-    if (limits.perAddress > 0 && fromAddress >= limits.perAddress) {
+    if (
+      limits.perAddress > 0 && fromAddress >= limits.perAddress && !limits.isExempt?.(sock.peerIp)
+    ) {
       this.#refuse(sock, 429, "Too many connections from your address");
       return undefined;
     }

@@ -15,6 +15,9 @@ import {
 } from "./http1.ts";
 import { isDisconnect, type Socket } from "../net/socket.ts";
 import { routeHttp, type RouteTable } from "./router.ts";
+import { applyForwardedHeaders, readProxiedClient } from "./client_address.ts";
+import { httpsUrl, isBrowserPageRequest } from "./https_redirect.ts";
+import { ProxyHeaderError } from "../net/proxy_protocol.ts";
 import { htmlError, textError, writeResponse } from "./response.ts";
 
 /**
@@ -80,6 +83,17 @@ async function answer(
   }
 }
 
+/**
+ * The 301 that sends a browser opening a page over plain HTTP to the same page on HTTPS, when
+ * HTTPS is on and `redirect_browsers_to_https` (the default) allows it.
+ */
+function toHttps(routes: RouteTable, req: RequestHead, ctx: ServerContext): Response | undefined {
+  if (req.secure || !ctx.tls || !ctx.config.redirect_browsers_to_https) return undefined;
+  if (!isBrowserPageRequest(routes, req)) return undefined;
+  const location = httpsUrl(req, ctx);
+  return location ? new Response(null, { status: 301, headers: { location } }) : undefined;
+}
+
 /** Handles one accepted connection until it closes. Never throws. */
 export async function handleConn(
   sock: Socket,
@@ -97,10 +111,12 @@ export async function handleConn(
   counters.connections++;
   counters.clients++;
   try {
+    const timeoutMs = ctx.config.header_timeout_s * 1000;
+    await readProxiedClient(sock, ctx, timeoutMs);
     const req = await readHead(sock, {
       maxHeadBytes: MAX_HEAD_BYTES,
       maxHeaders: MAX_HEADERS,
-      timeoutMs: ctx.config.header_timeout_s * 1000,
+      timeoutMs,
     });
     if (req === null) {
       reason = "closed before a request";
@@ -108,6 +124,12 @@ export async function handleConn(
     }
     method = req.method;
     path = req.path;
+    applyForwardedHeaders(sock, req, ctx);
+    if (sock.remoteIp !== sock.peerIp && ctx.bans.has(sock.remoteIp)) {
+      // Banned at accept when it connects itself; behind a proxy, once its address is known.
+      reason = "banned client behind a proxy";
+      return;
+    }
     kind = classify(req, ctx);
     switch (kind) {
       case "source":
@@ -128,7 +150,11 @@ export async function handleConn(
             timeoutMs: ctx.config.header_timeout_s * 1000,
           });
         }
-        const res = await answer(handlers.routes, req, ctx, sock.remoteIp);
+        const res = toHttps(handlers.routes, req, ctx) ??
+          await answer(handlers.routes, req, ctx, sock.remoteIp);
+        if (req.secure && ctx.config.hsts > 0 && ctx.tls) {
+          res.headers.set("strict-transport-security", `max-age=${ctx.config.hsts}`);
+        }
         await writeResponse(sock, res, req.method === "HEAD");
         reason = `http ${res.status}`;
         break;
@@ -141,6 +167,8 @@ export async function handleConn(
         const status = err.status === 413 ? 413 : 400;
         await writeResponse(sock, htmlError(status, err.message)).catch(() => {});
       }
+    } else if (err instanceof ProxyHeaderError) {
+      reason = err.message;
     } else if (isDisconnect(err)) reason = "peer closed";
     else {
       reason = `error: ${(err as Error)?.message ?? err}`;
@@ -154,6 +182,8 @@ export async function handleConn(
     sock.close();
     ctx.log.info("connection closed", {
       ip: sock.remoteIp,
+      ...(sock.remoteIp !== sock.peerIp ? { via: sock.peerIp } : {}),
+      ...(sock.isSecure ? { tls: true } : {}),
       kind,
       method,
       path,

@@ -11,6 +11,7 @@ import type { BanList } from "../security/ip_ban.ts";
 import type { SessionStore } from "../security/session.ts";
 import type { Logger } from "../log/log.ts";
 import type { Socket } from "../net/socket.ts";
+import type { TlsView } from "../net/tls.ts";
 
 /** Icecast's connection statistics (`/admin/stats`), counted by the connection handler. */
 export interface ConnectionCounters {
@@ -49,6 +50,12 @@ export interface ServerContext {
   history: History;
   /** Built from `config.bans`; checked for every accepted connection. */
   bans: BanList;
+  /** Built from `config.trusted_proxies`: peers whose forwarded client address is believed. */
+  trustedProxies: BanList;
+  /** HTTPS when it is on (`use_https`): its port and certificates; undefined when off. */
+  readonly tls: TlsView | undefined;
+  /** ACME http-01 answers in flight: token -> key authorization (server/tls/acme.ts). */
+  readonly acmeChallenges: Map<string, string>;
   /** The connection cap in force (0 = none) and how many connections it refused. */
   readonly admission: { readonly limit: number; readonly refused: number };
   /**

@@ -20,6 +20,11 @@ export interface RequestHead {
   leftover: Uint8Array;
   /** A POST's body, read whole by {@linkcode readBody} before routing. */
   body?: Uint8Array;
+  /**
+   * True when the client reached us over TLS: our HTTPS port, or a trusted proxy that says
+   * `X-Forwarded-Proto: https`. Set by the connection handler; parseHead() leaves it false.
+   */
+  secure?: boolean;
 }
 
 export interface HeadLimits {

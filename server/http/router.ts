@@ -21,6 +21,11 @@ export interface RouteTable {
   readonly post: Readonly<Record<string, Route>>;
   /** POST routes by path prefix, tried in order after the exact ones. */
   readonly postPrefix: readonly (readonly [string, Route])[];
+  /**
+   * The pages a browser opens (exact paths; `/x/*` for a prefix): on plain HTTP with HTTPS on,
+   * a browser asking for one is sent to HTTPS. Everything else stays on plain HTTP.
+   */
+  readonly pages?: readonly string[];
   /** GETs no row matched (playlists of live mounts); answers undefined for a 404. */
   readonly fallback?: (
     req: RequestHead,
@@ -44,6 +49,7 @@ export function joinRoutes(...tables: RouteTable[]): RouteTable {
   return {
     exact,
     post,
+    pages: tables.flatMap((t) => t.pages ?? []),
     prefix: tables.flatMap((t) => t.prefix),
     postPrefix: tables.flatMap((t) => t.postPrefix),
     fallback: (req, ctx) => {

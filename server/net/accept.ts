@@ -4,6 +4,7 @@
 import { connect, createServer, type Server, type Socket as NetSocket } from "node:net";
 import { DenoSocket, type Socket } from "./socket.ts";
 import { NodeSocket } from "./node_socket.ts";
+import { type TlsContexts, wrapTls } from "./tls.ts";
 import { LISTEN_BACKLOG } from "./fd_limit.ts";
 
 /** Which socket implementation serves connections (see docs/PERFORMANCE.md for the figures). */
@@ -23,6 +24,8 @@ export interface AcceptOptions {
   port: number;
   reusePort: boolean;
   events?: AcceptEvents;
+  /** Serve TLS with these certificates (the HTTPS port); always over node:net and node:tls. */
+  tls?: TlsContexts;
 }
 
 /** A bound port handing each accepted connection to its handler. */
@@ -51,7 +54,10 @@ export function listenSockets(
   options: AcceptOptions,
   onSocket: (sock: Socket) => void,
 ): Promise<Acceptor> {
-  return options.api === "node" ? listenNode(options, onSocket) : listenDeno(options, onSocket);
+  // TLS needs node:tls: Deno.listenTls has no SNI callback and no certificate swap.
+  return options.api === "node" || options.tls
+    ? listenNode(options, onSocket)
+    : listenDeno(options, onSocket);
 }
 
 /**
@@ -157,7 +163,9 @@ async function listenNode(
         return probe.accepted();
       }
     }
-    onSocket(new NodeSocket(socket));
+    if (!options.tls) return onSocket(new NodeSocket(socket));
+    const secure = wrapTls(socket, options.tls);
+    if (secure) onSocket(new NodeSocket(secure, socket));
   };
 
   const bind = (port: number) =>

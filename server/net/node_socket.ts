@@ -10,7 +10,9 @@ const READ_HIGH_WATER_BYTES = 64 * 1024;
 /** {@linkcode Socket} over a node:net socket, with reads turned back into a pull API. */
 export class NodeSocket implements Socket {
   readonly #socket: NetSocket;
-  readonly remoteIp: string;
+  remoteIp: string;
+  readonly peerIp: string;
+  readonly isSecure: boolean;
   #closed = false;
   #ended = false;
   #error: Error | null = null;
@@ -19,9 +21,15 @@ export class NodeSocket implements Socket {
   #wakeReader: (() => void) | null = null;
   #onClose: (() => void) | undefined;
 
-  constructor(socket: NetSocket) {
+  /**
+   * `socket` may be a `tls.TLSSocket` (the HTTPS port): then `isSecure` is true, and
+   * `peer` is the TCP socket under it, whose address the TLS layer does not always report.
+   */
+  constructor(socket: NetSocket, peer: NetSocket = socket) {
     this.#socket = socket;
-    this.remoteIp = normalizeIp(socket.remoteAddress);
+    this.peerIp = normalizeIp(peer.remoteAddress);
+    this.remoteIp = this.peerIp;
+    this.isSecure = socket !== peer;
     socket.on("data", (chunk: Uint8Array) => {
       this.#queue.push(chunk);
       this.#queued += chunk.length;
@@ -61,6 +69,12 @@ export class NodeSocket implements Socket {
     this.#queued -= n;
     if (this.#queued < READ_HIGH_WATER_BYTES && this.#socket.isPaused()) this.#socket.resume();
     return n;
+  }
+
+  unshift(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#queue.unshift(bytes.slice());
+    this.#queued += bytes.length;
   }
 
   writeAll(bytes: Uint8Array): Promise<void> {

@@ -11,8 +11,18 @@ export interface Socket extends ByteSink {
   writeAll(bytes: Uint8Array): Promise<void>;
   /** Closes the connection; pending reads and writes reject. Idempotent. */
   close(): void;
-  /** The peer's IP address. */
-  readonly remoteIp: string;
+  /**
+   * The client's IP address: the peer's, or the one a trusted proxy reported for it (set once
+   * by the connection handler, before anything else reads it). Bans, limits, logs and the
+   * listener lists all see this address.
+   */
+  remoteIp: string;
+  /** The address of the TCP peer itself (the proxy, when there is one). */
+  readonly peerIp: string;
+  /** True when the connection is TLS (the HTTPS port). */
+  readonly isSecure: boolean;
+  /** Puts `bytes` back in front of the unread input (bytes read past a PROXY header). */
+  unshift(bytes: Uint8Array): void;
   /** Disables Nagle's algorithm (low-latency listeners). */
   setNoDelay(on: boolean): void;
   readonly isClosed: boolean;
@@ -30,7 +40,11 @@ export interface Socket extends ByteSink {
 /** {@linkcode Socket} over a `Deno.Conn` (TCP or TLS). */
 export class DenoSocket implements Socket {
   readonly #conn: Deno.Conn;
-  readonly remoteIp: string;
+  remoteIp: string;
+  readonly peerIp: string;
+  readonly isSecure: boolean;
+  /** Bytes put back by unshift(), served before the connection is read again. */
+  #pending: Uint8Array | null = null;
   #closed = false;
   #onClose: (() => void) | undefined;
   /** The rest of the buffer being sent and its callback (see send()). */
@@ -40,10 +54,12 @@ export class DenoSocket implements Socket {
   readonly #onWritten = (n: number) => this.#continueSend(n);
   readonly #onFailed = (error: unknown) => this.#finishSend(error ?? new Error("write failed"));
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, isSecure = false) {
     this.#conn = conn;
     const addr = conn.remoteAddr as Deno.NetAddr;
-    this.remoteIp = addr.hostname ?? "unknown";
+    this.peerIp = addr.hostname ?? "unknown";
+    this.remoteIp = this.peerIp;
+    this.isSecure = isSecure;
   }
 
   get isClosed(): boolean {
@@ -51,7 +67,25 @@ export class DenoSocket implements Socket {
   }
 
   read(buf: Uint8Array): Promise<number | null> {
+    const pending = this.#pending;
+    if (pending) {
+      const n = Math.min(pending.length, buf.length);
+      buf.set(pending.subarray(0, n));
+      this.#pending = n === pending.length ? null : pending.subarray(n);
+      return Promise.resolve(n);
+    }
     return this.#conn.read(buf);
+  }
+
+  unshift(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (!this.#pending) this.#pending = bytes.slice();
+    else {
+      const joined = new Uint8Array(bytes.length + this.#pending.length);
+      joined.set(bytes);
+      joined.set(this.#pending, bytes.length);
+      this.#pending = joined;
+    }
   }
 
   async writeAll(bytes: Uint8Array): Promise<void> {

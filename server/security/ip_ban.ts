@@ -219,11 +219,11 @@ function formatV6(x: bigint): string {
 }
 
 /** Shared by parseBanEntry() and BanList, which also needs the 128-bit bounds. */
-function parseBan(input: string): ParsedBan {
+function parseBan(input: string, what = "ban"): ParsedBan {
   const text = input.trim();
   const fail = (code: number): never => {
     const [ErrorClass, reason] = REASONS[code];
-    throw new ErrorClass(`Cannot parse ban "${input}": ${reason}`);
+    throw new ErrorClass(`Cannot parse ${what} "${input}": ${reason}`);
   };
   const slash = text.indexOf("/");
   const addrEnd = slash < 0 ? text.length : slash;
@@ -236,13 +236,13 @@ function parseBan(input: string): ParsedBan {
     const prefixText = text.slice(slash + 1);
     if (!/^\d{1,3}$/.test(prefixText)) {
       throw new SyntaxError(
-        `Cannot parse ban "${input}": prefix length must be a decimal number`,
+        `Cannot parse ${what} "${input}": prefix length must be a decimal number`,
       );
     }
     prefix = Number(prefixText);
     if (prefix > familyBits) {
       throw new RangeError(
-        `Cannot parse ban "${input}": prefix length must be 0-${familyBits} for IPv${family}`,
+        `Cannot parse ${what} "${input}": prefix length must be 0-${familyBits} for IPv${family}`,
       );
     }
   }
@@ -321,12 +321,15 @@ export class BanList {
   readonly #ranges: Uint32Array;
   readonly #rangeCount: number;
 
-  /** Parses every entry; throws the first entry's parse error, naming that entry. */
-  constructor(entries: Iterable<string> = []) {
+  /**
+   * Parses every entry; throws the first entry's parse error, naming that entry as a `what`
+   * (the same address rule serves `trusted_proxies`).
+   */
+  constructor(entries: Iterable<string> = [], what = "ban") {
     const seen = new Set<string>();
     this.#entries = [];
     for (const text of entries) {
-      const ban = parseBan(text);
+      const ban = parseBan(text, what);
       if (seen.has(ban.entry.text)) continue;
       seen.add(ban.entry.text);
       this.#entries.push(ban);

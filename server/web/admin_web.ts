@@ -6,6 +6,7 @@ import { render, scriptJson } from "../../templates/mod.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { escapeHtml } from "../http/response.ts";
+import { httpsUrl } from "../http/https_redirect.ts";
 import { isForeignRequest } from "../security/origin.ts";
 import {
   checkCsrf,
@@ -46,10 +47,6 @@ export function signedIn(req: RequestHead, ctx: ServerContext): Signed | undefin
  * is a TLS-terminating proxy's `X-Forwarded-Proto`. Trusting it is harmless: a client that
  * claims HTTPS falsely only gets a cookie its browser will not send over plain HTTP.
  */
-function isHttps(req: RequestHead): boolean {
-  return req.headers.get("x-forwarded-proto")?.toLowerCase() === "https";
-}
-
 export function jsonReply(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_TYPE });
 }
@@ -86,6 +83,14 @@ let decoyHash: Promise<string> | undefined;
 /** `POST /admin/login` with `user` and `password` form fields. */
 export async function login(req: RequestHead, ctx: ServerContext, ip: string): Promise<Response> {
   if (isForeignRequest(req)) return loginPage(ctx, "Sign-in from another site refused", 403);
+  if (ctx.tls && !req.secure) {
+    // A password must not cross plain HTTP when HTTPS is on: send the browser to the HTTPS
+    // sign-in instead of checking it.
+    return new Response(null, {
+      status: 303,
+      headers: { location: httpsUrl(req, ctx, "/admin")! },
+    });
+  }
   const form = new URLSearchParams(new TextDecoder().decode(req.body));
   const name = (form.get("user") ?? "").trim();
   const password = form.get("password") ?? "";
@@ -129,7 +134,7 @@ export async function login(req: RequestHead, ctx: ServerContext, ip: string): P
     headers: {
       location: "/admin",
       "set-cookie": sessionCookie(session.token, {
-        secure: isHttps(req),
+        secure: req.secure === true,
         maxAgeS: SESSION_MAX_AGE_S,
       }),
     },
@@ -147,7 +152,7 @@ export function logout(req: RequestHead, ctx: ServerContext): Response {
   }
   return new Response(null, {
     status: 303,
-    headers: { location: "/admin", "set-cookie": clearSessionCookie(isHttps(req)) },
+    headers: { location: "/admin", "set-cookie": clearSessionCookie(req.secure === true) },
   });
 }
 

@@ -26,6 +26,7 @@ export const WEB_ROUTES: RouteTable = {
     "/admin/login": (req, ctx, ip) => login(req, ctx, ip),
     "/admin/logout": (req, ctx) => logout(req, ctx),
   },
+  pages: ["/", "/admin", "/admin/", "/history/*"],
   // The dashboard's state-changing actions (`POST /admin/api/<action>`).
   postPrefix: [["/admin/api/", (req, ctx, ip) => adminAction(req, ctx, ip)]],
 };

@@ -240,8 +240,8 @@ export function unexpected(where: string, err: unknown): InvariantError {
 }
 
 /** The byte-level targets; `socket` (see _socket.ts) is separate. */
-export type TargetName = "head" | "chunked" | "ogg" | "icy";
-export const TARGET_NAMES: readonly TargetName[] = ["head", "chunked", "ogg", "icy"];
+export type TargetName = "head" | "chunked" | "ogg" | "icy" | "proxy";
+export const TARGET_NAMES: readonly TargetName[] = ["head", "chunked", "ogg", "icy", "proxy"];
 
 /** A parser under fuzz: how to make a case, and how to check one. */
 export interface Target {

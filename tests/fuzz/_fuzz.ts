@@ -6,6 +6,7 @@ import { chunkedTarget } from "./_target_chunked.ts";
 import { headTarget } from "./_target_head.ts";
 import { icyTarget } from "./_target_icy.ts";
 import { oggTarget } from "./_target_ogg.ts";
+import { proxyTarget } from "./_target_proxy.ts";
 
 export {
   caseSeed,
@@ -40,4 +41,5 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
   chunked: chunkedTarget,
   ogg: oggTarget,
   icy: icyTarget,
+  proxy: proxyTarget,
 };
