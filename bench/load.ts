@@ -15,8 +15,14 @@ export interface GroupResult {
 /** The load generator's JSON (see bench/loadgen.c). */
 export interface LoadResult {
   n: number;
+  tls: boolean;
+  /** Protocol and cipher of the first TLS handshake ("" on the plain path). */
+  tls_version: string;
+  tls_cipher: string;
   connected: number;
   failed: number;
+  /** Connect start to TLS handshake done (TLS) or to TCP connect done (plain). */
+  handshake_ms: { p50: number; p99: number; max: number };
   ttfb_ms: { p50: number; p99: number; max: number };
   t64k_ms: { p50: number; p99: number; max: number };
   reached_64k: number;
@@ -26,7 +32,9 @@ export interface LoadResult {
   icy_titles: number;
   bytes: number;
   metaint: number;
+  /** Load generator CPU over the whole run (ramp and handshakes included) and over the window. */
   loadgen_cpu_s: number;
+  loadgen_cpu_window_s: number;
   window_s: number;
 }
 
@@ -39,6 +47,8 @@ export interface LoadOptions {
   windowS: number;
   icy: boolean;
   slowFrac: number;
+  /** Listeners connect over TLS to `port`, check the server against `caFile` under `serverName`. */
+  tls?: { serverName: string; caFile: string };
   onWindowStart: () => Promise<unknown>;
   onWindowEnd: () => Promise<unknown>;
 }
@@ -62,6 +72,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   ];
   if (o.icy) args.push("--icy");
   if (o.slowFrac > 0) args.push("--slow-frac", String(o.slowFrac), "--slow-bps", "4000");
+  if (o.tls) args.push("--tls", "--sni", o.tls.serverName, "--ca", o.tls.caFile);
   const child = new Deno.Command("bash", {
     args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, o.loadgen, ...args],
     stdout: "piped",

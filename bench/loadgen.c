@@ -8,12 +8,26 @@
  * and MP3 frame framing.  Prints one JSON object on stdout and exits 0.
  *
  * Build: gcc -O2 -Wall -Wextra -o /tmp/loadgen bench/loadgen.c -lpthread
+ *   with TLS: gcc -O2 -Wall -Wextra -DLOADGEN_TLS -o /tmp/loadgen bench/loadgen.c \
+ *             -lpthread -lssl -lcrypto            (needs libssl-dev)
  *
  * Usage:
  *   loadgen --host 127.0.0.1 --port P --path /live --n N --ramp-s R
  *           --warmup-s W --duration-s D [--icy] [--slow-frac F]
  *           [--slow-bps B] [--threads T] [--rcvbuf BYTES] [--user-agent S]
- *           [--batch-ms MS]
+ *           [--batch-ms MS] [--tls [--sni NAME] [--ca FILE]]
+ *
+ * TLS (--tls, OpenSSL, TLS 1.2+): after the TCP connect each listener does a
+ * full handshake (no session resumption, as N distinct players would) on the
+ * same epoll loop (non-blocking SSL_do_handshake, WANT_READ/WANT_WRITE switch
+ * the epoll interest), then sends the request and reads the stream with
+ * SSL_read (read-ahead on, so one read() usually brings a whole batch of
+ * records).  --sni sets the server name sent (default: --host unless it is an
+ * IP literal) and checked; --ca FILE turns certificate verification on
+ * (against the SNI name, else the host's IP); without it nothing is verified.
+ * "handshake_ms" is connect start -> handshake done (TLS) or -> TCP connect
+ * done (plain); TTFB is still connect start -> first body/head byte.  The
+ * plain path only pays one pointer test per read.
  *
  * Timeline (CLOCK_MONOTONIC, t0 = start): connection i starts at
  * t0 + i*R/N; warmup [R, R+W); measurement window [R+W, R+W+D); at R+W+D
@@ -59,6 +73,11 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
 
 #define NS_PER_S 1000000000LL
 #define NS_PER_MS 1000000LL
@@ -72,9 +91,9 @@
 #define NONE_US UINT32_MAX
 
 /* connection states */
-enum { ST_IDLE = 0, ST_CONNECTING, ST_HEAD, ST_BODY, ST_CLOSED };
+enum { ST_IDLE = 0, ST_CONNECTING, ST_TLS, ST_HEAD, ST_BODY, ST_CLOSED };
 /* failure reasons */
-enum { FAIL_NONE = 0, FAIL_CONNECT, FAIL_STATUS, FAIL_CLOSED, FAIL_HEADBIG, FAIL_TIMEOUT, FAIL_PENDING };
+enum { FAIL_NONE = 0, FAIL_CONNECT, FAIL_STATUS, FAIL_CLOSED, FAIL_HEADBIG, FAIL_TIMEOUT, FAIL_PENDING, FAIL_TLS };
 /* drop kinds */
 enum { DROP_NONE = 0, DROP_BEFORE, DROP_IN };
 /* ICY stripper states */
@@ -93,7 +112,11 @@ typedef struct conn {
     uint64_t audio_bytes; /* body bytes excluding ICY metadata */
     uint64_t win_bytes;   /* audio bytes received inside the window */
     char *head;           /* head buffer, only while parsing the head */
+#ifdef LOADGEN_TLS
+    SSL *ssl;             /* NULL on the plain path */
+#endif
     int fd;
+    uint32_t hs_us;    /* TCP connect (plain) / TLS handshake done; NONE_US = not yet */
     uint32_t ttfb_us;  /* NONE_US = no byte yet */
     uint32_t t64k_us;  /* NONE_US = not reached */
     uint32_t metaint;
@@ -131,6 +154,9 @@ static int o_threads = 1;
 static int o_rcvbuf = 8192;
 static const char *o_ua = "tinyice-loadgen";
 static long o_batch_ms = 500;
+static int o_tls = 0;
+static const char *o_sni = NULL; /* NULL: --host unless it is an IP literal */
+static const char *o_ca = NULL;  /* NULL: no verification */
 
 static struct sockaddr_storage g_addr;
 static socklen_t g_addrlen;
@@ -154,6 +180,11 @@ static inline int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static inline uint32_t us_since(const conn *c, int64_t now) {
+    int64_t d = (now - c->t_start) / 1000;
+    return d >= (int64_t)NONE_US ? NONE_US - 1 : (uint32_t)d;
 }
 
 static inline int64_t sched_ns(long i) {
@@ -530,9 +561,16 @@ static void finish_conn(conn *c, int64_t now, int failreason) {
             c->last_k = g_nwin;
         }
     } else {
-        if (failreason == FAIL_TIMEOUT && c->state == ST_CONNECTING) failreason = FAIL_PENDING;
+        if (failreason == FAIL_TIMEOUT && (c->state == ST_CONNECTING || c->state == ST_TLS))
+            failreason = FAIL_PENDING;
         c->fail = (uint8_t)failreason;
     }
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        SSL_free(c->ssl); /* no close_notify: the socket is closed right after */
+        c->ssl = NULL;
+    }
+#endif
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     free_head(c);
@@ -574,14 +612,152 @@ static void arm_read(worker *w, conn *c) {
     epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+static void start_head(worker *w, conn *c) {
+    c->state = ST_HEAD;
+    c->head = malloc(HEAD_INIT);
+    c->head_cap = c->head ? HEAD_INIT : 0;
+    c->head_len = 0;
+    arm_read(w, c);
+}
+
+#ifdef LOADGEN_TLS
+static SSL_CTX *g_ssl_ctx;
+static const char *g_tls_version, *g_tls_cipher; /* of the first handshake */
+static int g_tls_err_logged;
+
+/* Logs the first TLS failure (with OpenSSL's reason) and leaves the thread's error queue
+ * empty, so SSL_get_error() can be trusted on the next call without clearing it first. */
+static void tls_fail_log(conn *c, const char *what, int sslerr) {
+    unsigned long e = ERR_peek_error();
+    if (!__atomic_exchange_n(&g_tls_err_logged, 1, __ATOMIC_RELAXED)) {
+        char buf[256] = "";
+        if (e) ERR_error_string_n(e, buf, sizeof buf);
+        long vr = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+        fprintf(stderr, "tls: %s failed (SSL_get_error %d, errno %d): %s%s%s\n", what, sslerr,
+                errno, buf, vr != X509_V_OK ? "; verify: " : "",
+                vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+    }
+    ERR_clear_error();
+}
+
+static void tls_want(worker *w, conn *c, int sslerr) {
+    struct epoll_event ev = {.events = sslerr == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN,
+                             .data.ptr = c};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void on_readable(worker *w, conn *c, int64_t now);
+
+/* Drives the handshake, then sends the request; called on every event while in ST_TLS. */
+static void tls_step(worker *w, conn *c, int64_t now) {
+    if (c->hs_us == NONE_US) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                tls_want(w, c, e);
+                return;
+            }
+            tls_fail_log(c, "handshake", e);
+            finish_conn(c, now, FAIL_TLS);
+            return;
+        }
+        c->hs_us = us_since(c, now);
+        if (!__atomic_load_n(&g_tls_cipher, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&g_tls_version, SSL_get_version(c->ssl), __ATOMIC_RELAXED);
+            __atomic_store_n(&g_tls_cipher, SSL_get_cipher_name(c->ssl), __ATOMIC_RELAXED);
+        }
+    }
+    while (c->req_sent < g_req_len) {
+        /* no partial writes (the default): a retry passes the same buffer and length */
+        int s = SSL_write(c->ssl, g_req + c->req_sent, (int)(g_req_len - c->req_sent));
+        if (s <= 0) {
+            int e = SSL_get_error(c->ssl, s);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                tls_want(w, c, e);
+                return;
+            }
+            tls_fail_log(c, "request write", e);
+            finish_conn(c, now, c->req_sent ? FAIL_CLOSED : FAIL_TLS);
+            return;
+        }
+        c->req_sent = (uint16_t)(c->req_sent + s);
+    }
+    start_head(w, c);
+    /* records already decrypted into OpenSSL's buffer raise no epoll event */
+    if (SSL_has_pending(c->ssl)) on_readable(w, c, now);
+}
+
+static void tls_start(worker *w, conn *c, int64_t now) {
+    c->ssl = SSL_new(g_ssl_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+        tls_fail_log(c, "SSL_new", 0);
+        finish_conn(c, now, FAIL_TLS);
+        return;
+    }
+    if (o_sni && SSL_set_tlsext_host_name(c->ssl, o_sni) != 1) {
+        tls_fail_log(c, "SNI", 0);
+        finish_conn(c, now, FAIL_TLS);
+        return;
+    }
+    if (o_ca) {
+        /* check the certificate names the SNI host, else the IP connected to */
+        int ok = o_sni ? SSL_set1_host(c->ssl, o_sni)
+                       : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), o_host);
+        if (ok != 1) {
+            tls_fail_log(c, "verify name", 0);
+            finish_conn(c, now, FAIL_TLS);
+            return;
+        }
+    }
+    SSL_set_connect_state(c->ssl);
+    c->state = ST_TLS;
+    tls_step(w, c, now);
+}
+
+static int tls_init(void) {
+    g_ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (!g_ssl_ctx) return 0;
+    SSL_CTX_set_min_proto_version(g_ssl_ctx, TLS1_2_VERSION);
+    /* every listener is a new player: full handshakes, no tickets kept */
+    SSL_CTX_set_session_cache_mode(g_ssl_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(g_ssl_ctx, SSL_OP_NO_TICKET);
+    /* read-ahead: one read() fills the record buffer with whatever the socket holds (a batch
+     * read every --batch-ms is then ~1 syscall, as on the plain path); buffers are released
+     * while empty so N idle connections do not each hold ~34 KiB */
+    SSL_CTX_set_read_ahead(g_ssl_ctx, 1);
+    SSL_CTX_set_mode(g_ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (o_ca) {
+        if (SSL_CTX_load_verify_locations(g_ssl_ctx, o_ca, NULL) != 1) {
+            char buf[256] = "";
+            ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+            fprintf(stderr, "tls: cannot load CA file %s: %s\n", o_ca, buf);
+            return 0;
+        }
+        SSL_CTX_set_verify(g_ssl_ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(g_ssl_ctx, SSL_VERIFY_NONE, NULL);
+    }
+    ERR_clear_error();
+    return 1;
+}
+#endif
+
 static void on_writable(worker *w, conn *c, int64_t now) {
-    if (c->req_sent == 0) {
+    if (c->hs_us == NONE_US) {
         int err = 0;
         socklen_t el = sizeof err;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
             finish_conn(c, now, FAIL_CONNECT);
             return;
         }
+#ifdef LOADGEN_TLS
+        if (o_tls) {
+            tls_start(w, c, now);
+            return;
+        }
+#endif
+        c->hs_us = us_since(c, now);
     }
     while (c->req_sent < g_req_len) {
         ssize_t s = send(c->fd, g_req + c->req_sent, g_req_len - c->req_sent, MSG_NOSIGNAL);
@@ -593,11 +769,7 @@ static void on_writable(worker *w, conn *c, int64_t now) {
         }
         c->req_sent = (uint16_t)(c->req_sent + s);
     }
-    c->state = ST_HEAD;
-    c->head = malloc(HEAD_INIT);
-    c->head_cap = c->head ? HEAD_INIT : 0;
-    c->head_len = 0;
-    arm_read(w, c);
+    start_head(w, c);
 }
 
 /* One read + processing.  Returns bytes read (>0), 0 on EAGAIN, -1 if the
@@ -610,26 +782,42 @@ static ssize_t read_once(worker *w, conn *c, int64_t now, int *full) {
         if (c->tokens < cap) cap = c->tokens;
     }
     ssize_t r;
-    do {
-        r = read(c->fd, w->buf, cap);
-    } while (r < 0 && errno == EINTR);
-    w->ts->reads++;
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-        finish_conn(c, now, FAIL_CLOSED);
-        return -1;
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        int n = SSL_read(c->ssl, w->buf, (int)cap);
+        w->ts->reads++;
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+            /* WANT_WRITE (a post-handshake message to answer) is retried on the next poll */
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+            ERR_clear_error();
+            finish_conn(c, now, FAIL_CLOSED);
+            return -1;
+        }
+        r = n;
+        /* only SSL_ERROR_WANT_READ says the socket and OpenSSL's buffer are both empty */
+        *full = 1;
+    } else
+#endif
+    {
+        do {
+            r = read(c->fd, w->buf, cap);
+        } while (r < 0 && errno == EINTR);
+        w->ts->reads++;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            finish_conn(c, now, FAIL_CLOSED);
+            return -1;
+        }
+        if (r == 0) {
+            finish_conn(c, now, FAIL_CLOSED);
+            return -1;
+        }
+        *full = (size_t)r == cap;
     }
-    if (r == 0) {
-        finish_conn(c, now, FAIL_CLOSED);
-        return -1;
-    }
-    *full = (size_t)r == cap;
     w->ts->bytes += (uint64_t)r;
     if (c->slow) c->tokens -= (uint32_t)r;
-    if (c->ttfb_us == NONE_US) {
-        int64_t d = (now - c->t_start) / 1000;
-        c->ttfb_us = d >= (int64_t)NONE_US ? NONE_US - 1 : (uint32_t)d;
-    }
+    if (c->ttfb_us == NONE_US) c->ttfb_us = us_since(c, now);
     const uint8_t *body = w->buf;
     size_t blen = (size_t)r;
     if (c->state == ST_HEAD) {
@@ -681,6 +869,12 @@ static ssize_t read_once(worker *w, conn *c, int64_t now, int *full) {
 static void on_readable(worker *w, conn *c, int64_t now) {
     int full;
     ssize_t r = read_once(w, c, now, &full);
+#ifdef LOADGEN_TLS
+    /* epoll sees the socket only: decrypt what read-ahead already pulled into OpenSSL */
+    if (c->ssl && !c->slow)
+        for (int k = 0; k < 64 && r > 0 && SSL_has_pending(c->ssl); k++)
+            r = read_once(w, c, now, &full);
+#endif
     if (r < 0) return;
     if (c->slow) {
         /* EPOLLONESHOT: re-arm only while there is read budget left */
@@ -787,6 +981,13 @@ static void *worker_main(void *arg) {
                 c->tokens = t > tcap ? tcap : t;
                 if (c->paused && c->tokens && (c->state == ST_HEAD || c->state == ST_BODY)) {
                     c->paused = 0;
+#ifdef LOADGEN_TLS
+                    /* bytes held by OpenSSL would raise no event: read them now */
+                    if (c->ssl && SSL_has_pending(c->ssl)) {
+                        on_readable(w, c, now);
+                        continue;
+                    }
+#endif
                     arm_read(w, c);
                 }
             }
@@ -817,6 +1018,11 @@ static void *worker_main(void *arg) {
             case ST_CONNECTING:
                 if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(w, c, now);
                 break;
+#ifdef LOADGEN_TLS
+            case ST_TLS:
+                tls_step(w, c, now);
+                break;
+#endif
             case ST_BODY:
                 if (c->slow && (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
                     /* server closed/reset a throttled listener: record the drop
@@ -923,7 +1129,7 @@ static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --host H --port P --path /mount --n N --ramp-s R --warmup-s W --duration-s D\n"
             "          [--icy] [--slow-frac F] [--slow-bps B] [--threads T] [--rcvbuf BYTES]\n"
-            "          [--user-agent S] [--batch-ms MS]\n",
+            "          [--user-agent S] [--batch-ms MS] [--tls [--sni NAME] [--ca FILE]]\n",
             argv0);
 }
 
@@ -936,7 +1142,8 @@ int main(int argc, char **argv) {
         {"slow-frac", required_argument, 0, 'f'},  {"slow-bps", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'},    {"rcvbuf", required_argument, 0, 'R'},
         {"user-agent", required_argument, 0, 'u'}, {"batch-ms", required_argument, 0, 'B'},
-        {"help", no_argument, 0, '?'},
+        {"tls", no_argument, 0, 'T'},              {"sni", required_argument, 0, 'S'},
+        {"ca", required_argument, 0, 'C'},         {"help", no_argument, 0, '?'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -955,12 +1162,33 @@ int main(int argc, char **argv) {
         case 'R': o_rcvbuf = atoi(optarg); break;
         case 'u': o_ua = optarg; break;
         case 'B': o_batch_ms = atol(optarg); break;
+        case 'T': o_tls = 1; break;
+        case 'S': o_sni = optarg; break;
+        case 'C': o_ca = optarg; break;
         default: usage(argv[0]); return 2;
         }
     }
     if (o_n < 0 || o_port <= 0 || o_port > 65535 || o_ramp < 0 || o_warm < 0 || o_dur < 0 ||
         o_slow_frac < 0 || o_slow_frac > 1 || o_slow_bps < 1 || o_threads < 1 || o_rcvbuf < 0 || o_batch_ms < 0 || o_batch_ms > 500) {
         usage(argv[0]);
+        return 2;
+    }
+    if (o_tls) {
+#ifdef LOADGEN_TLS
+        if (!o_sni) {
+            /* SNI carries host names only (RFC 6066): none for an IP literal */
+            unsigned char a[16];
+            if (inet_pton(AF_INET, o_host, a) != 1 && inet_pton(AF_INET6, o_host, a) != 1)
+                o_sni = o_host;
+        }
+        if (!tls_init()) return 1;
+#else
+        fprintf(stderr, "--tls: this loadgen was built without TLS "
+                        "(rebuild with -DLOADGEN_TLS ... -lssl -lcrypto; needs libssl-dev)\n");
+        return 2;
+#endif
+    } else if (o_sni || o_ca) {
+        fprintf(stderr, "--sni and --ca need --tls\n");
         return 2;
     }
     if (o_threads > o_n && o_n > 0) o_threads = (int)o_n;
@@ -1007,6 +1235,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < o_n; i++) {
         conn *c = &g_conns[i];
         c->fd = -1;
+        c->hs_us = NONE_US;
         c->ttfb_us = NONE_US;
         c->t64k_us = NONE_US;
         c->last_k = -1;
@@ -1055,6 +1284,7 @@ int main(int argc, char **argv) {
 
     long connected = 0, failed = 0, reached = 0;
     long f_conn = 0, f_status = 0, f_closed = 0, f_headbig = 0, f_timeout = 0, f_pending = 0;
+    long f_tls = 0;
     uint64_t icy_blocks = 0, icy_titles = 0, bytes = 0, audio = 0, reads = 0, wakeups = 0;
     uint32_t metaint = 0;
     for (int t = 0; t < o_threads; t++) {
@@ -1072,7 +1302,7 @@ int main(int argc, char **argv) {
         perror("malloc");
         return 1;
     }
-    size_t nt = 0, n64 = 0;
+    size_t nt = 0, n64 = 0, nh = 0;
     for (long i = 0; i < o_n; i++) {
         conn *c = &g_conns[i];
         audio += c->audio_bytes;
@@ -1084,6 +1314,7 @@ int main(int argc, char **argv) {
         case FAIL_CLOSED: f_closed++; break;
         case FAIL_HEADBIG: f_headbig++; break;
         case FAIL_PENDING: f_pending++; break;
+        case FAIL_TLS: f_tls++; break;
         default: f_timeout++; break;
         }
         if (c->fail) failed++;
@@ -1091,12 +1322,29 @@ int main(int argc, char **argv) {
         if (c->t64k_us != NONE_US) v2[n64++] = (double)c->t64k_us / 1000.0;
     }
     reached = (long)n64;
+    double *v3 = malloc(nn * sizeof(double));
+    if (!v3) {
+        perror("malloc");
+        return 1;
+    }
+    for (long i = 0; i < o_n; i++)
+        if (g_conns[i].hs_us != NONE_US) v3[nh++] = (double)g_conns[i].hs_us / 1000.0;
+    const char *tls_version = "", *tls_cipher = "";
+#ifdef LOADGEN_TLS
+    if (g_tls_version) tls_version = g_tls_version;
+    if (g_tls_cipher) tls_cipher = g_tls_cipher;
+#endif
 
-    printf("{\"n\":%ld,\"threads\":%d,\"icy\":%s,\"connected\":%ld,\"failed\":%ld,"
-           "\"failed_detail\":{\"connect\":%ld,\"status\":%ld,\"closed\":%ld,\"head_too_big\":%ld,"
-           "\"no_head_at_end\":%ld,\"connect_pending_at_end\":%ld},",
-           o_n, o_threads, o_icy ? "true" : "false", connected, failed, f_conn, f_status, f_closed,
-           f_headbig, f_timeout, f_pending);
+    printf("{\"n\":%ld,\"threads\":%d,\"icy\":%s,\"tls\":%s,\"tls_version\":\"%s\","
+           "\"tls_cipher\":\"%s\",\"connected\":%ld,\"failed\":%ld,"
+           "\"failed_detail\":{\"connect\":%ld,\"tls_handshake\":%ld,\"status\":%ld,\"closed\":%ld,"
+           "\"head_too_big\":%ld,\"no_head_at_end\":%ld,\"connect_pending_at_end\":%ld},",
+           o_n, o_threads, o_icy ? "true" : "false", o_tls ? "true" : "false", tls_version,
+           tls_cipher, connected, failed, f_conn, f_tls, f_status, f_closed, f_headbig, f_timeout,
+           f_pending);
+    /* connect start -> TLS handshake done (--tls) or TCP connect done (plain) */
+    print_dist3("handshake_ms", v3, nh);
+    printf(",\"handshakes\":%zu,", nh);
     print_dist3("ttfb_ms", v, nt);
     printf(",");
     print_dist3("t64k_ms", v2, n64);
@@ -1115,6 +1363,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < o_threads; t++) free(ws[t].buf);
     free(v);
     free(v2);
+    free(v3);
     free(ws);
     free(th);
     free(g_tstats);

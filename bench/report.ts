@@ -9,6 +9,8 @@ export interface RunResult {
   n: number;
   icy: boolean;
   slowFrac: number;
+  /** Listeners over TLS (the load generator's OpenSSL client). */
+  tls?: boolean;
   rampS: number;
   windowS: number;
   /** Server CPU over the window, 100 = one core (all threads counted). */
@@ -43,7 +45,7 @@ function row(r: RunResult, ratio: string): string {
     `${ms(l.ttfb_ms.p50)} / ${ms(l.ttfb_ms.p99)} | ${ms(l.t64k_ms.p99)} | ` +
     `${l.normal.stall_seconds} (${l.normal.listeners_with_stalls}) | ${drops(r)} | ` +
     `${Math.round(l.normal.bps.min)} | ${l.normal.icy_errors + l.normal.mp3_errors} | ` +
-    `${pct(l.loadgen_cpu_s / l.window_s * 100)} |`;
+    `${pct((l.loadgen_cpu_window_s ?? l.loadgen_cpu_s) / l.window_s * 100)} |`;
 }
 
 const HEADER =
@@ -88,7 +90,7 @@ export function renderReport(
     "",
   );
   const variants = results.filter((r) =>
-    !["TinyIce", "Icecast2"].includes(r.label) && r.slowFrac === 0
+    r.server === "tinyice" && r.label !== "TinyIce" && r.slowFrac === 0
   );
   if (variants.length > 0) {
     out.push("### TinyIce variants", "", HEADER);
@@ -98,6 +100,43 @@ export function renderReport(
       out.push(row(v, b ? `${(v.cpuPercent / b.cpuPercent).toFixed(2)}× default` : "–"));
     }
     out.push("");
+  }
+  const tls = results.filter((r) => r.tls);
+  if (tls.length > 0) {
+    out.push(
+      "### Listeners over TLS beside plain",
+      "",
+      "| server | N | CPU plain | CPU TLS | TLS / plain | RSS MiB plain / TLS | " +
+        "handshake p50 / p99 ms | TTFB p50 / p99 ms | 64 KiB p99 ms | stalled s | drops | " +
+        "framing errors | protocol |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    );
+    for (const t of tls) {
+      const p = find(t.server === "icecast" ? "Icecast2" : "TinyIce", t.n);
+      const l = t.load;
+      out.push(
+        `| ${t.server === "icecast" ? "Icecast2" : "TinyIce"} | ${t.n} | ${
+          p ? pct(p.cpuPercent) : "–"
+        } | ${pct(t.cpuPercent)} | ${
+          p ? `**${(t.cpuPercent / p.cpuPercent).toFixed(2)}×**` : "–"
+        } | ` +
+          `${p ? mib(p.steadyRssKib) : "–"} / ${mib(t.steadyRssKib)} | ` +
+          `${ms(l.handshake_ms.p50)} / ${ms(l.handshake_ms.p99)} | ` +
+          `${ms(l.ttfb_ms.p50)} / ${ms(l.ttfb_ms.p99)} | ${ms(l.t64k_ms.p99)} | ` +
+          `${l.normal.stall_seconds} | ${drops(t)} | ${
+            l.normal.icy_errors + l.normal.mp3_errors
+          } | ` +
+          `${l.tls_version} ${l.tls_cipher} |`,
+      );
+    }
+    out.push(
+      "",
+      "Same source, same N, metadata on; the listeners connect to the HTTPS port instead of the " +
+        "plain one. Each does a full handshake (no session resumption) against an ECDSA P-256 " +
+        "leaf signed by a throwaway CA, verified by the load generator's OpenSSL client. " +
+        "Handshake is connect start to handshake done (TCP and TLS); TTFB includes it.",
+      "",
+    );
   }
   const slow = results.filter((r) => r.slowFrac > 0);
   if (slow.length > 0) {

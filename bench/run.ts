@@ -6,12 +6,14 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type Child, cpuSeconds, memoryKib, versionOf } from "./proc.ts";
 import {
+  makeTestCertificates,
   type RunningServer,
   setTitle,
   startIcecast,
   startSource,
   startTinyIce,
   type TinyIceVariant,
+  type TlsSetup,
 } from "./servers.ts";
 import { type LoadResult, runLoad } from "./load.ts";
 import { renderReport, type RunResult } from "./report.ts";
@@ -26,6 +28,8 @@ interface Scenario {
   icy: boolean;
   slowFrac: number;
   variant?: TinyIceVariant;
+  /** Listeners connect to the server's TLS port (the source stays on the plain port). */
+  tls?: boolean;
 }
 
 const DEFAULT_VARIANT: TinyIceVariant = {
@@ -34,7 +38,7 @@ const DEFAULT_VARIANT: TinyIceVariant = {
   writeIntervalMs: 500,
 };
 
-function plan(ns: number[], extraN: number, only: string | undefined): Scenario[] {
+function plan(ns: number[], extraN: number, only: string[] | undefined): Scenario[] {
   const out: Scenario[] = [];
   for (const n of ns) {
     out.push({ server: "icecast", label: "Icecast2", n, icy: true, slowFrac: 0 });
@@ -98,8 +102,26 @@ function plan(ns: number[], extraN: number, only: string | undefined): Scenario[
       slowFrac: 0.1,
       variant: v,
     },
+    // Beside the plain N=1000 runs above (the CPU ratio is to those).
+    {
+      server: "tinyice",
+      label: "TinyIce, TLS listeners",
+      n: 1000,
+      icy: true,
+      slowFrac: 0,
+      variant: v,
+      tls: true,
+    },
+    {
+      server: "icecast",
+      label: "Icecast2, TLS listeners",
+      n: 1000,
+      icy: true,
+      slowFrac: 0,
+      tls: true,
+    },
   );
-  return only ? out.filter((s) => s.server === only || s.label === only) : out;
+  return only ? out.filter((s) => only.some((o) => s.server === o || s.label === o)) : out;
 }
 
 async function runScenario(
@@ -111,9 +133,13 @@ async function runScenario(
   let server: RunningServer | undefined;
   let titleTimer: ReturnType<typeof setInterval> | undefined;
   try {
+    // The TLS port sits 100 above the plain one, clear of the next scenarios' ports.
+    const tls: TlsSetup | undefined = s.tls
+      ? await makeTestCertificates(dir, opts.port + 100)
+      : undefined;
     server = s.server === "icecast"
-      ? await startIcecast(dir, opts.port, s.n)
-      : await startTinyIce(dir, opts.port, s.variant!, s.n);
+      ? await startIcecast(dir, opts.port, s.n, tls)
+      : await startTinyIce(dir, opts.port, s.variant!, s.n, tls);
     children.push(await startSource(dir, opts.port));
     let titles = 0;
     await setTitle(opts.port, `Bench title ${titles++}`);
@@ -133,7 +159,8 @@ async function runScenario(
     let steady = { rss: 0, peak: 0 };
     const load: LoadResult = await runLoad({
       loadgen: opts.loadgen,
-      port: opts.port,
+      port: tls?.port ?? opts.port,
+      tls,
       n: s.n,
       rampS,
       warmupS: opts.warmupS,
@@ -157,6 +184,7 @@ async function runScenario(
       n: s.n,
       icy: s.icy,
       slowFrac: s.slowFrac,
+      tls: s.tls ?? false,
       rampS,
       windowS: opts.windowS,
       cpuPercent: (cpuEnd - cpuStart) / ((tEnd - tStart) / 1000) * 100,
@@ -173,16 +201,30 @@ async function runScenario(
   }
 }
 
-async function buildLoadgen(): Promise<string> {
-  const out = join(ROOT, ".bench/loadgen");
+/**
+ * Builds bench/loadgen.c with its TLS mode (OpenSSL, libssl-dev) or, when that build fails,
+ * without it: the plain scenarios then run and the TLS ones are skipped, saying why.
+ */
+async function buildLoadgen(): Promise<{ path: string; tlsMissing?: string }> {
+  const path = join(ROOT, ".bench/loadgen");
   await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
-  const build = await new Deno.Command("gcc", {
-    args: ["-O2", "-Wall", "-o", out, join(ROOT, "bench/loadgen.c"), "-lpthread"],
-  }).output();
-  if (!build.success) {
-    throw new Error(`Cannot build the load generator: ${new TextDecoder().decode(build.stderr)}`);
+  const gcc = (extra: string[], libs: string[]) =>
+    new Deno.Command("gcc", {
+      args: ["-O2", "-Wall", ...extra, "-o", path, join(ROOT, "bench/loadgen.c"), ...libs],
+    }).output();
+  const withTls = await gcc(["-DLOADGEN_TLS"], ["-lpthread", "-lssl", "-lcrypto"]);
+  if (withTls.success) return { path };
+  const why = new TextDecoder().decode(withTls.stderr).split("\n").find((l) => l.includes("error"));
+  const plain = await gcc([], ["-lpthread"]);
+  if (!plain.success) {
+    throw new Error(`Cannot build the load generator: ${new TextDecoder().decode(plain.stderr)}`);
   }
-  return out;
+  return {
+    path,
+    tlsMissing: `the load generator was built without TLS (${
+      why?.trim() ?? "gcc -lssl -lcrypto failed"
+    }; apt-get install libssl-dev)`,
+  };
 }
 
 async function machineFacts(): Promise<Record<string, string>> {
@@ -207,13 +249,14 @@ async function main(): Promise<void> {
       "extra-n": { type: "string", default: "5000" },
       window: { type: "string", default: "30" },
       warmup: { type: "string", default: "5" },
-      only: { type: "string" },
+      // Repeatable: --only TinyIce --only "TinyIce, TLS listeners"
+      only: { type: "string", multiple: true },
       port: { type: "string", default: "18600" },
       "no-report": { type: "boolean", default: false },
     },
   });
   const ns = values.n.split(",").map(Number);
-  const loadgen = await buildLoadgen();
+  const { path: loadgen, tlsMissing } = await buildLoadgen();
   const facts = await machineFacts();
   const results: RunResult[] = [];
   const scenarios = plan(ns, Number(values["extra-n"]), values.only);
@@ -221,17 +264,33 @@ async function main(): Promise<void> {
     console.log(
       `[${i + 1}/${scenarios.length}] ${s.label}, N=${s.n}${s.icy ? ", metadata on" : ""}`,
     );
-    const r = await runScenario(s, {
-      windowS: Number(values.window),
-      warmupS: Number(values.warmup),
-      loadgen,
-      port: Number(values.port) + i,
-    });
+    if (s.tls && tlsMissing) {
+      console.log(`  skipped: ${tlsMissing}`);
+      continue;
+    }
+    let r: RunResult;
+    try {
+      r = await runScenario(s, {
+        windowS: Number(values.window),
+        warmupS: Number(values.warmup),
+        loadgen,
+        port: Number(values.port) + i,
+      });
+    } catch (err) {
+      // A server without (working) HTTPS costs the TLS row only, not the run.
+      if (!s.tls) throw err;
+      console.log(`  skipped: ${(err as Error).message}`);
+      continue;
+    }
     results.push(r);
     console.log(
       `  cpu ${r.cpuPercent.toFixed(1)}%  rss ${(r.steadyRssKib / 1024).toFixed(1)} MiB  ` +
         `connected ${r.load.connected}/${r.n}  stalls ${r.load.normal.stall_seconds}  ` +
-        `drops ${r.load.normal.dropped_before_window + r.load.normal.dropped_in_window}`,
+        `drops ${r.load.normal.dropped_before_window + r.load.normal.dropped_in_window}` +
+        (s.tls
+          ? `  handshake p50/p99 ${r.load.handshake_ms.p50.toFixed(1)}/` +
+            `${r.load.handshake_ms.p99.toFixed(1)} ms  ${r.load.tls_version} ${r.load.tls_cipher}`
+          : ""),
     );
   }
   await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
@@ -239,7 +298,10 @@ async function main(): Promise<void> {
     join(ROOT, ".bench/results.json"),
     JSON.stringify({ facts, results }, null, 2),
   );
-  const command = `deno task bench ${Deno.args.join(" ")}`.trim();
+  const args = Deno.args.map((a) =>
+    /[\s,"]/.test(a) && !/^[\d,]+$/.test(a) ? JSON.stringify(a) : a
+  );
+  const command = `deno task bench ${args.join(" ")}`.trim();
   const table = renderReport(facts, results, command);
   console.log(table);
   if (!values["no-report"]) await writeReport(table);

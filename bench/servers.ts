@@ -22,6 +22,126 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** A test CA and a leaf certificate for 127.0.0.1 and localhost, for listeners over TLS. */
+export interface TlsSetup {
+  /** The server's TLS port (the plain `port` stays up for the source and the admin API). */
+  port: number;
+  /** The test CA the load generator verifies the server against. */
+  caFile: string;
+  /** The leaf then the CA (PEM chain) and the leaf's key. */
+  certFile: string;
+  keyFile: string;
+  /** Chain and key in one PEM, as Icecast's `<ssl-certificate>` wants it. */
+  pemFile: string;
+  /** The name listeners send as SNI and check the certificate against (a DNS SAN of the leaf). */
+  serverName: string;
+}
+
+async function openssl(dir: string, args: string[]): Promise<void> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "piped", stderr: "piped" })
+      .output();
+  } catch (err) {
+    throw new Error(`Cannot run the openssl CLI (apt-get install openssl): ${err}`);
+  }
+  if (!out.success) {
+    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+/**
+ * Makes a throwaway CA and, signed by it, an ECDSA P-256 leaf for `IP:127.0.0.1` and
+ * `DNS:localhost` with `CA:FALSE` (a self-signed CA used as the leaf is refused by some
+ * clients), valid for two days, in `dir`.
+ */
+export async function makeTestCertificates(dir: string, tlsPort: number): Promise<TlsSetup> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl(dir, [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=TinyIce bench CA",
+  ]);
+  await openssl(dir, [
+    "req",
+    "-new",
+    ...ec,
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await Deno.writeTextFile(
+    join(dir, "leaf.ext"),
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n" +
+      "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+  );
+  await openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    "leaf.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    "leaf.ext",
+    "-out",
+    "leaf.pem",
+  ]);
+  const [leaf, ca, key] = await Promise.all(
+    ["leaf.pem", "ca.pem", "leaf.key"].map((f) => Deno.readTextFile(join(dir, f))),
+  );
+  const files = {
+    certFile: join(dir, "chain.pem"),
+    keyFile: join(dir, "leaf.key"),
+    pemFile: join(dir, "icecast.pem"),
+  };
+  await Deno.writeTextFile(files.certFile, leaf + ca);
+  await Deno.writeTextFile(files.pemFile, leaf + ca + key);
+  // Icecast reads it after dropping to nobody.
+  for (const f of [files.certFile, files.keyFile, files.pemFile]) await Deno.chmod(f, 0o644);
+  return { port: tlsPort, caFile: join(dir, "ca.pem"), ...files, serverName: "localhost" };
+}
+
+/** Resolves once the TLS port answers `/status-json.xsl` with a certificate the test CA signed. */
+async function waitForTls(tls: TlsSetup, timeoutMs: number): Promise<void> {
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(tls.caFile)] });
+  const url = `https://127.0.0.1:${tls.port}/status-json.xsl`;
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(url, { client });
+        await res.body?.cancel();
+        if (res.ok) return;
+        last = `HTTP ${res.status}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    client.close();
+  }
+  throw new Error(`No HTTPS on ${url} within ${timeoutMs} ms: ${last}`);
+}
+
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export async function startTinyIce(
@@ -29,6 +149,7 @@ export async function startTinyIce(
   port: number,
   variant: TinyIceVariant,
   maxListeners: number,
+  tls?: TlsSetup,
 ): Promise<RunningServer> {
   const configPath = join(dir, "tinyice.json");
   // Plain-text passwords: the server hashes them in place on first load.
@@ -47,6 +168,15 @@ export async function startTinyIce(
       write_interval_ms: variant.writeIntervalMs,
       socket_api: variant.socketApi,
       mounts: { [MOUNT]: { name: "Bench", public: false } },
+      // The HTTPS port serves what the plain port serves; the source stays on the plain one.
+      ...(tls
+        ? {
+          use_https: true,
+          https_port: tls.port,
+          cert_file: tls.certFile,
+          key_file: tls.keyFile,
+        }
+        : {}),
     }),
   );
   // The same command as `deno task start`, so the flags measured are the flags shipped.
@@ -70,7 +200,13 @@ export async function startTinyIce(
     join(dir, "tinyice.log"),
     dir,
   );
-  await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+    if (tls) await waitForTls(tls, 10_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
   return { label: "TinyIce", port, child, stop: () => child.stop() };
 }
 
@@ -78,6 +214,7 @@ export async function startIcecast(
   dir: string,
   port: number,
   maxListeners: number,
+  tls?: TlsSetup,
 ): Promise<RunningServer> {
   const logDir = join(dir, "icecast-log");
   await Deno.mkdir(logDir, { recursive: true });
@@ -96,12 +233,19 @@ export async function startIcecast(
     <source-password>${SOURCE_PASSWORD}</source-password>
     <admin-user>admin</admin-user><admin-password>${ADMIN_PASSWORD}</admin-password>
   </authentication>
-  <listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address></listen-socket>${
+    tls
+      ? `
+  <listen-socket><port>${tls.port}</port><bind-address>127.0.0.1</bind-address><ssl>1</ssl></listen-socket>`
+      : ""
+  }
   <mount type="normal"><mount-name>${MOUNT}</mount-name><max-listeners>-1</max-listeners></mount>
   <fileserve>1</fileserve>
   <paths>
     <basedir>/usr/share/icecast2</basedir><logdir>${logDir}</logdir>
-    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>${
+    tls ? `\n    <ssl-certificate>${tls.pemFile}</ssl-certificate>` : ""
+  }
   </paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>2</loglevel></logging>
   <security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>
@@ -110,7 +254,13 @@ export async function startIcecast(
   await Deno.writeTextFile(configPath, xml);
   await Deno.chmod(configPath, 0o644);
   const child = spawn("icecast2", ["icecast2", "-c", configPath], join(dir, "icecast.out"), dir);
-  await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
+    if (tls) await waitForTls(tls, 10_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
   return { label: "Icecast2", port, child, stop: () => child.stop() };
 }
 
