@@ -16,6 +16,7 @@ import { setLiveStatus, subscribe } from "./js/live.js";
 import { addMountFields, mountBody } from "./js/mount_form.js";
 import { renderMounts, showTitle } from "./js/mounts.js";
 import { renderSettings, wireSettingsForm } from "./js/settings.js";
+import { renderHttps } from "./js/https.js";
 import { renderUserMountChecks, renderUsers, wireUserForm } from "./js/users.js";
 
 /** @typedef {import("../server/web/contract.ts").AdminEvents} AdminEvents */
@@ -65,6 +66,7 @@ function render(snapshot) {
     whenChanged("user-mounts", mounts.map((m) => m.path), renderUserMountChecks);
     whenChanged("bans", arrayOf(snapshot.bans), renderBans);
     if (snapshot.settings) renderSettings(snapshot.settings);
+    if (snapshot.user.role === "super") renderHttps(snapshot.https);
   }
   renderDebug();
 }

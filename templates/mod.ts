@@ -23,6 +23,7 @@ import mountPanelsJs from "./js/mount_panels.js" with { type: "text" };
 import mountsJs from "./js/mounts.js" with { type: "text" };
 import rateMeterJs from "./js/rate_meter.js" with { type: "text" };
 import settingsJs from "./js/settings.js" with { type: "text" };
+import httpsJs from "./js/https.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
 
 const TEMPLATES = {
@@ -60,6 +61,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/mounts.js": { body: mountsJs, type: JS },
   "js/rate_meter.js": { body: rateMeterJs, type: JS },
   "js/settings.js": { body: settingsJs, type: JS },
+  "js/https.js": { body: httpsJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },
 };
 

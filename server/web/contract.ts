@@ -109,6 +109,37 @@ export interface UserEntry {
  * admin `snapshot` event. `users`, `bans` and `settings` are there only for a super admin, and
  * `mounts` holds only the mounts the user manages.
  */
+/** One certificate the HTTPS port presents. */
+export interface HttpsCertificate {
+  /** Host names (and addresses) it covers. */
+  names: string[];
+  /** ISO times of its validity. */
+  notBefore: string;
+  notAfter: string;
+  /** `cert_file`, `certificates[i].cert_file` or `ACME`. */
+  source: string;
+}
+
+/** Automatic certificates (ACME): where they stand. */
+export interface HttpsAcme {
+  /** "obtaining", "valid", "renewing" or "failed". */
+  state: string;
+  domains: string[];
+  /** The CA's message for the last failure. */
+  lastError?: string;
+  lastErrorAt?: string;
+  nextAttemptAt?: string;
+}
+
+/** HTTPS as the super admin sees it; absent when HTTPS is off. */
+export interface HttpsState {
+  port: number;
+  certificates: HttpsCertificate[];
+  /** Expired certificates, domains no certificate covers. */
+  warnings: string[];
+  acme?: HttpsAcme;
+}
+
 export interface AdminSnapshot {
   server: ServerTotals;
   user: SignedInUser;
@@ -117,6 +148,7 @@ export interface AdminSnapshot {
   /** Banned addresses and CIDR ranges. */
   bans?: string[];
   settings?: Station;
+  https?: HttpsState;
 }
 
 /** `source-start` and `source-stop` event data. */

@@ -8,7 +8,8 @@ import { mountInfo } from "../icecast/mount_info.ts";
 import { SERVER_ID } from "../http/response.ts";
 import { baseUrl } from "../icecast/status.ts";
 import { canManage, type WebUser } from "../security/tenancy.ts";
-import type { AdminSnapshot, PublicSnapshot } from "./contract.ts";
+import type { AdminSnapshot, HttpsState, PublicSnapshot } from "./contract.ts";
+import type { TlsStatus } from "../net/tls.ts";
 
 /**
  * True when `path` may appear on the public page: configured (an unknown mount waits for an
@@ -115,7 +116,18 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
         })),
         bans: config.bans,
         settings: { title: config.page_title, subtitle: config.page_subtitle },
+        ...(ctx.tls ? { https: httpsState(ctx.tls.status()) } : {}),
       }
       : {}),
+  };
+}
+
+/** The HTTPS section of the admin snapshot, in the contract's (mutable JSON) shape. */
+function httpsState(status: TlsStatus): HttpsState {
+  return {
+    port: status.port,
+    certificates: status.certificates.map((c) => ({ ...c, names: [...c.names] })),
+    warnings: [...status.warnings],
+    ...(status.acme ? { acme: { ...status.acme, domains: [...status.acme.domains] } } : {}),
   };
 }
