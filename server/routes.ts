@@ -3,9 +3,10 @@
 
 import { joinRoutes, routePaths, type RouteTable } from "./http/router.ts";
 import { ICECAST_ROUTES } from "./icecast/routes.ts";
+import { ACME_ROUTES } from "./tls/routes.ts";
 import { WEB_ROUTES } from "./web/routes.ts";
 
-export const ROUTES: RouteTable = joinRoutes(WEB_ROUTES, ICECAST_ROUTES);
+export const ROUTES: RouteTable = joinRoutes(WEB_ROUTES, ICECAST_ROUTES, ACME_ROUTES);
 
 /**
  * Every path the table serves, for the test that keeps them inside the reserved namespace of

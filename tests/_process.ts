@@ -24,6 +24,8 @@ export interface MainOptions {
   nofile?: number;
   /** `--allow-all` instead of the permissions of `deno task start`. */
   allowAll?: boolean;
+  /** More environment for the server (read by Deno at start-up, like NODE_EXTRA_CA_CERTS). */
+  env?: Record<string, string>;
 }
 
 /** `deno run main.ts ...args` with the project's deno.json, as `deno task start` runs it. */
@@ -40,7 +42,7 @@ function mainCommand(args: string[], cwd: string, options: MainOptions): Deno.Co
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   });
 }
 
