@@ -33,3 +33,6 @@ export {
 } from "./response.ts";
 export { joinRoutes, type Route, routeHttp, routePaths, type RouteTable } from "./router.ts";
 export { ConnectionGate } from "./admission.ts";
+export { applyForwardedHeaders, fromTrustedProxy, readProxiedClient } from "./client_address.ts";
+export { clientAddressFrom, isForwardedHttps } from "./forwarded.ts";
+export { httpsUrl, isBrowserPageRequest, isPage } from "./https_redirect.ts";
