@@ -111,7 +111,7 @@ export function createContext(options: ContextOptions): BuiltContext {
     trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),
     tls: options.tls,
     acmeChallenges: new Map(),
-    admission: options.admission ?? { limit: 0, refused: 0 },
+    admission: options.admission ?? { limit: 0, refused: 0, reassign: () => true },
     updateConfig: configUpdater({
       read: async () => {
         const path = options.configPath;

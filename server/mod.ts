@@ -150,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
       get refused() {
         return gate.refused;
       },
+      reassign: (sock) => gate.reassign(sock),
     },
     apply: (next) => lifecycle.apply(options.adjust ? options.adjust(next) : next),
   });

@@ -12,8 +12,9 @@ export interface AdmissionLimits {
   /** Open connections from one address (IPv6 per /64); 0 means no cap. */
   perAddress: number;
   /**
-   * Addresses the per-address cap does not apply to: trusted proxies, which carry many
-   * clients each (those are limited by the proxy, and counted by their own address after).
+   * Addresses the per-address cap does not apply to at accept: trusted proxies, which carry
+   * many clients each. Each client behind one is counted by its own address once the proxy
+   * has named it ({@linkcode ConnectionGate.reassign}).
    */
   isExempt?: (ip: string) => boolean;
 }
@@ -38,6 +39,8 @@ const encoder = new TextEncoder();
 export class ConnectionGate {
   readonly #limits: () => AdmissionLimits;
   readonly #byAddress = new Map<string, number>();
+  /** The address key each admitted socket is counted under (it moves once, behind a proxy). */
+  readonly #keys = new WeakMap<Socket, string>();
   #open = 0;
   /** Refused sockets still reading their answer. */
   readonly #lingering = new Set<Socket>();
@@ -77,15 +80,37 @@ export class ConnectionGate {
     }
     this.#open++;
     this.#byAddress.set(address, fromAddress + 1);
+    this.#keys.set(sock, address);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#open--;
-      const left = (this.#byAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#byAddress.set(address, left);
-      else this.#byAddress.delete(address);
+      this.#uncount(this.#keys.get(sock) ?? address);
     };
+  }
+
+  /**
+   * Counts `sock` under its `remoteIp` from now on, after a trusted proxy named the client:
+   * false (nothing changed) when that address is already at the per-address cap.
+   */
+  reassign(sock: Socket): boolean {
+    const old = this.#keys.get(sock);
+    const key = addressKey(sock.remoteIp);
+    if (old === undefined || old === key) return true;
+    const limits = this.#limits();
+    const count = this.#byAddress.get(key) ?? 0;
+    if (limits.perAddress > 0 && count >= limits.perAddress) return false;
+    this.#uncount(old);
+    this.#byAddress.set(key, count + 1);
+    this.#keys.set(sock, key);
+    return true;
+  }
+
+  #uncount(key: string): void {
+    const left = (this.#byAddress.get(key) ?? 1) - 1;
+    if (left > 0) this.#byAddress.set(key, left);
+    else this.#byAddress.delete(key);
   }
 
   /** Closes the refused connections still lingering (shutdown). */

@@ -10,6 +10,19 @@ import type { Socket } from "../net/socket.ts";
 
 type ClientCtx = Pick<ServerContext, "config" | "trustedProxies">;
 
+/**
+ * Every `X-Forwarded-For` line, joined in order (RFC 9110 §5.3): HAProxy's `option forwardfor`
+ * adds a line of its own after the client's rather than extending it, so reading the first
+ * line alone would believe whatever the client wrote.
+ */
+export function forwardedFor(req: RequestHead): string | undefined {
+  const values: string[] = [];
+  for (const [name, value] of req.rawHeaders) {
+    if (name.toLowerCase() === "x-forwarded-for") values.push(value);
+  }
+  return values.length === 0 ? undefined : values.join(", ");
+}
+
 /** True when the TCP peer is one of `trusted_proxies`. */
 export function fromTrustedProxy(sock: Socket, ctx: ClientCtx): boolean {
   return ctx.trustedProxies.has(sock.peerIp);
@@ -41,7 +54,7 @@ export function applyForwardedHeaders(sock: Socket, req: RequestHead, ctx: Clien
   if (!ctx.config.proxy_protocol) {
     sock.remoteIp = clientAddressFrom(
       sock.peerIp,
-      req.headers.get("x-forwarded-for"),
+      forwardedFor(req),
       (ip) => ctx.trustedProxies.has(ip),
     );
   }

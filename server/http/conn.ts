@@ -125,10 +125,18 @@ export async function handleConn(
     method = req.method;
     path = req.path;
     applyForwardedHeaders(sock, req, ctx);
-    if (sock.remoteIp !== sock.peerIp && ctx.bans.has(sock.remoteIp)) {
-      // Banned at accept when it connects itself; behind a proxy, once its address is known.
-      reason = "banned client behind a proxy";
-      return;
+    if (sock.remoteIp !== sock.peerIp) {
+      // Banned and capped at accept when it connects itself; behind a proxy, once its address
+      // is known.
+      if (ctx.bans.has(sock.remoteIp)) {
+        reason = "banned client behind a proxy";
+        return;
+      }
+      if (!ctx.admission.reassign(sock)) {
+        await writeResponse(sock, textError(429, "Too many connections from your address"));
+        reason = "too many connections from one address behind a proxy";
+        return;
+      }
     }
     kind = classify(req, ctx);
     switch (kind) {

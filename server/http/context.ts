@@ -56,8 +56,16 @@ export interface ServerContext {
   readonly tls: TlsView | undefined;
   /** ACME http-01 answers in flight: token -> key authorization (server/tls/acme.ts). */
   readonly acmeChallenges: Map<string, string>;
-  /** The connection cap in force (0 = none) and how many connections it refused. */
-  readonly admission: { readonly limit: number; readonly refused: number };
+  /**
+   * The connection cap in force (0 = none), how many connections it refused, and the move of
+   * a connection's per-address count to the client a trusted proxy named (false: that client
+   * is at its cap).
+   */
+  readonly admission: {
+    readonly limit: number;
+    readonly refused: number;
+    reassign(sock: Socket): boolean;
+  };
   /**
    * The one way the running server changes its config: `edit` works on a copy, which is
    * validated, saved atomically (when the server has a config file) and applied live.

@@ -16,8 +16,8 @@ const PORT_SUFFIX = /^:[0-9]{1,5}$/;
 
 /**
  * The client's address for a request that came from `peerIp` with the given X-Forwarded-For
- * header (the server's head parser keeps the first of repeated header lines, so this is one
- * string). This is the "right-most untrusted hop" rule of nginx's `real_ip_recursive on`:
+ * header (every line of it joined in order, see client_address.ts forwardedFor(): a proxy
+ * may add its own line after the client's). This is the "right-most untrusted hop" rule of nginx's `real_ip_recursive on`:
  *
  * - `peerIp` not trusted: `peerIp`. Headers from an untrusted peer are ignored, since anyone
  *   can send them.
