@@ -8,8 +8,8 @@ export {
   certificateWarnings,
   checkCertificate,
   covers,
-  type LoadedCertificate,
   loadCertificateFiles,
+  type LoadedCertificate,
 } from "./certificates.ts";
 export { TlsManager } from "./manager.ts";
 export { ACME_ROUTES } from "./routes.ts";
