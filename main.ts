@@ -9,6 +9,7 @@ import { ConfigError } from "./config/schema.ts";
 import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
 import { Logger, type LogLevel } from "./server/log/log.ts";
 import { startServer } from "./server/mod.ts";
+import { CertificateError } from "./server/tls/certificates.ts";
 import type { Config } from "./config/schema.ts";
 
 export const VERSION = "0.1.0";
@@ -151,7 +152,11 @@ async function main(): Promise<void> {
     server = await startServer({ config, configPath: values.config, hasher, log, adjust });
   } catch (err) {
     hasher.close();
-    fail(`Cannot listen on ${config.bind_host}:${config.port}: ${(err as Error).message}`);
+    fail(
+      err instanceof CertificateError
+        ? err.message
+        : `Cannot listen on ${config.bind_host}:${config.port}: ${(err as Error).message}`,
+    );
   }
   const shown = config.bind_host === "0.0.0.0" ? "localhost" : config.bind_host;
   console.log(

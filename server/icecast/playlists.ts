@@ -5,6 +5,7 @@ import type { ServerContext } from "../http/context.ts";
 import { mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { escapeXml } from "../http/response.ts";
+import { httpsUrl } from "../http/https_redirect.ts";
 
 export const PLAYLIST_SUFFIXES = [".m3u8", ".m3u", ".pls", ".xspf"] as const;
 
@@ -37,7 +38,9 @@ export function playlist(
   mount: Mount,
   suffix: string,
 ): Response {
-  const url = `http://${hostFor(req, ctx)}${mount.path}`;
+  // Over HTTPS the same scheme and port: `http://` to the TLS port reaches nothing.
+  const url = (req.secure && httpsUrl(req, ctx, mount.path)) ||
+    `http://${hostFor(req, ctx)}${mount.path}`;
   const name = displayName(mount, ctx).replace(/[\r\n]/g, " ");
   switch (suffix) {
     case ".m3u":

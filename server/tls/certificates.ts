@@ -43,7 +43,8 @@ export function covers(names: readonly string[], domain: string): boolean {
 /**
  * Checks a PEM certificate (chain allowed: the first is the leaf) against its key and builds
  * the identity for `domains` (the certificate's own names when empty). Throws
- * CertificateError naming `field` when either cannot be parsed or the key does not match.
+ * CertificateError naming the field at fault: `field` (a `...cert_file`) for the certificate,
+ * its `...key_file` sibling for the key.
  */
 export function checkCertificate(
   certPem: string,
@@ -60,16 +61,19 @@ export function checkCertificate(
       { cause: err },
     );
   }
+  const keyField = field.endsWith("cert_file") ? `${field.slice(0, -9)}key_file` : `${field} key`;
   let matches: boolean;
   try {
     matches = cert.checkPrivateKey(createPrivateKey(keyPem));
   } catch (err) {
     throw new CertificateError(
-      `Cannot use ${field}: the key is not a PEM private key (${(err as Error).message})`,
+      `Cannot use ${keyField}: not a PEM private key (${(err as Error).message})`,
       { cause: err },
     );
   }
-  if (!matches) throw new CertificateError(`Cannot use ${field}: the key does not match it`);
+  if (!matches) {
+    throw new CertificateError(`Cannot use ${keyField}: it is not the key of ${field}`);
+  }
   const names = certificateNames(cert);
   return {
     identity: { domains: domains.length > 0 ? domains : names, certPem, keyPem },

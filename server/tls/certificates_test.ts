@@ -34,7 +34,8 @@ Deno.test(needs(["openssl"], {
         () => checkCertificate(a.certPem, b.keyPem, "certificates[0].cert_file"),
         (err) =>
           err instanceof CertificateError &&
-          err.message === "Cannot use certificates[0].cert_file: the key does not match it",
+          err.message ===
+            "Cannot use certificates[0].key_file: it is not the key of certificates[0].cert_file",
       );
       assert.throws(
         () => checkCertificate("not a pem", a.keyPem, "cert_file"),
@@ -42,7 +43,7 @@ Deno.test(needs(["openssl"], {
       );
       assert.throws(
         () => checkCertificate(a.certPem, "junk", "cert_file"),
-        /Cannot use cert_file: the key is not a PEM private key/,
+        /Cannot use key_file: not a PEM private key/,
       );
       // A chain file: the leaf first, the CA after it
       const chain = a.certPem + await Deno.readTextFile(ca.caFile);

@@ -42,11 +42,6 @@ export function signedIn(req: RequestHead, ctx: ServerContext): Signed | undefin
   return { session, user };
 }
 
-/**
- * True when the browser reached us over HTTPS: TinyIce has no TLS port of its own yet, so this
- * is a TLS-terminating proxy's `X-Forwarded-Proto`. Trusting it is harmless: a client that
- * claims HTTPS falsely only gets a cookie its browser will not send over plain HTTP.
- */
 export function jsonReply(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_TYPE });
 }
