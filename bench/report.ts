@@ -115,9 +115,7 @@ export function renderReport(
       const p = find(t.server === "icecast" ? "Icecast2" : "TinyIce", t.n);
       const l = t.load;
       out.push(
-        `| ${t.server === "icecast" ? "Icecast2" : "TinyIce"} | ${t.n} | ${
-          p ? pct(p.cpuPercent) : "–"
-        } | ${pct(t.cpuPercent)} | ${
+        `| ${t.label} | ${t.n} | ${p ? pct(p.cpuPercent) : "–"} | ${pct(t.cpuPercent)} | ${
           p ? `**${(t.cpuPercent / p.cpuPercent).toFixed(2)}×**` : "–"
         } | ` +
           `${p ? mib(p.steadyRssKib) : "–"} / ${mib(t.steadyRssKib)} | ` +

@@ -30,6 +30,8 @@ interface Scenario {
   variant?: TinyIceVariant;
   /** Listeners connect to the server's TLS port (the source stays on the plain port). */
   tls?: boolean;
+  /** TLS on the plain port itself (`https_port` equal to `port`), recognised per connection. */
+  sharedTlsPort?: boolean;
 }
 
 const DEFAULT_VARIANT: TinyIceVariant = {
@@ -113,6 +115,16 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
       tls: true,
     },
     {
+      server: "tinyice",
+      label: "TinyIce, TLS on the plain port",
+      n: 1000,
+      icy: true,
+      slowFrac: 0,
+      variant: v,
+      tls: true,
+      sharedTlsPort: true,
+    },
+    {
       server: "icecast",
       label: "Icecast2, TLS listeners",
       n: 1000,
@@ -133,9 +145,10 @@ async function runScenario(
   let server: RunningServer | undefined;
   let titleTimer: ReturnType<typeof setInterval> | undefined;
   try {
-    // The TLS port sits 100 above the plain one, clear of the next scenarios' ports.
+    // The TLS port sits 100 above the plain one, clear of the next scenarios' ports (or is
+    // the plain one, for TLS recognised on the plain port).
     const tls: TlsSetup | undefined = s.tls
-      ? await makeTestCertificates(dir, opts.port + 100)
+      ? await makeTestCertificates(dir, s.sharedTlsPort ? opts.port : opts.port + 100)
       : undefined;
     server = s.server === "icecast"
       ? await startIcecast(dir, opts.port, s.n, tls)

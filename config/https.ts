@@ -26,6 +26,10 @@ export interface CertificateConfig {
 export interface HttpsConfig {
   /** Serve HTTPS on `https_port` besides plain HTTP on `port`. */
   use_https: boolean;
+  /**
+   * The HTTPS port. Equal to `port` (not 0), one port serves both: a connection whose first
+   * byte opens a TLS handshake is TLS, any other is plain HTTP.
+   */
   https_port: number;
   /** The default certificate (PEM, chain allowed) and its key. */
   cert_file?: string;
@@ -182,8 +186,5 @@ export function checkHttps(out: Record<string, unknown>, file: string): void {
       "use_https",
       "needs a certificate: cert_file and key_file, certificates, or auto_https with domains",
     );
-  }
-  if (out.use_https === true && out.https_port !== 0 && out.https_port === out.port) {
-    fail(file, "https_port", "must differ from port");
   }
 }

@@ -123,7 +123,12 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
       (sock) => lifecycle.accept(sock),
     ),
   ];
-  if (tls) {
+  // https_port equal to port: one port for both, TLS recognised per connection (conn.ts).
+  const sharedPort = tls !== undefined && config.https_port === config.port && config.port !== 0;
+  if (tls && sharedPort) {
+    tls.sharesPlainPort = true;
+    tls.port = acceptors[0].port;
+  } else if (tls) {
     try {
       const secure = await listenSockets(
         { ...bind, api: "node", port: config.https_port, tls: tls.contexts },
@@ -164,7 +169,13 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   });
   reportFdLimit(log, config, fdLimit, connectionCap());
   log.info("listening", { host: acceptors[0].hostname, port: acceptors[0].port });
-  if (tls) log.info("listening for HTTPS", { host: acceptors[0].hostname, port: tls.port });
+  if (tls) {
+    log.info("listening for HTTPS", {
+      host: acceptors[0].hostname,
+      port: tls.port,
+      ...(sharedPort ? { alongsidePlainHttp: true } : {}),
+    });
+  }
   // Certificates from the CA in the background: nothing here waits for them.
   // acme-client (and its dependencies) load only when used: ~135 ms of start-up otherwise.
   const acme = tls && config.auto_https

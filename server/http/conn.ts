@@ -18,6 +18,7 @@ import { routeHttp, type RouteTable } from "./router.ts";
 import { applyForwardedHeaders, readProxiedClient } from "./client_address.ts";
 import { httpsUrl, isBrowserPageRequest } from "./https_redirect.ts";
 import { ProxyHeaderError } from "../net/proxy_protocol.ts";
+import { sniffTls } from "./tls_sniff.ts";
 import { htmlError, textError, writeResponse } from "./response.ts";
 
 /**
@@ -96,10 +97,12 @@ function toHttps(routes: RouteTable, req: RequestHead, ctx: ServerContext): Resp
 
 /** Handles one accepted connection until it closes. Never throws. */
 export async function handleConn(
-  sock: Socket,
+  accepted: Socket,
   ctx: ServerContext,
   handlers: ConnHandlers,
 ): Promise<void> {
+  // The accepted socket, or the TLS one over it when the plain port also speaks TLS.
+  let sock = accepted;
   const counters = ctx.counters;
   const started = Date.now();
   let reason = "done";
@@ -113,6 +116,9 @@ export async function handleConn(
   try {
     const timeoutMs = ctx.config.header_timeout_s * 1000;
     await readProxiedClient(sock, ctx, timeoutMs);
+    if (ctx.tls?.sharesPlainPort && !sock.isSecure) {
+      sock = await sniffTls(sock, ctx.tls.contexts, timeoutMs);
+    }
     const req = await readHead(sock, {
       maxHeadBytes: MAX_HEAD_BYTES,
       maxHeaders: MAX_HEADERS,
@@ -188,6 +194,7 @@ export async function handleConn(
   } finally {
     counters.clients--;
     sock.close();
+    if (sock !== accepted) accepted.close();
     ctx.log.info("connection closed", {
       ip: sock.remoteIp,
       ...(sock.remoteIp !== sock.peerIp ? { via: sock.peerIp } : {}),

@@ -3,7 +3,7 @@
 
 import { connect, createServer, type Server, type Socket as NetSocket } from "node:net";
 import { DenoSocket, type Socket } from "./socket.ts";
-import { NodeSocket } from "./node_socket.ts";
+import { NodeSocket, normalizeIp } from "./node_socket.ts";
 import { type TlsContexts, wrapTls } from "./tls.ts";
 import { LISTEN_BACKLOG } from "./fd_limit.ts";
 
@@ -165,7 +165,7 @@ async function listenNode(
     }
     if (!options.tls) return onSocket(new NodeSocket(socket));
     const secure = wrapTls(socket, options.tls);
-    if (secure) onSocket(new NodeSocket(secure, socket));
+    if (secure) onSocket(new NodeSocket(secure, normalizeIp(socket.remoteAddress)));
   };
 
   const bind = (port: number) =>

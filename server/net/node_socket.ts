@@ -2,6 +2,7 @@
 // connection less memory than Deno.Conn (see docs/PERFORMANCE.md), which matters at 10k listeners.
 
 import type { Socket as NetSocket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { Socket } from "./socket.ts";
 
 /** Bytes buffered from the peer before the socket is paused (listeners never read). */
@@ -22,14 +23,15 @@ export class NodeSocket implements Socket {
   #onClose: (() => void) | undefined;
 
   /**
-   * `socket` may be a `tls.TLSSocket` (the HTTPS port): then `isSecure` is true, and
-   * `peer` is the TCP socket under it, whose address the TLS layer does not always report.
+   * `socket` may be a `tls.TLSSocket` (the HTTPS port, or TLS recognised on the plain port):
+   * then `isSecure` is true, and `peerIp` must be given, since the TLS layer does not always
+   * report the address of the connection under it.
    */
-  constructor(socket: NetSocket, peer: NetSocket = socket) {
+  constructor(socket: NetSocket, peerIp = normalizeIp(socket.remoteAddress)) {
     this.#socket = socket;
-    this.peerIp = normalizeIp(peer.remoteAddress);
+    this.peerIp = peerIp;
     this.remoteIp = this.peerIp;
-    this.isSecure = socket !== peer;
+    this.isSecure = socket instanceof TLSSocket;
     socket.on("data", (chunk: Uint8Array) => {
       this.#queue.push(chunk);
       this.#queued += chunk.length;
@@ -124,7 +126,7 @@ export class NodeSocket implements Socket {
 }
 
 /** node:net reports IPv4 peers of a dual-stack socket as `::ffff:a.b.c.d`. */
-function normalizeIp(ip: string | undefined): string {
+export function normalizeIp(ip: string | undefined): string {
   if (!ip) return "unknown";
   return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
 }

@@ -46,6 +46,10 @@ export interface TlsStatus {
 /** HTTPS as the handlers see it: where browsers are sent, and what the dashboard shows. */
 export interface TlsView {
   readonly port: number;
+  /** True when TLS is served on the plain port itself, recognised by its first byte. */
+  readonly sharesPlainPort: boolean;
+  /** The certificates in force (what a TLS connection on the plain port is given). */
+  readonly contexts: TlsContexts;
   status(): TlsStatus;
 }
 

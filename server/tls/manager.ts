@@ -20,6 +20,7 @@ export class TlsManager implements TlsView {
   #warnings: string[] = [];
   #domains: readonly string[] = [];
   #port = 0;
+  #sharesPlainPort = false;
 
   constructor(log: Logger) {
     this.#log = log;
@@ -32,6 +33,15 @@ export class TlsManager implements TlsView {
 
   set port(port: number) {
     this.#port = port;
+  }
+
+  get sharesPlainPort(): boolean {
+    return this.#sharesPlainPort;
+  }
+
+  /** Serve TLS on the plain port too (`https_port` equal to `port`). */
+  set sharesPlainPort(on: boolean) {
+    this.#sharesPlainPort = on;
   }
 
   /**
