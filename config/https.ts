@@ -24,7 +24,7 @@ export interface CertificateConfig {
 }
 
 export interface HttpsConfig {
-  /** Serve HTTPS on `https_port` besides plain HTTP on `port`. */
+  /** Serve HTTPS on `https_port` besides plain HTTP on `port`; absent: on with `auto_https`. */
   use_https: boolean;
   /**
    * The HTTPS port. Equal to `port` (not 0), one port serves both: a connection whose first
@@ -71,7 +71,12 @@ export const HTTPS_DEFAULTS: Readonly<
 });
 
 /** Fields that may be absent after validation (no default). */
-export const HTTPS_OPTIONAL = ["cert_file", "key_file", "acme_email", "acme_cache_dir"] as const;
+export const HTTPS_OPTIONAL = [
+  "cert_file",
+  "key_file",
+  "acme_email",
+  "acme_cache_dir",
+] as const;
 
 /** A DNS name a certificate can cover: labels of letters, digits and hyphens, `*.` first. */
 const DOMAIN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -152,7 +157,13 @@ const CERTIFICATE_RULES: Record<keyof CertificateConfig, Rule> = {
  * The checks that span fields, run after each field passed its own rule: entries of
  * `certificates`, key and certificate files given together, and a certificate source for HTTPS.
  */
-export function checkHttps(out: Record<string, unknown>, file: string): void {
+export function checkHttps(
+  out: Record<string, unknown>,
+  file: string,
+  useHttpsGiven: boolean,
+): void {
+  // `"auto_https": true` and its domains are the whole recipe: HTTPS is on unless said off.
+  if (!useHttpsGiven && out.auto_https === true) out.use_https = true;
   const certificates = out.certificates as unknown[];
   certificates.forEach((entry, i) => {
     const at = `certificates[${i}]`;

@@ -272,7 +272,7 @@ export function validateConfig(raw: unknown, file: string): Config {
     fail(file, "mounts", `has ${mountCount} entries, more than max_mounts (${out.max_mounts})`);
   }
   out.users = validateUsers(out.users, file);
-  checkHttps(out, file);
+  checkHttps(out, file, raw.use_https !== undefined);
   return deepFreeze(out) as unknown as Config;
 }
 
