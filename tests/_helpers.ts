@@ -168,6 +168,36 @@ export class RawClient implements Disposable {
     return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
+  /**
+   * A TLS connection to 127.0.0.1 trusting only `caPem`, asking for `serverName` (SNI; default
+   * the address, no SNI); the handshake and certificate check complete here.
+   */
+  static async connectTls(
+    port: number,
+    options: { caPem: string; serverName?: string },
+  ): Promise<RawClient> {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    let conn: Deno.TlsConn;
+    try {
+      conn = await Deno.startTls(tcp, {
+        hostname: options.serverName ?? "127.0.0.1",
+        caCerts: [options.caPem],
+      });
+    } catch (err) {
+      try {
+        tcp.close();
+      } catch { /* consumed by startTls */ }
+      throw err;
+    }
+    try {
+      await conn.handshake();
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return new RawClient(conn);
+  }
+
   send(data: string | Uint8Array): Promise<void> {
     return writeAll(this.conn, typeof data === "string" ? enc.encode(data) : data);
   }
@@ -206,6 +236,32 @@ export class RawClient implements Disposable {
     const out = this.#pending.slice(0, n);
     this.#pending = this.#pending.slice(n);
     return out;
+  }
+
+  /** Whatever arrives next (at least one byte), or throws "eof". */
+  async readSome(timeoutMs = 10000): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pending.length === 0) {
+      if (Date.now() > deadline) throw new Error("Timed out waiting for bytes");
+      await this.#fill(deadline);
+    }
+    const out = this.#pending;
+    this.#pending = new Uint8Array(0);
+    return out;
+  }
+
+  /** Everything until the server closes the connection, as a byte-exact string. */
+  async readToEnd(timeoutMs = 10000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline) await this.#fill(deadline);
+    } catch (err) {
+      if ((err as Error).message !== "eof") throw err;
+      const out = latin1.decode(this.#pending);
+      this.#pending = new Uint8Array(0);
+      return out;
+    }
+    throw new Error(`Timed out waiting for the server to close; got ${this.#pending.length} bytes`);
   }
 
   /** Resolves true when the server closed the connection within the timeout. */

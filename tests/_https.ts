@@ -2,18 +2,7 @@
 // an ICY reader over it, curl and `openssl s_client` runs, and what a served certificate says.
 
 import { createHash, X509Certificate } from "node:crypto";
-import { concat, parseReply, type Reply } from "./_helpers.ts";
-
-const enc = new TextEncoder();
-
-/** Bytes as a string of char codes 0-255 (byte-exact). */
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return out;
-}
+import { concat, parseReply, RawClient, type Reply } from "./_helpers.ts";
 
 export interface TlsClientOptions {
   /** PEM of the CA to trust (the only one trusted). */
@@ -22,132 +11,12 @@ export interface TlsClientOptions {
   serverName?: string;
 }
 
-/**
- * An open TLS connection to 127.0.0.1 with RawClient's read helpers, for protocol tests over
- * HTTPS. The handshake (and the certificate check against `caPem`) completes in `connect()`.
- */
-export class TlsClient implements Disposable {
-  readonly conn: Deno.TlsConn;
-  #pending: Uint8Array = new Uint8Array(0);
-  #inflight: Promise<number | null> | null = null;
-  #buf = new Uint8Array(65536);
-
-  private constructor(conn: Deno.TlsConn) {
-    this.conn = conn;
-  }
-
-  static async connect(port: number, options: TlsClientOptions): Promise<TlsClient> {
-    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
-    let conn: Deno.TlsConn;
-    try {
-      conn = await Deno.startTls(tcp, {
-        hostname: options.serverName ?? "127.0.0.1",
-        caCerts: [options.caPem],
-      });
-    } catch (err) {
-      try {
-        tcp.close();
-      } catch { /* consumed by startTls */ }
-      throw err;
-    }
-    try {
-      await conn.handshake();
-    } catch (err) {
-      conn.close();
-      throw err;
-    }
-    return new TlsClient(conn);
-  }
-
-  async send(data: string | Uint8Array): Promise<void> {
-    const bytes = typeof data === "string" ? enc.encode(data) : data;
-    let done = 0;
-    while (done < bytes.length) done += await this.conn.write(bytes.subarray(done));
-  }
-
-  /** Reads until `marker` appears; returns everything up to and including it. */
-  async readUntil(marker: string, timeoutMs = 10000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const text = latin1(this.#pending);
-      const i = text.indexOf(marker);
-      if (i >= 0) {
-        const end = i + marker.length;
-        this.#pending = this.#pending.slice(end);
-        return text.slice(0, end);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(
-          `Timed out waiting for ${JSON.stringify(marker)}; got ${
-            JSON.stringify(text.slice(0, 200))
-          }`,
-        );
-      }
-      await this.#fill(deadline);
-    }
-  }
-
-  /** Reads exactly `n` bytes. */
-  async readBytes(n: number, timeoutMs = 10000): Promise<Uint8Array> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#pending.length < n) {
-      if (Date.now() > deadline) {
-        throw new Error(`Timed out reading ${n} bytes (have ${this.#pending.length})`);
-      }
-      await this.#fill(deadline);
-    }
-    const out = this.#pending.slice(0, n);
-    this.#pending = this.#pending.slice(n);
-    return out;
-  }
-
-  /** Whatever arrives next (at least one byte), or throws "eof". */
-  async readSome(timeoutMs = 10000): Promise<Uint8Array> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#pending.length === 0) {
-      if (Date.now() > deadline) throw new Error("Timed out waiting for bytes");
-      await this.#fill(deadline);
-    }
-    const out = this.#pending;
-    this.#pending = new Uint8Array(0);
-    return out;
-  }
-
-  /** Everything until the server closes the connection, as a byte-exact string. */
-  async readToEnd(timeoutMs = 10000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    try {
-      while (Date.now() < deadline) await this.#fill(deadline);
-    } catch (err) {
-      if ((err as Error).message !== "eof") throw err;
-      const out = latin1(this.#pending);
-      this.#pending = new Uint8Array(0);
-      return out;
-    }
-    throw new Error(`Timed out waiting for the server to close; got ${this.#pending.length} bytes`);
-  }
-
-  // One read in flight at a time: a read that outlives a timeout is picked up by the next fill.
-  async #fill(deadline: number): Promise<void> {
-    this.#inflight ??= this.conn.read(this.#buf).catch(() => null);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((r) =>
-      timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now()))
-    );
-    const n = await Promise.race([this.#inflight, timeout]);
-    clearTimeout(timer);
-    if (n === "timeout") return;
-    this.#inflight = null;
-    if (n === null) throw new Error("eof");
-    this.#pending = concat([this.#pending, this.#buf.slice(0, n)]);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.conn.close();
-    } catch { /* already closed */ }
-  }
-}
+/** A TLS connection with RawClient's read helpers (see RawClient.connectTls). */
+export type TlsClient = RawClient;
+export const TlsClient = {
+  connect: (port: number, options: TlsClientOptions): Promise<RawClient> =>
+    RawClient.connectTls(port, options),
+};
 
 /** Sends one request over a fresh TLS connection and parses the reply (read until close). */
 export async function tlsRequest(
@@ -252,7 +121,7 @@ export async function run(program: string, args: string[], stdin?: string): Prom
   }).spawn();
   if (stdin !== undefined) {
     const w = child.stdin.getWriter();
-    await w.write(enc.encode(stdin));
+    await w.write(new TextEncoder().encode(stdin));
     await w.close();
   }
   const out = await child.output();
