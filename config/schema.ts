@@ -18,6 +18,13 @@ import {
   text,
 } from "./_rules.ts";
 import {
+  checkRelays,
+  RELAYS_DEFAULTS,
+  RELAYS_OPTIONAL,
+  RELAYS_RULES,
+  type RelaysConfig,
+} from "./relays.ts";
+import {
   checkHttps,
   HTTPS_DEFAULTS,
   HTTPS_OPTIONAL,
@@ -62,7 +69,7 @@ export interface UserConfig {
 }
 
 /** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
-export interface Config extends HttpsConfig {
+export interface Config extends HttpsConfig, RelaysConfig {
   bind_host: string;
   port: number;
   hostname: string;
@@ -118,6 +125,7 @@ export interface Config extends HttpsConfig {
 
 export { ConfigError };
 export type { CertificateConfig, HttpsConfig } from "./https.ts";
+export type { MasterConfig, PushConfig, RelayConfig, RelaysConfig } from "./relays.ts";
 
 export const DEFAULT_METAINT = 16000;
 export const MAX_METAINT = 1_048_576;
@@ -134,9 +142,11 @@ export const CONFIG_DEFAULTS: Readonly<
     | "bans"
     | "history_path"
     | (typeof HTTPS_OPTIONAL)[number]
+    | (typeof RELAYS_OPTIONAL)[number]
   >
 > = Object.freeze({
   ...HTTPS_DEFAULTS,
+  ...RELAYS_DEFAULTS,
   bind_host: "0.0.0.0",
   port: 8000,
   hostname: "localhost",
@@ -203,6 +213,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   users: { check: () => undefined },
   mounts: { check: () => undefined },
   ...HTTPS_RULES,
+  ...RELAYS_RULES,
 };
 
 const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
@@ -273,6 +284,7 @@ export function validateConfig(raw: unknown, file: string): Config {
   }
   out.users = validateUsers(out.users, file);
   checkHttps(out, file, raw.use_https !== undefined);
+  checkRelays(out, file);
   return deepFreeze(out) as unknown as Config;
 }
 
@@ -298,6 +310,7 @@ const OPTIONAL_TOP_LEVEL = new Set<string>([
   "bans",
   "history_path",
   ...HTTPS_OPTIONAL,
+  ...RELAYS_OPTIONAL,
 ]);
 /** User names end up in URLs, logs and cookies' sessions: keep them plain. */
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;

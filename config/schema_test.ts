@@ -74,13 +74,13 @@ Deno.test("validateConfig() keeps unknown fields at the top level and in mounts"
   const raw = minimal({
     page_title: "My radio",
     banned_ips: ["10.0.0.1"],
-    relays: [{ name: "dj", role: "source" }],
+    x_plugins: [{ name: "dj", role: "source" }],
     mounts: { "/live": { future_flag: true } },
   });
   const config = validateConfig(raw, FILE) as unknown as Record<string, unknown>;
   assert.equal(config.page_title, "My radio");
   assert.deepEqual(config.banned_ips, ["10.0.0.1"]);
-  assert.deepEqual((config as unknown as { relays: unknown }).relays, [{
+  assert.deepEqual((config as unknown as { x_plugins: unknown }).x_plugins, [{
     name: "dj",
     role: "source",
   }]);
@@ -88,7 +88,7 @@ Deno.test("validateConfig() keeps unknown fields at the top level and in mounts"
 });
 
 Deno.test("validateConfig() returns a deep-frozen copy and never mutates its input", () => {
-  const raw = minimal({ relays: [{ name: "dj" }], mounts: { "/live": { charset: "utf-8" } } });
+  const raw = minimal({ x_plugins: [{ name: "dj" }], mounts: { "/live": { charset: "utf-8" } } });
   const before = structuredClone(raw);
   const config = validateConfig(raw, FILE);
   assert.deepEqual(raw, before);
@@ -96,7 +96,7 @@ Deno.test("validateConfig() returns a deep-frozen copy and never mutates its inp
   assert.ok(Object.isFrozen(config));
   assert.ok(Object.isFrozen(config.mounts));
   assert.ok(Object.isFrozen(config.mounts["/live"]));
-  assert.ok(Object.isFrozen((config as unknown as { relays: object[] }).relays[0]));
+  assert.ok(Object.isFrozen((config as unknown as { x_plugins: object[] }).x_plugins[0]));
   assert.notEqual(config.mounts, raw.mounts);
   assert.equal(config.mounts["/live"].charset, "UTF-8");
 });

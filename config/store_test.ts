@@ -93,7 +93,7 @@ Deno.test("loadConfig() hashes plain-text passwords and changes nothing else in 
     const original = `{
     "port": 8123,
     "source_password":"plain \\"source\\" pw",
-    "relays": [ {"name": "dj", "role": "source"} ],
+    "x_plugins": [ {"name": "dj", "role": "source"} ],
     "admin_password": "${adminHash}",
     "page_title": "Caf\\u00e9 radio",
     "ratio": 1.50,

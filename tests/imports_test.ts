@@ -10,10 +10,21 @@ const LEAF_FOLDERS = ["relay/", "config/", "history/", "templates/"];
 /**
  * server/'s rooms from lowest to highest. A file may import its own room or a lower one:
  * log/ and security/ are leaves anyone may use, net/ moves bytes (TLS included), http/ speaks
- * HTTP, tls/ keeps the certificates (files, ACME), icecast/ and web/ are the protocols, and
+ * HTTP, tls/ keeps the certificates (files, ACME), icecast/ and web/ are the protocols,
+ * relays/ feeds mounts from upstreams and mounts to other servers (as Icecast peers do), and
  * server/*.ts (mod, lifecycle, routes) joins them.
  */
-const SERVER_ROOMS = ["log/", "security/", "net/", "http/", "tls/", "icecast/", "web/", ""];
+const SERVER_ROOMS = [
+  "log/",
+  "security/",
+  "net/",
+  "http/",
+  "tls/",
+  "icecast/",
+  "relays/",
+  "web/",
+  "",
+];
 
 /**
  * Specifiers of static imports, re-exports and literal dynamic imports in `source`. Comment
