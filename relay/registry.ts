@@ -118,16 +118,23 @@ export class Registry {
 
   /**
    * Claims `path` for a source. Checks in Icecast's order: mount in use, then source limit,
-   * then (for a new mount) the policy's mount limit. With fallback override, listeners whose
-   * home is `path` return to it.
+   * then (for a new mount) the policy's mount limit. With fallback override, or when
+   * `options.pullBack` says so (a relay back from an upstream gap), listeners whose home is
+   * `path` return to it from wherever they wait.
    */
-  claimSource(path: string, source: SourceHandle, meta: MountMeta, maxSources: number): Mount {
+  claimSource(
+    path: string,
+    source: SourceHandle,
+    meta: MountMeta,
+    maxSources: number,
+    options: { pullBack?: boolean } = {},
+  ): Mount {
     const refusal = this.claimRefusal(path, maxSources);
     if (refusal) throw refusal;
     const mount = this.#mounts.get(path) ?? this.#create(path);
     mount.attachSource(source, meta);
     this.#emit({ type: "source-start", mount });
-    if (this.#policy.overridesFallback(path)) this.#pullBack(mount);
+    if (options.pullBack || this.#policy.overridesFallback(path)) this.#pullBack(mount);
     return mount;
   }
 

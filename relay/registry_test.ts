@@ -245,6 +245,16 @@ Deno.test("Registry.claimSource() without fallback override leaves listeners on 
   l.end("x");
 });
 
+Deno.test("Registry.claimSource() with pullBack pulls listeners back without fallback override (a relay back from a gap)", () => {
+  const registry = new Registry(policy({ "/main": "/backup" }));
+  const backup = registry.claimSource("/backup", fakeSource(1), MP3, 0);
+  const l = listen(registry, "/main");
+  const main = registry.claimSource("/main", fakeSource(2), MP3, 0, { pullBack: true });
+  assert.equal(l.mount, main);
+  assert.equal(backup.listeners.size, 0);
+  l.end("x");
+});
+
 Deno.test("Registry.claimSource() with fallback override does not pull back across formats", () => {
   const registry = new Registry(policy({ "/main": "/backup" }, ["/main"]));
   const backup = registry.claimSource("/backup", fakeSource(1), MP3, 0);

@@ -14,7 +14,9 @@ export function sourceHashes(config: Config, path: string): string[] {
 export const LOW_LATENCY_BURST_BYTES = 16 * 1024;
 
 export function burstFor(config: Config, path: string): number {
-  const own = mountConfig(config, path)?.burst_size;
+  // The mount's own, else that of the relay feeding it, else the global one.
+  const own = mountConfig(config, path)?.burst_size ??
+    config.relays.find((r) => r.mount === path)?.burst_size;
   if (own !== undefined) return own;
   // Low latency: a long burst would put the listener seconds behind live for good.
   return config.low_latency_mode

@@ -28,7 +28,7 @@ const CONTINUE_AND_OK = encoder.encode(
 const OK = encoder.encode("HTTP/1.0 200 OK\r\n\r\n");
 
 /** First present header among `names`. */
-function pick(req: RequestHead, ...names: string[]): string | undefined {
+function pick(req: Pick<RequestHead, "headers">, ...names: string[]): string | undefined {
   for (const n of names) {
     const v = req.headers.get(n);
     if (v !== undefined) return v;
@@ -63,8 +63,15 @@ export function audioInfoPairs(audioInfo: string | undefined): Record<string, st
   return pairs;
 }
 
-/** Mount metadata from the source's request headers (§1.3 of the compat notes). */
-export function metaFromHeaders(req: RequestHead, ip: string, contentType: string): MountMeta {
+/**
+ * Mount metadata from the source's request headers (§1.3 of the compat notes), or from a
+ * relayed upstream's reply headers, which carry the same fields (§7).
+ */
+export function metaFromHeaders(
+  req: Pick<RequestHead, "headers" | "rawHeaders">,
+  ip: string,
+  contentType: string,
+): MountMeta {
   const audioInfo = req.headers.get("ice-audio-info");
   const pairs = audioInfoPairs(audioInfo);
   const icyExtra: [string, string][] = [];

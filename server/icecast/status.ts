@@ -141,8 +141,12 @@ export function statsXml(ctx: ServerContext, only?: Mount): string {
     ["server_start", statsDate(ctx.startedAt)],
     ["server_start_iso8601", isoDate(ctx.startedAt)],
     ["source_client_connections", String(counters.sourceConnections)],
-    ["source_relay_connections", "0"],
-    ["source_total_connections", String(counters.sourceConnections)],
+    ["source_relay_connections", String(counters.relayConnections)],
+    // Icecast counts every source session here, encoder or relay (source.c source_main).
+    [
+      "source_total_connections",
+      String(counters.sourceConnections + counters.relayConnections),
+    ],
     ["sources", String(ctx.registry.sourceCount)],
     ["stats", "0"],
     ["stats_connections", "0"],
