@@ -8,7 +8,7 @@ import { configUpdater } from "../config/update.ts";
 import type { PasswordHasher } from "../config/password.ts";
 import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts";
 import { Registry } from "../relay/mod.ts";
-import { newCounters, type ServerContext } from "./http/context.ts";
+import { newCounters, type RelayControl, type ServerContext } from "./http/context.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
 import type { Logger } from "./log/log.ts";
 import type { Socket } from "./net/socket.ts";
@@ -34,7 +34,12 @@ export interface ContextOptions {
   apply?: (next: Config) => void;
   /** HTTPS, when the server serves it. */
   tls?: TlsView;
+  /** The running relays (server/relays/); default: none. */
+  relays?: RelayControl;
 }
+
+/** No relays: for a context whose owner runs none (handler tests). */
+const NO_RELAYS: RelayControl = { states: () => [], restartPull: () => false };
 
 /** A context and the event hub behind its `events`, which the lifecycle feeds and closes. */
 export interface BuiltContext {
@@ -106,6 +111,7 @@ export function createContext(options: ContextOptions): BuiltContext {
     hasher,
     sessions: new SessionStore(),
     events: hub,
+    relays: options.relays ?? NO_RELAYS,
     history: openHistoryFor(config, options.configPath, log),
     bans: new BanList(config.bans),
     trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),

@@ -41,6 +41,11 @@ export interface LifecycleOptions {
   baseDir: string;
   /** The connection caps; admits each accepted socket or answers it with a refusal. */
   gate: ConnectionGate;
+  /** Pull relays and push targets: follow every applied config, stop before the mounts close. */
+  relays?: {
+    sync(config: Config): void;
+    close(): Promise<void>;
+  };
 }
 
 export class Lifecycle {
@@ -112,6 +117,8 @@ export class Lifecycle {
       const charset = mountConfig(next, mount.path)?.charset;
       if (charset) mount.charset = charset;
     }
+    // New relays start, removed ones stop, changed ones restart; the rest are left alone.
+    this.#options.relays?.sync(next);
   }
 
   /** Re-reads the config file (or takes `next`); keeps the old one when the new is invalid. */
@@ -169,6 +176,8 @@ export class Lifecycle {
     this.#hub.close();
     await Promise.all(this.#options.acceptors.map((a) => a.close()));
     this.#options.gate.close();
+    // Relays let go of their mounts (and push targets of their connections) first.
+    await this.#options.relays?.close();
     ctx.registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -2,8 +2,9 @@
 // (lifecycle.ts) until shutdown. Everything the process does is built here, so tests run the
 // real server in-process.
 //
-// Rooms inside server/, with imports pointing one way (tests/server_imports_test.ts):
-//   log/, security/ (leaves) <- net/ <- http/ <- icecast/ <- web/ <- this folder's top files
+// Rooms inside server/, with imports pointing one way (tests/imports_test.ts):
+//   log/, security/ (leaves) <- net/ <- http/ <- tls/ <- icecast/ <- relays/ <- web/
+//   <- this folder's top files
 
 import type { Config } from "../config/schema.ts";
 import type { PasswordHasher } from "../config/password.ts";
@@ -13,6 +14,7 @@ import { ConnectionGate } from "./http/admission.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import type { Logger } from "./log/log.ts";
 import { type AcceptEvents, listenSockets } from "./net/accept.ts";
+import { MasterPoller, PullRelay, PushRelay, RelayManager } from "./relays/mod.ts";
 import { TlsManager } from "./tls/manager.ts";
 import { dirname, resolve } from "node:path";
 import { connectionLimit, openFdCount, readFdLimit } from "./net/fd_limit.ts";
@@ -141,6 +143,13 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
       throw err;
     }
   }
+  // The workers read the context when they are made: at the first sync, once it is built.
+  const relays = new RelayManager({
+    pull: (entry, fromMaster) =>
+      new PullRelay(ctx, entry, { graceS: () => ctx.config.relay_grace_s, fromMaster }),
+    push: (entry) => new PushRelay(ctx, entry),
+    master: (master, onRelays) => new MasterPoller(ctx, master, onRelays),
+  });
   const { ctx, hub } = createContext({
     config,
     configPath: options.configPath,
@@ -148,6 +157,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     log,
     port: acceptors[0].port,
     tls,
+    relays,
     admission: {
       get limit() {
         return connectionCap();
@@ -166,6 +176,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     gate,
     tls,
     baseDir,
+    relays,
   });
   reportFdLimit(log, config, fdLimit, connectionCap());
   log.info("listening", { host: acceptors[0].hostname, port: acceptors[0].port });
@@ -188,6 +199,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     })
     : undefined;
   acme?.start();
+  // Relays start once the server serves: a relayed mount's listeners can connect at once.
+  relays.sync(ctx.config);
   const shutdown = async () => {
     await acme?.stop();
     await lifecycle.shutdown();

@@ -1,7 +1,7 @@
 // The admin dashboard: renders the admin snapshot and keeps it live from /admin/events.
 // @ts-check
 //
-// Each view lives in js/ (mount cards, users, bans, settings, the chart); actions go through
+// Each view lives in js/ (mount cards, relays, users, bans, settings, the chart); actions go through
 // js/api.js as CSRF-protected JSON POSTs. Names, titles and user agents come from encoders and
 // listeners, so every server value reaches the DOM only as text or a form value.
 
@@ -15,6 +15,7 @@ import { readInitial } from "./js/initial_state.js";
 import { setLiveStatus, subscribe } from "./js/live.js";
 import { addMountFields, mountBody } from "./js/mount_form.js";
 import { renderMounts, showTitle } from "./js/mounts.js";
+import { renderRelays, wireRelayForm } from "./js/relays.js";
 import { renderSettings, wireSettingsForm } from "./js/settings.js";
 import { renderHttps } from "./js/https.js";
 import { renderUserMountChecks, renderUsers, wireUserForm } from "./js/users.js";
@@ -60,6 +61,8 @@ function render(snapshot) {
   if (snapshot.server) renderServer(snapshot.server, now);
   const mounts = uniqueMounts(snapshot.mounts);
   renderMounts(mounts, now);
+  // Every snapshot: rows update in place, and their "since" times move on.
+  renderRelays(arrayOf(snapshot.relays));
 
   if (state.isSuper) {
     whenChanged("users", arrayOf(snapshot.users), renderUsers);
@@ -139,6 +142,7 @@ function wireAddMount() {
 
 onState(render);
 wireAddMount();
+wireRelayForm();
 wireUserForm();
 wireBanForm();
 wireSettingsForm();

@@ -22,6 +22,7 @@ import mountFormJs from "./js/mount_form.js" with { type: "text" };
 import mountPanelsJs from "./js/mount_panels.js" with { type: "text" };
 import mountsJs from "./js/mounts.js" with { type: "text" };
 import rateMeterJs from "./js/rate_meter.js" with { type: "text" };
+import relaysJs from "./js/relays.js" with { type: "text" };
 import settingsJs from "./js/settings.js" with { type: "text" };
 import httpsJs from "./js/https.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
@@ -60,6 +61,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/mount_panels.js": { body: mountPanelsJs, type: JS },
   "js/mounts.js": { body: mountsJs, type: JS },
   "js/rate_meter.js": { body: rateMeterJs, type: JS },
+  "js/relays.js": { body: relaysJs, type: JS },
   "js/settings.js": { body: settingsJs, type: JS },
   "js/https.js": { body: httpsJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },

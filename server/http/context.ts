@@ -20,6 +20,8 @@ export interface ConnectionCounters {
   sourceConnections: number;
   listenerConnections: number;
   clients: number;
+  /** Upstream connections pull relays made that went on to feed their mount. */
+  relayConnections: number;
 }
 
 /**
@@ -30,6 +32,33 @@ export interface EventStreams {
   open(user: string | undefined, ip: string): Response;
   /** Streams open now. */
   readonly size: number;
+}
+
+/**
+ * One relay worker's state (the shape of server/relays/types.ts `RelayState`, declared here
+ * because http/ may not import the higher relays/ room).
+ */
+export interface RelayStatus {
+  readonly kind: "pull" | "push";
+  readonly mount: string;
+  /** The URL in use now, credentials removed. */
+  readonly url: string;
+  readonly state: string;
+  /** ISO time the state began. */
+  readonly since: string;
+  readonly lastError?: string;
+  readonly lastErrorAt?: string;
+  readonly bytes: number;
+  readonly attempts: number;
+  readonly fromMaster?: boolean;
+}
+
+/** The running relays as handlers see them; the manager behind it (relays/) follows the config. */
+export interface RelayControl {
+  /** Every pull relay's and push target's state. */
+  states(): RelayStatus[];
+  /** Reconnects the pull relay feeding `mount` now; false when there is none. */
+  restartPull(mount: string): boolean;
 }
 
 export interface ServerContext {
@@ -47,6 +76,8 @@ export interface ServerContext {
   readonly hasher: PasswordHasher;
   readonly sessions: SessionStore;
   readonly events: EventStreams;
+  /** Pull relays and push targets, as the dashboard shows and restarts them. */
+  readonly relays: RelayControl;
   history: History;
   /** Built from `config.bans`; checked for every accepted connection. */
   bans: BanList;
@@ -82,5 +113,6 @@ export function newCounters(): ConnectionCounters {
     sourceConnections: 0,
     listenerConnections: 0,
     clients: 0,
+    relayConnections: 0,
   };
 }

@@ -1,7 +1,7 @@
 // The dashboard's state-changing actions (`POST /admin/api/<action>`): one table from action
 // name to handler. Tenancy is enforced here, per mount, for every action.
 
-import type { ActionName, ActionReply } from "./contract.ts";
+import type { ActionName } from "./contract.ts";
 import type { MountConfig } from "../../config/schema.ts";
 import { ConfigError, MAX_BURST_BYTES } from "../../config/schema.ts";
 import type { Mount } from "../../relay/mod.ts";
@@ -15,79 +15,28 @@ import {
   setRuntimeFallback,
   setTitle,
 } from "../icecast/mount_ops.ts";
-import { mountPathProblem } from "../../config/mount_path.ts";
 import { ConfigSaveError } from "../../config/update.ts";
+import {
+  type Action,
+  ActionError,
+  type Body,
+  type Call,
+  managedPath,
+  ok,
+  optionalInt,
+  optionalText,
+  requireSuper,
+  text,
+  validPath,
+} from "./_action.ts";
 import { jsonError, jsonReply, signedIn } from "./admin_web.ts";
+import { RELAY_ACTIONS } from "./relay_actions.ts";
 import { isForeignRequest } from "../security/origin.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { parseBanEntry } from "../security/ip_ban.ts";
 import { checkCsrf } from "../security/session.ts";
-import { canManage, type WebUser } from "../security/tenancy.ts";
-
-/** A JSON request body: any field may be missing or of the wrong type. */
-type Body = Record<string, unknown>;
-
-interface Call {
-  ctx: ServerContext;
-  user: WebUser;
-  body: Body;
-  ip: string;
-}
-
-type Action = (call: Call) => Response | Promise<Response>;
-
-const ok = () => jsonReply({ ok: true } satisfies ActionReply);
-
-/** Thrown for a request that cannot be carried out; becomes a JSON error reply. */
-class ActionError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
-function text(body: Body, key: string, what = key): string {
-  const v = body[key];
-  if (typeof v !== "string") throw new ActionError(400, `${what} must be a string`);
-  return v;
-}
-
-function optionalText(body: Body, key: string): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string") throw new ActionError(400, `${key} must be a string`);
-  return v;
-}
-
-function optionalInt(body: Body, key: string, max: number): number | undefined {
-  const v = body[key];
-  if (v === undefined || v === null || v === "") return undefined;
-  const n = typeof v === "string" ? Number(v) : v;
-  if (!Number.isSafeInteger(n) || (n as number) < 0 || (n as number) > max) {
-    throw new ActionError(400, `${key} must be a whole number from 0 to ${max}`);
-  }
-  return n as number;
-}
-
-/** The mount path named by `key`, which the user must manage. */
-function managedPath(call: Call, key = "mount"): string {
-  const path = text(call.body, key, `${key} path`);
-  if (!canManage(call.ctx.config, call.user, path)) {
-    throw new ActionError(403, `You do not manage ${path}`);
-  }
-  return path;
-}
-
-/** `path` when it may name a mount (the one rule in config/mount_path.ts), else a 400. */
-function validPath(path: string): string {
-  const problem = mountPathProblem(path);
-  if (problem) throw new ActionError(400, `Mount path ${JSON.stringify(path)} ${problem}`);
-  return path;
-}
-
-function requireSuper(call: Call): void {
-  if (call.user.role !== "super") throw new ActionError(403, "Only a super admin may do this");
-}
+import { canManage } from "../security/tenancy.ts";
 
 function liveMount(call: Call, path: string) {
   const mount = call.ctx.registry.get(path);
@@ -322,6 +271,8 @@ const ACTIONS: Record<ActionName, Action> = {
     });
     return ok();
   },
+
+  ...RELAY_ACTIONS,
 };
 
 function parseBan(textValue: string): string {

@@ -104,11 +104,6 @@ export interface UserEntry {
   mounts: string[];
 }
 
-/**
- * The dashboard's state: embedded in `/admin`, answered by `/admin/api/state` and sent as each
- * admin `snapshot` event. `users`, `bans` and `settings` are there only for a super admin, and
- * `mounts` holds only the mounts the user manages.
- */
 /** One certificate the HTTPS port presents. */
 export interface HttpsCertificate {
   /** Host names (and addresses) it covers. */
@@ -140,10 +135,72 @@ export interface HttpsState {
   acme?: HttpsAcme;
 }
 
+/** A configured pull relay's settings, for the edit form (its password never leaves the server). */
+export interface PullRelaySettings {
+  /** The first upstream URL, credentials removed. */
+  url: string;
+  /** The upstreams tried after it, credentials removed. */
+  fallbackUrls: string[];
+  /** Empty when the upstream gets no credentials. */
+  username: string;
+  hasPassword: boolean;
+  onDemand: boolean;
+  retryS: number;
+}
+
+/** A configured push target's settings, for the edit form (its password never leaves the server). */
+export interface PushTargetSettings {
+  /** The target URL, credentials removed. */
+  url: string;
+  /** Empty for the protocol's default user. */
+  username: string;
+  protocol: "icecast" | "shoutcast";
+}
+
+/** One pull relay or push target on the dashboard, with its worker's state. */
+export interface RelayStateEntry {
+  /** `pull`: an upstream into a local mount; `push`: a local mount out to another server. */
+  kind: "pull" | "push";
+  /** The local mount. */
+  mount: string;
+  /** The URL in use now (a fallback upstream, maybe), credentials removed. */
+  url: string;
+  /**
+   * "paused" (disabled), "idle" (on demand and nobody listening, or the pushed mount is not
+   * live), "connecting", "live", "waiting" (backing off), "bridging" (upstream gone, listeners
+   * wait out the grace period); "stopped" while no worker runs it.
+   */
+  state: string;
+  /** When the state began (ISO 8601), or empty while stopped. */
+  since: string;
+  /** The last failure in words, and when (ISO 8601). */
+  lastError?: string;
+  lastErrorAt?: string;
+  /** Bytes received from the upstream (pull) or sent to the target (push). */
+  bytes: number;
+  /** Connection attempts since the worker started. */
+  attempts: number;
+  /** Found through the master's mount list, not configured here (nothing to edit or pause). */
+  fromMaster: boolean;
+  /** False when paused. */
+  enabled: boolean;
+  /** Present for a configured pull relay. */
+  pull?: PullRelaySettings;
+  /** Present for a configured push target. */
+  push?: PushTargetSettings;
+}
+
+/**
+ * The dashboard's state: embedded in `/admin`, answered by `/admin/api/state` and sent as each
+ * admin `snapshot` event. `users`, `bans` and `settings` are there only for a super admin;
+ * `mounts` and `relays` hold only what the user manages.
+ */
 export interface AdminSnapshot {
   server: ServerTotals;
   user: SignedInUser;
   mounts: AdminMount[];
+  /** Pull relays first, then push targets, each by mount; only those of managed mounts. */
+  relays: RelayStateEntry[];
   users?: UserEntry[];
   /** Banned addresses and CIDR ranges. */
   bans?: string[];
@@ -233,6 +290,41 @@ export interface UserSaveBody {
   password?: string;
 }
 
+/**
+ * The `relay-save` body: adds the pull relay feeding `mount`, or edits it. A left-out field
+ * keeps (or, when adding, defaults) its value. A URL sent back as the dashboard showed it
+ * (credentials removed) keeps the credentials it was saved with.
+ */
+export interface RelaySaveBody {
+  mount: string;
+  url: string;
+  fallback_urls?: string[];
+  /** Empty removes it. */
+  username?: string;
+  /** Write-only: left out to keep the saved one; empty removes it. */
+  password?: string;
+  on_demand?: boolean;
+  /** The longest wait between reconnect attempts, in seconds. */
+  retry_s?: number;
+  enabled?: boolean;
+}
+
+/**
+ * The `push-save` body: adds a push target of `mount`, or edits the one at `url` (or at
+ * `previous_url`, when the URL changes). A new target needs a password.
+ */
+export interface PushSaveBody {
+  mount: string;
+  url: string;
+  previous_url?: string;
+  /** Empty: the protocol's default user. */
+  username?: string;
+  /** Write-only: left out (or empty) to keep the saved one. */
+  password?: string;
+  protocol?: "icecast" | "shoutcast";
+  enabled?: boolean;
+}
+
 /** Each `POST /admin/api/<action>` and its JSON body. */
 export interface ActionBodies {
   "kick-source": { mount: string };
@@ -249,6 +341,16 @@ export interface ActionBodies {
   "ban-add": { ban: string };
   "ban-remove": { ban: string };
   settings: Station;
+  "relay-save": RelaySaveBody;
+  "relay-delete": { mount: string };
+  "relay-pause": { mount: string };
+  "relay-resume": { mount: string };
+  /** Reconnects now, skipping any backoff wait (configured and master relays alike). */
+  "relay-restart": { mount: string };
+  "push-save": PushSaveBody;
+  "push-delete": { mount: string; url: string };
+  "push-pause": { mount: string; url: string };
+  "push-resume": { mount: string; url: string };
 }
 
 /** An action's name. */
