@@ -16,13 +16,22 @@ export type HaproxyMode =
   /** TCP mode with `send-proxy-v2`: the client goes in a binary PROXY header. */
   | "tcp-proxy-v2";
 
-export interface HaproxyOptions {
-  /** A scratch folder for the generated config. */
-  dir: string;
-  /** The backend (TinyIce) port on 127.0.0.1. */
-  backendPort: number;
-  mode: HaproxyMode;
-}
+export type HaproxyOptions =
+  & {
+    /** A scratch folder for the generated config. */
+    dir: string;
+  }
+  & (
+    | {
+      /** The backend (TinyIce) port on 127.0.0.1. */
+      backendPort: number;
+      mode: HaproxyMode;
+    }
+    | {
+      /** A whole config of the caller's, given the frontend port (tests/_topology.ts). */
+      config: (port: number) => string;
+    }
+  );
 
 export interface Haproxy extends AsyncDisposable {
   /** The frontend port on 127.0.0.1. */
@@ -62,7 +71,9 @@ export function haproxyConfig(mode: HaproxyMode, port: number, backendPort: numb
 /** Starts HAProxy and resolves once its port accepts connections; stop it with dispose. */
 export async function startHaproxy(options: HaproxyOptions): Promise<Haproxy> {
   const port = freePort();
-  const config = haproxyConfig(options.mode, port, options.backendPort);
+  const config = "config" in options
+    ? options.config(port)
+    : haproxyConfig(options.mode, port, options.backendPort);
   const file = join(options.dir, `haproxy-${port}.cfg`);
   await Deno.writeTextFile(file, config);
   const child = new Deno.Command("haproxy", {
