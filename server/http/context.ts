@@ -35,7 +35,7 @@ export interface EventStreams {
 }
 
 /**
- * One relay worker's state (the shape of server/relays/types.ts `RelayState`, declared here
+ * One relay worker's state (server/relays/types.ts calls it `RelayState`; declared here
  * because http/ may not import the higher relays/ room).
  */
 export interface RelayStatus {
@@ -43,13 +43,21 @@ export interface RelayStatus {
   readonly mount: string;
   /** The URL in use now, credentials removed. */
   readonly url: string;
+  /**
+   * "paused" (disabled), "idle" (on demand, nobody listening; or the local mount is not live),
+   * "connecting", "live", "waiting" (backing off before the next attempt), "bridging" (the
+   * upstream dropped; listeners wait out the grace period).
+   */
   readonly state: string;
   /** ISO time the state began. */
   readonly since: string;
   readonly lastError?: string;
   readonly lastErrorAt?: string;
+  /** Bytes received from the upstream (pull) or sent to the target (push). */
   readonly bytes: number;
+  /** Connection attempts since start. */
   readonly attempts: number;
+  /** True for pull relays created from the master's mount list. */
   readonly fromMaster?: boolean;
 }
 

@@ -3,37 +3,16 @@
 // implement it.
 
 import type { Config } from "../../config/schema.ts";
-import type { ServerContext } from "../http/context.ts";
+import type { RelayStatus, ServerContext } from "../http/context.ts";
 
 /** The context slice a relay worker uses. */
 export type RelayCtx = Pick<ServerContext, "registry" | "log" | "config" | "counters">;
 
-/** A worker's state, as the dashboard shows it. */
-export interface RelayState {
-  /** `pull` (an upstream into a local mount) or `push` (a local mount out to a target). */
-  readonly kind: "pull" | "push";
-  /** The local mount. */
-  readonly mount: string;
-  /** The URL in use now (credentials removed), or the first one configured. */
-  readonly url: string;
-  /**
-   * "paused" (disabled), "idle" (on demand, nobody listening; or the local mount is not live),
-   * "connecting", "live", "waiting" (backing off before the next attempt), "bridging" (the
-   * upstream dropped; listeners wait out the grace period).
-   */
-  readonly state: string;
-  /** ISO time the state began. */
-  readonly since: string;
-  /** The last failure, in words, and when. */
-  readonly lastError?: string;
-  readonly lastErrorAt?: string;
-  /** Bytes received from the upstream (pull) or sent to the target (push). */
-  readonly bytes: number;
-  /** Connection attempts since start. */
-  readonly attempts: number;
-  /** True for pull relays created from the master's mount list. */
-  readonly fromMaster?: boolean;
-}
+/**
+ * A worker's state, as the dashboard shows it: declared in http/context.ts (which may not
+ * import this higher room) and used by both.
+ */
+export type RelayState = RelayStatus;
 
 /** One running relay or push target. */
 export interface RelayWorker {
