@@ -1,50 +1,93 @@
-// Debian's icecast2 (2.4.4) for relay tests, as an origin TinyIce pulls from or as an edge
-// pulling from TinyIce: a generated config in a temporary folder, the process stopped by its
-// own PID. As root it drops to nobody after binding (Icecast refuses to run as root).
+// Debian's icecast2 (2.4.4) as a peer of TinyIce in tests and scripts: an origin TinyIce pulls
+// from or pushes to, a master whose streamlist.txt TinyIce reads, or an edge pulling from TinyIce
+// (`<relay>`, `<master-server>`). One generated config in a temporary folder, the process stopped
+// by its own PID; also the status-json reader, the `/admin/metadata` title update and the ffmpeg
+// decode these tests share with TinyIce servers.
 
-import { ADMIN_PW, exchange, parseReply, SOURCE_PW, waitFor } from "./_helpers.ts";
+import { ADMIN_PW, basicAuth, exchange, parseReply, SOURCE_PW, waitFor } from "./_helpers.ts";
 import { freePort } from "./_process.ts";
+
+/** The relay credentials of streamlist.txt (Icecast answers its admin 401 there). */
+export const RELAY_USER = "relay";
+export const RELAY_PW = "relaypw";
 
 /** An Icecast `<relay>`: pull `mount` from `server:port` into `localMount`. */
 export interface IcecastRelay {
-  server: string;
+  /** Default 127.0.0.1. */
+  server?: string;
   port: number;
   mount: string;
-  localMount: string;
+  /** Default `mount`. */
+  localMount?: string;
   /** `<relay-shoutcast-metadata>`: ask for ICY titles (default on). */
   shoutcastMetadata?: boolean;
   onDemand?: boolean;
 }
 
-export interface IcecastOptions {
-  relays?: IcecastRelay[];
+/** `<master-server>` on 127.0.0.1: relay every mount of that master's streamlist.txt. */
+export interface IcecastMaster {
+  port: number;
+  username: string;
+  password: string;
+  intervalS: number;
 }
 
+export interface IcecastOptions {
+  relays?: IcecastRelay[];
+  master?: IcecastMaster;
+  /** When set, port + 1 takes SHOUTCAST v1 sources for this mount. */
+  shoutcastMount?: string;
+}
+
+/** A running icecast2; dispose stops it (SIGTERM, then SIGKILL), waits, removes its folder. */
 export interface Icecast extends AsyncDisposable {
   readonly port: number;
   readonly pid: number;
-  /** Icecast's error log, for failure messages. */
+  /** The SHOUTCAST v1 source port (port + 1) when {@linkcode IcecastOptions.shoutcastMount} is set. */
+  readonly shoutcastPort?: number;
+  /** Icecast's error log so far, for failure messages. */
   errorLog(): Promise<string>;
 }
 
 function relayXml(r: IcecastRelay): string {
-  return `<relay><server>${r.server}</server><port>${r.port}</port><mount>${r.mount}</mount>` +
-    `<local-mount>${r.localMount}</local-mount>` +
+  return `<relay><server>${r.server ?? "127.0.0.1"}</server><port>${r.port}</port>` +
+    `<mount>${r.mount}</mount><local-mount>${r.localMount ?? r.mount}</local-mount>` +
     `<relay-shoutcast-metadata>${
       r.shoutcastMetadata === false ? 0 : 1
     }</relay-shoutcast-metadata>` +
     `<on-demand>${r.onDemand ? 1 : 0}</on-demand></relay>`;
 }
 
+function masterXml(m: IcecastMaster): string {
+  return `<master-server>127.0.0.1</master-server><master-server-port>${m.port}</master-server-port>` +
+    `<master-update-interval>${m.intervalS}</master-update-interval>` +
+    `<master-username>${m.username}</master-username><master-password>${m.password}</master-password>`;
+}
+
+function isFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Starts icecast2 on a free 127.0.0.1 port (source password "hackme", admin admin/adminpw)
- * and waits until it serves a complete status document. Use with `await using`.
+ * Starts icecast2 on a free 127.0.0.1 port (source password SOURCE_PW, admin admin/ADMIN_PW,
+ * relay RELAY_USER/RELAY_PW) and waits until it serves a complete status document. As root it
+ * drops to nobody after binding (Icecast refuses to run as root). Use with `await using`.
  */
 export async function startIcecast(options: IcecastOptions = {}): Promise<Icecast> {
   const dir = await Deno.makeTempDir({ prefix: "tinyice-icecast-" });
   // nobody writes the logs there.
   await Deno.chmod(dir, 0o777);
-  const port = freePort();
+  // A SHOUTCAST mount takes port + 1 too: find two free ports in a row.
+  let port = freePort();
+  for (let i = 0; options.shoutcastMount && i < 20 && !isFree(port + 1); i++) port = freePort();
+  const shoutcast = options.shoutcastMount
+    ? `<shoutcast-mount>${options.shoutcastMount}</shoutcast-mount>`
+    : "";
   const xml = `<icecast>
   <location>test</location><admin>test@localhost</admin><hostname>127.0.0.1</hostname>
   <limits>
@@ -53,9 +96,11 @@ export async function startIcecast(options: IcecastOptions = {}): Promise<Icecas
   </limits>
   <authentication>
     <source-password>${SOURCE_PW}</source-password>
+    <relay-user>${RELAY_USER}</relay-user><relay-password>${RELAY_PW}</relay-password>
     <admin-user>admin</admin-user><admin-password>${ADMIN_PW}</admin-password>
   </authentication>
-  <listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address>${shoutcast}</listen-socket>
+  ${options.master ? masterXml(options.master) : ""}
   ${(options.relays ?? []).map(relayXml).join("\n  ")}
   <paths>
     <basedir>/usr/share/icecast2</basedir><logdir>${dir}</logdir>
@@ -75,24 +120,32 @@ export async function startIcecast(options: IcecastOptions = {}): Promise<Icecas
     stdout: "null",
     stderr: "null",
   }).spawn();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const errorLog = () => Deno.readTextFile(`${dir}/error.log`).catch(() => "");
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const killer = setTimeout(() => {
+    if (!exited) {
       try {
-        child.kill("SIGKILL");
+        child.kill("SIGTERM");
       } catch { /* already gone */ }
-    }, 5000);
-    await child.status;
-    clearTimeout(killer);
+      const killer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 5000);
+      await status;
+      clearTimeout(killer);
+    }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  const errorLog = () => Deno.readTextFile(`${dir}/error.log`).catch(() => "");
   let last = "";
   try {
     await waitFor(
       async () => {
+        if (exited) throw new Error("icecast2 exited");
         try {
           await icecastStatus(port);
           return true;
@@ -113,57 +166,76 @@ export async function startIcecast(options: IcecastOptions = {}): Promise<Icecas
       }`,
     );
   }
-  return { port, pid: child.pid, errorLog, [Symbol.asyncDispose]: stop };
+  return {
+    port,
+    pid: child.pid,
+    shoutcastPort: options.shoutcastMount ? port + 1 : undefined,
+    errorLog,
+    [Symbol.asyncDispose]: stop,
+  };
 }
 
 /**
- * Icecast's `icestats`, once complete: right after start-up 2.4.4 answers 200 with broken
- * JSON until its global stats exist (then this rejects).
+ * The `icestats` of a server's /status-json.xsl (Icecast2 or TinyIce), once complete: right
+ * after start-up icecast2 2.4.4 answers 200 with broken JSON until its global stats exist (then
+ * this rejects).
  */
 // deno-lint-ignore no-explicit-any
 export async function icecastStatus(port: number): Promise<any> {
   const raw = await exchange(port, "GET /status-json.xsl HTTP/1.0\r\n\r\n", { timeoutMs: 3000 });
-  const stats = JSON.parse(parseReply(raw).body).icestats;
+  const { body } = parseReply(raw);
+  let stats;
+  try {
+    stats = JSON.parse(body).icestats;
+  } catch (err) {
+    throw new SyntaxError(`${(err as Error).message}: ${JSON.stringify(body.slice(0, 500))}`);
+  }
   if (stats?.server_id === undefined) throw new SyntaxError("icestats incomplete");
   return stats;
 }
 
-/** The status-json entry of `mount` on Icecast, or undefined while it has none. */
+/** The `source` entries of a server's /status-json.xsl (Icecast2 or TinyIce), by mount. */
 // deno-lint-ignore no-explicit-any
-export async function icecastSource(port: number, mount: string): Promise<any> {
+export async function sourcesByMount(port: number): Promise<Map<string, any>> {
   const { source } = await icecastStatus(port);
   const list = source === undefined ? [] : Array.isArray(source) ? source : [source];
-  return list.find((s) => String(s.listenurl).endsWith(`:${port}${mount}`));
+  // deno-lint-ignore no-explicit-any
+  return new Map(list.map((s: any) => [new URL(s.listenurl).pathname, s]));
 }
 
-/** Sets the title of `mount` through Icecast's (or TinyIce's) `/admin/metadata`. */
+/** Sets `mount`'s title on the server at `port` through `/admin/metadata`, as libshout does. */
 export async function setTitle(port: number, mount: string, title: string): Promise<void> {
   const query = `mount=${encodeURIComponent(mount)}&mode=updinfo&song=${encodeURIComponent(title)}`;
-  const raw = await exchange(
-    port,
-    `GET /admin/metadata?${query} HTTP/1.0\r\nAuthorization: Basic ${
-      btoa(`admin:${ADMIN_PW}`)
-    }\r\n\r\n`,
+  const reply = parseReply(
+    await exchange(
+      port,
+      `GET /admin/metadata?${query} HTTP/1.0\r\n${basicAuth("admin", ADMIN_PW)}\r\n`,
+    ),
   );
-  const reply = parseReply(raw);
-  if (reply.status !== 200) throw new Error(`metadata update: ${reply.statusLine} ${reply.body}`);
+  if (reply.status !== 200) throw new Error(`metadata update refused: ${reply.head}${reply.body}`);
 }
 
-/**
- * Decodes `seconds` of `url` with ffmpeg (`-f null`); resolves to ffmpeg's stderr, or throws
- * with it when ffmpeg fails or decodes nothing.
- */
-export async function decodes(url: string, seconds = 3): Promise<string> {
-  const out = await new Deno.Command("ffmpeg", {
+/** What `ffmpeg -i url -t seconds -f null -` said and how it ended. */
+export interface Decoded {
+  code: number;
+  /** ffmpeg's log: stream info (`Audio: mp3`, ...) and progress lines. */
+  stderr: string;
+  /** Seconds of audio decoded (the last `time=` of the progress line). */
+  seconds: number;
+}
+
+/** Decodes `seconds` of `url` with ffmpeg and throws nothing: the caller checks the result. */
+export async function decode(url: string, seconds = 3, timeoutMs = 15_000): Promise<Decoded> {
+  const child = new Deno.Command("ffmpeg", {
     args: [
       "-hide_banner",
       "-nostdin",
       "-rw_timeout",
-      "15000000",
+      `${timeoutMs * 1000}`,
       "-i",
       url,
       "-t",
-      String(seconds),
+      `${seconds}`,
       "-f",
       "null",
       "-",
@@ -171,10 +243,19 @@ export async function decodes(url: string, seconds = 3): Promise<string> {
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-  }).output();
-  const log = new TextDecoder().decode(out.stderr);
-  if (!out.success || !/size=.*time=/.test(log)) {
-    throw new Error(`ffmpeg could not decode ${url}:\n${log.slice(-1500)}`);
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, timeoutMs + seconds * 1000);
+  try {
+    const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    const last = [...text.matchAll(/time=(\d+):(\d+):(\d+(?:\.\d+)?)/g)].at(-1);
+    const decoded = last ? Number(last[1]) * 3600 + Number(last[2]) * 60 + Number(last[3]) : 0;
+    return { code, stderr: text, seconds: decoded };
+  } finally {
+    clearTimeout(timer);
   }
-  return log;
 }

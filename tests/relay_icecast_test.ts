@@ -3,7 +3,7 @@
 // TinyIce. Titles must cross, and the relayed audio must decode with ffmpeg.
 
 import assert from "node:assert/strict";
-import { decodes, icecastSource, setTitle, startIcecast } from "./_icecast.ts";
+import { decode, setTitle, sourcesByMount, startIcecast } from "./_icecast.ts";
 import { relayEntry, withRelay } from "./_pull_relay.ts";
 import {
   ADMIN_PW,
@@ -18,6 +18,15 @@ import {
   waitFor,
 } from "./_helpers.ts";
 
+/** ffmpeg's log of 3 s of `url`; throws unless ffmpeg decoded some audio. */
+async function decodedLog(url: string): Promise<string> {
+  const { code, stderr, seconds } = await decode(url);
+  if (code !== 0 || seconds === 0) {
+    throw new Error(`ffmpeg could not decode ${url}:\n${stderr.slice(-1500)}`);
+  }
+  return stderr;
+}
+
 Deno.test(needs(["icecast2", "ffmpeg"], {
   name: "TinyIce edge of an icecast2 origin: MP3 with ICY titles set on the origin, audio decodes",
   async fn() {
@@ -30,7 +39,7 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
     });
     try {
       await waitFor(
-        async () => (await icecastSource(origin.port, "/live")) !== undefined,
+        async () => (await sourcesByMount(origin.port)).get("/live") !== undefined,
         "the origin's /live",
         15_000,
       );
@@ -54,7 +63,7 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
         ).body;
         assert.match(stats, /<source_ip>127\.0\.0\.1<\/source_ip>/);
         assert.match(stats, /<user_agent>Icecast 2\.4\.4<\/user_agent>/);
-        const log = await decodes(`http://127.0.0.1:${srv.port}/edge`);
+        const log = await decodedLog(`http://127.0.0.1:${srv.port}/edge`);
         assert.match(log, /Audio: mp3/);
       });
     } finally {
@@ -76,7 +85,7 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
     });
     try {
       await waitFor(
-        async () => (await icecastSource(origin.port, "/live.ogg")) !== undefined,
+        async () => (await sourcesByMount(origin.port)).get("/live.ogg") !== undefined,
         "the origin's /live.ogg",
         15_000,
       );
@@ -94,7 +103,7 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
           const [source] = await statusSources(srv.port);
           assert.equal(source.artist, "The Band");
           assert.equal(source.subtype, "Opus");
-          const log = await decodes(`http://127.0.0.1:${srv.port}/edge`);
+          const log = await decodedLog(`http://127.0.0.1:${srv.port}/edge`);
           assert.match(log, /Audio: opus/);
         },
       );
@@ -115,10 +124,10 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
       await setTitle(srv.port, "/live", "TinyIce Song");
       // Started after our mount is live: Icecast retries a failed relay only minutes later.
       await using edge = await startIcecast({
-        relays: [{ server: "127.0.0.1", port: srv.port, mount: "/live", localMount: "/live" }],
+        relays: [{ port: srv.port, mount: "/live" }],
       });
       await waitFor(
-        async () => (await icecastSource(edge.port, "/live"))?.title === "TinyIce Song",
+        async () => (await sourcesByMount(edge.port)).get("/live")?.title === "TinyIce Song",
         "our title on icecast2's status-json",
         20_000,
       ).catch(async (err) => {
@@ -126,11 +135,11 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
       });
       await setTitle(srv.port, "/live", "TinyIce Song 2");
       await waitFor(
-        async () => (await icecastSource(edge.port, "/live"))?.title === "TinyIce Song 2",
+        async () => (await sourcesByMount(edge.port)).get("/live")?.title === "TinyIce Song 2",
         "a title change on icecast2's status-json",
         20_000,
       );
-      const log = await decodes(`http://127.0.0.1:${edge.port}/live`);
+      const log = await decodedLog(`http://127.0.0.1:${edge.port}/live`);
       assert.match(log, /Audio: mp3/);
     } finally {
       await stopChild(encoder);

@@ -15,7 +15,7 @@ import {
   withTempDir,
 } from "./_helpers.ts";
 import { freePort } from "./_process.ts";
-import { RELAY_PW, RELAY_USER, startIcecastPeer } from "./_icecast_peer.ts";
+import { RELAY_PW, RELAY_USER, startIcecast } from "./_icecast.ts";
 
 /** Every report a poller made, in order. */
 class Reports {
@@ -156,7 +156,7 @@ Deno.test("MasterPoller keeps its list while the master is down and follows it w
 Deno.test(needs(["icecast2"], {
   name: "MasterPoller reads an icecast2 master's streamlist.txt with its relay credentials",
   async fn() {
-    await using ice = await startIcecastPeer();
+    await using ice = await startIcecast();
     await using edge = await startTestServer();
     using a = await openSource(ice.port, "/a.mp3");
     using b = await openSource(ice.port, "/sub/b.mp3");
@@ -190,7 +190,7 @@ Deno.test(needs(["icecast2"], {
   async fn() {
     await withTempDir("tinyice-master-", async (dir) => {
       const logFile = `${dir}/edge.log`;
-      await using ice = await startIcecastPeer();
+      await using ice = await startIcecast();
       await using edge = await startTestServer({ logFile, logLevel: "info" });
       using a = await openSource(ice.port, "/a.mp3");
       const fed = feed(a, { pauseMs: 50 });

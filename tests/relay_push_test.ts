@@ -6,17 +6,13 @@ import assert from "node:assert/strict";
 import type { PushConfig } from "../config/relays.ts";
 import { PushRelay } from "../server/relays/push.ts";
 import {
-  ADMIN_PW,
-  basicAuth,
   binaryString,
   concat,
-  exchange,
   feed,
   ffmpegSource,
   needs,
   openListener,
   openSource,
-  parseReply,
   SOURCE_PW,
   startTestServer,
   statusSources,
@@ -27,7 +23,7 @@ import {
   writeAll,
 } from "./_helpers.ts";
 import { freePort } from "./_process.ts";
-import { icecastMount, startIcecastPeer } from "./_icecast_peer.ts";
+import { decode, setTitle, sourcesByMount, startIcecast } from "./_icecast.ts";
 
 const PATTERN_SOURCE = "Content-Type: audio/mpeg\r\nice-name: Pattern Radio\r\nice-genre: Test\r\n";
 /** Fast flush ticks, so pushed bytes move every 50 ms instead of every 500. */
@@ -50,18 +46,6 @@ function isContiguousPattern(bytes: Uint8Array): boolean {
     if (bytes[i] !== (bytes[i - 1] + 1) % 251) return false;
   }
   return true;
-}
-
-/** Sets the title of `mount` on `srv` as an admin would. */
-async function setTitle(srv: TestServer, mount: string, title: string): Promise<void> {
-  const q = `mode=updinfo&mount=${encodeURIComponent(mount)}&song=${encodeURIComponent(title)}`;
-  const reply = parseReply(
-    await exchange(
-      srv.port,
-      `GET /admin/metadata?${q} HTTP/1.0\r\n${basicAuth("admin", ADMIN_PW)}\r\n`,
-    ),
-  );
-  assert.equal(reply.status, 200, reply.body);
 }
 
 /** The status-json title of `mount` on a TinyIce, or undefined. */
@@ -99,7 +83,7 @@ Deno.test("PushRelay sends a mount to another TinyIce byte for byte, with its ti
       assert.ok(isContiguousPattern(heard), "a listener of the target hears the exact bytes");
 
       const title = "Café ☕ – Täst & more?=/";
-      await setTitle(origin, "/live", title);
+      await setTitle(origin.port, "/live", title);
       await waitFor(async () => (await titleOn(target, "/live")) === title, "title on target");
 
       const state = push.state();
@@ -231,7 +215,7 @@ Deno.test("PushRelay falls back to SOURCE when the target answers PUT with 405",
     assert.ok(isContiguousPattern(received), "the body is the mount's bytes");
     assert.equal(push.state().attempts, 1, "the fallback is part of one attempt");
 
-    await setTitle(origin, "/live", "Å & B");
+    await setTitle(origin.port, "/live", "Å & B");
     await waitFor(() => titleRequests.length === 1, "title request");
     assert.match(
       titleRequests[0],
@@ -341,23 +325,8 @@ Deno.test(needs(["ffmpeg"], {
       const there = target.server.ctx.registry.get("/live")!;
       assert.equal(there.meta.contentType, "audio/ogg");
       assert.equal(there.meta.audioChannels, 2);
-      const out = await new Deno.Command("ffmpeg", {
-        args: [
-          "-hide_banner",
-          "-t",
-          "1",
-          "-i",
-          `http://127.0.0.1:${target.port}/live`,
-          "-f",
-          "null",
-          "-",
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      const log = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, log);
+      const { code, stderr: log } = await decode(`http://127.0.0.1:${target.port}/live`, 1);
+      assert.equal(code, 0, log);
       assert.match(log, /Audio: opus/, log);
     } finally {
       await push.stop();
@@ -369,7 +338,7 @@ Deno.test(needs(["ffmpeg"], {
 Deno.test(needs(["icecast2", "ffmpeg"], {
   name: "PushRelay feeds a Debian icecast2 over PUT and over SHOUTCAST v1, titles included",
   async fn() {
-    await using ice = await startIcecastPeer({ shoutcastMount: "/sc" });
+    await using ice = await startIcecast({ shoutcastMount: "/sc" });
     await using origin = await startTestServer(FAST);
     const encoder = ffmpegSource({
       port: origin.port,
@@ -386,48 +355,33 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
       put.start();
       shoutcast.start();
       await waitFor(
-        async () => (await icecastMount(ice.port, "/pushed.mp3")) !== undefined,
+        async () => (await sourcesByMount(ice.port)).get("/pushed.mp3") !== undefined,
         "icecast2 lists /pushed.mp3",
         15_000,
       );
-      await waitFor(async () => (await icecastMount(ice.port, "/sc")) !== undefined, "/sc");
-      const pushed = await icecastMount(ice.port, "/pushed.mp3");
+      await waitFor(async () => (await sourcesByMount(ice.port)).get("/sc") !== undefined, "/sc");
+      const pushed = (await sourcesByMount(ice.port)).get("/pushed.mp3");
       assert.equal(pushed.server_type, "audio/mpeg");
       assert.equal(pushed.server_name, "Sine Pushed");
-      assert.equal((await icecastMount(ice.port, "/sc")).server_name, "Sine Pushed");
+      assert.equal((await sourcesByMount(ice.port)).get("/sc").server_name, "Sine Pushed");
       assert.equal(put.state().state, "live");
       assert.equal(shoutcast.state().state, "live");
 
       // Latin-1 only: icecast2 2.4.4 shows "–" as "&#8211;" in status-json (observed).
       const title = "Café Ünïcode & Co";
-      await setTitle(origin, "/live", title);
+      await setTitle(origin.port, "/live", title);
       await waitFor(
-        async () => (await icecastMount(ice.port, "/pushed.mp3"))?.title === title,
+        async () => (await sourcesByMount(ice.port)).get("/pushed.mp3")?.title === title,
         "title on icecast2 /pushed.mp3",
       );
       await waitFor(
-        async () => (await icecastMount(ice.port, "/sc"))?.title === title,
+        async () => (await sourcesByMount(ice.port)).get("/sc")?.title === title,
         "title on icecast2 /sc (admin.cgi, Latin-1)",
       );
 
       for (const mount of ["/pushed.mp3", "/sc"]) {
-        const out = await new Deno.Command("ffmpeg", {
-          args: [
-            "-hide_banner",
-            "-t",
-            "2",
-            "-i",
-            `http://127.0.0.1:${ice.port}${mount}`,
-            "-f",
-            "null",
-            "-",
-          ],
-          stdin: "null",
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-        const log = new TextDecoder().decode(out.stderr);
-        assert.equal(out.code, 0, log);
+        const { code, stderr: log } = await decode(`http://127.0.0.1:${ice.port}${mount}`, 2);
+        assert.equal(code, 0, log);
         assert.match(log, /Audio: mp3/, log);
         assert.match(log, /time=00:00:0[12]/, log);
       }

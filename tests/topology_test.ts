@@ -24,19 +24,16 @@ import {
 } from "./_helpers.ts";
 import { AddressedClient, startHaproxy } from "./_haproxy.ts";
 import { TestCa } from "./_certs.ts";
-import { RELAY_PW, RELAY_USER, startIcecastPeer } from "./_icecast_peer.ts";
-import { freePort } from "./_process.ts";
 import {
   decode,
-  edgePoolConfig,
-  eventually,
-  LB_ADDRESS,
-  listenerIps,
+  RELAY_PW,
+  RELAY_USER,
   setTitle,
   sourcesByMount,
-  startIcecastEdge,
-  walkIcy,
-} from "./_topology.ts";
+  startIcecast,
+} from "./_icecast.ts";
+import { freePort } from "./_process.ts";
+import { edgePoolConfig, eventually, LB_ADDRESS, listenerIps, walkIcy } from "./_topology.ts";
 
 const MOUNT = "/live";
 const TITLE = "Origin Artist - Origin Song";
@@ -243,68 +240,65 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
   name:
     "an Icecast2 edge relays a TinyIce origin: every mount through <master-server>, one through <relay>",
   async fn() {
-    await withTempDir("tinyice-topology-", async (dir) => {
-      await using origin = await startTestServer({
-        mounts: { "/live": { name: "Origin Live" }, "/jazz": { name: "Origin Jazz" } },
-      });
-      const sources = ["/live", "/jazz"].map((mount) =>
-        ffmpegSource({ port: origin.port, mount, seconds: 60 })
+    await using origin = await startTestServer({
+      mounts: { "/live": { name: "Origin Live" }, "/jazz": { name: "Origin Jazz" } },
+    });
+    const sources = ["/live", "/jazz"].map((mount) =>
+      ffmpegSource({ port: origin.port, mount, seconds: 60 })
+    );
+    try {
+      await waitFor(
+        async () => (await sourcesByMount(origin.port)).size === 2,
+        "both origin mounts live",
       );
+      await setTitle(origin.port, "/live", "Origin Artist - Origin Song");
+      await using edge = await startIcecast({
+        master: { port: origin.port, username: "admin", password: ADMIN_PW, intervalS: 1 },
+        relays: [{ port: origin.port, mount: "/live", localMount: "/copy" }],
+      });
       try {
-        await waitFor(
-          async () => (await sourcesByMount(origin.port)).size === 2,
-          "both origin mounts live",
-        );
-        await setTitle(origin.port, "/live", "Origin Artist - Origin Song");
-        await using edge = await startIcecastEdge({
-          dir,
-          master: { port: origin.port, username: "admin", password: ADMIN_PW, intervalS: 1 },
-          relays: [{ port: origin.port, mount: "/live", localMount: "/copy" }],
-        });
-        try {
-          await eventually(
-            async () => {
-              const mounts = await sourcesByMount(edge.port);
-              return mounts.get("/live")?.title === "Origin Artist - Origin Song" &&
-                mounts.get("/copy")?.title === "Origin Artist - Origin Song" && mounts.has("/jazz");
-            },
-            "the Icecast2 edge relaying /live, /jazz and /copy with the origin's title",
-            15_000,
-          );
-        } catch (err) {
-          throw new Error(`${err}\nicecast2 error log:\n${await edge.errorLog()}`);
-        }
-        const edgeLive = (await sourcesByMount(edge.port)).get("/live");
-        assert.equal(edgeLive.server_name, "Origin Live");
-        for (const mount of ["/live", "/copy"]) {
-          const decoded = await decode(`http://127.0.0.1:${edge.port}${mount}`, 3);
-          assert.equal(decoded.code, 0, decoded.stderr);
-          assert.ok(
-            decoded.seconds >= 2.9,
-            `${mount}: decoded ${decoded.seconds} s: ${decoded.stderr}`,
-          );
-        }
-        // A new title on the origin reaches the edge's listeners.
-        await setTitle(origin.port, "/live", "Second Title");
         await eventually(
           async () => {
             const mounts = await sourcesByMount(edge.port);
-            return mounts.get("/live")?.title === "Second Title" &&
-              mounts.get("/copy")?.title === "Second Title";
+            return mounts.get("/live")?.title === "Origin Artist - Origin Song" &&
+              mounts.get("/copy")?.title === "Origin Artist - Origin Song" && mounts.has("/jazz");
           },
-          "the new title on both Icecast2 mounts",
+          "the Icecast2 edge relaying /live, /jazz and /copy with the origin's title",
+          15_000,
         );
-      } finally {
-        await Promise.all(sources.map(stopChild));
+      } catch (err) {
+        throw new Error(`${err}\nicecast2 error log:\n${await edge.errorLog()}`);
       }
-    });
+      const edgeLive = (await sourcesByMount(edge.port)).get("/live");
+      assert.equal(edgeLive.server_name, "Origin Live");
+      for (const mount of ["/live", "/copy"]) {
+        const decoded = await decode(`http://127.0.0.1:${edge.port}${mount}`, 3);
+        assert.equal(decoded.code, 0, decoded.stderr);
+        assert.ok(
+          decoded.seconds >= 2.9,
+          `${mount}: decoded ${decoded.seconds} s: ${decoded.stderr}`,
+        );
+      }
+      // A new title on the origin reaches the edge's listeners.
+      await setTitle(origin.port, "/live", "Second Title");
+      await eventually(
+        async () => {
+          const mounts = await sourcesByMount(edge.port);
+          return mounts.get("/live")?.title === "Second Title" &&
+            mounts.get("/copy")?.title === "Second Title";
+        },
+        "the new title on both Icecast2 mounts",
+      );
+    } finally {
+      await Promise.all(sources.map(stopChild));
+    }
   },
 }));
 
 Deno.test(needs(["icecast2", "ffmpeg"], {
   name: "a TinyIce edge relays every mount of an Icecast2 origin found through its streamlist.txt",
   async fn() {
-    await using origin = await startIcecastPeer();
+    await using origin = await startIcecast();
     const source = ffmpegSource({ port: origin.port, mount: MOUNT, seconds: 60, name: "Ice Live" });
     try {
       await eventually(async () => (await sourcesByMount(origin.port)).has(MOUNT), "origin live");
