@@ -38,7 +38,7 @@ export function edgePoolConfig(
     "  http-check expect status 200",
     "  option redispatch",
     "  retries 2",
-    `  default-server send-proxy-v2 source ${LB_ADDRESS} check inter 500ms fall 1 rise 2`,
+    `  default-server send-proxy-v2 source ${LB_ADDRESS} check inter 500ms fall 2 rise 2`,
     ...edges.map((edge, i) => `  server edge${i + 1} 127.0.0.1:${edge}`),
     "",
   ].join("\n");

@@ -108,10 +108,19 @@ Deno.test(needs(["haproxy", "ffmpeg"], {
           return true;
         }, "both edges relaying the origin's mount, name and title");
         time.mark("edges live");
+        const checksBefore = edges.map((e) => e.server.ctx.counters.clientConnections);
         await using proxy = await startHaproxy({
           dir,
           config: (port) => edgePoolConfig(port, edges.map((e) => e.port)),
         });
+        // Round robin spreads players only over servers HAProxy holds up: wait until each edge
+        // has answered the health checks `rise` needs (a slow CI machine once sent both players
+        // to one edge while the other was still being checked).
+        await waitFor(
+          () =>
+            edges.every((e, i) => e.server.ctx.counters.clientConnections >= checksBefore[i] + 3),
+          "HAProxy's health checks passing on both edges",
+        );
 
         // Two players through HAProxy: round robin puts one on each edge, and each edge lists
         // its player by the player's own address, not the balancer's.
