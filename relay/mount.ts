@@ -124,6 +124,8 @@ export class Mount implements ListenerMount {
   onTitle: (() => void) | undefined;
   title: string | undefined;
   artist: string | undefined;
+  /** The `StreamUrl` sent with the title in ICY blocks (relays pass their upstream's on). */
+  streamUrl: string | undefined;
   charset: string;
   #ogg: OggTracker | null = null;
   #titles: { offset: number; title: IcyTitle }[] = [];
@@ -151,6 +153,7 @@ export class Mount implements ListenerMount {
     this.#ogg = this.format === "ogg" ? new OggTracker(this.ring) : null;
     this.title = undefined;
     this.artist = undefined;
+    this.streamUrl = undefined;
     this.#pushTitle("");
   }
 
@@ -183,12 +186,14 @@ export class Mount implements ListenerMount {
    * Sets the current title; listeners see it from the next byte written on, and
    * {@linkcode onTitle} tells the registry (history and the live pages follow its event).
    * Control characters become spaces and the text is cut at {@linkcode MAX_TITLE_CHARS}
-   * (see {@linkcode cleanTitle}).
+   * (see {@linkcode cleanTitle}). `streamUrl` (a relay upstream's `StreamUrl`) goes into the
+   * ICY block after the title; absent, the block carries the title alone.
    */
-  setTitle(title: string, artist?: string): void {
+  setTitle(title: string, artist?: string, streamUrl?: string): void {
     this.title = cleanTitle(title);
     this.artist = artist === undefined ? undefined : cleanTitle(artist);
-    this.#pushTitle(this.title);
+    this.streamUrl = streamUrl === undefined ? undefined : cleanTitle(streamUrl);
+    this.#pushTitle(this.title, this.streamUrl);
     this.onTitle?.();
   }
 
@@ -253,10 +258,10 @@ export class Mount implements ListenerMount {
     this.listeners.delete(listener);
   }
 
-  #pushTitle(text: string): void {
+  #pushTitle(text: string, streamUrl = ""): void {
     this.#titles.push({
       offset: this.ring.head,
-      title: { version: nextTitleVersion(), block: buildIcyBlock(text, "", this.charset) },
+      title: { version: nextTitleVersion(), block: buildIcyBlock(text, streamUrl, this.charset) },
     });
     if (this.#titles.length > TITLE_HISTORY) this.#titles.shift();
   }

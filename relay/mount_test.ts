@@ -292,3 +292,18 @@ Deno.test("Mount ring bytes round-trip through ringBytes() across the wrap", () 
   assert.deepEqual(ringBytes(mount, head - 1000), chunk.subarray(chunk.length - 1000));
   assert.deepEqual(ringBytes(mount, mount.ring.tail).length, MIN_RING_BYTES);
 });
+
+Deno.test("Mount.setTitle() with a StreamUrl puts it in the ICY block after the title", () => {
+  const mount = new Mount("/m", { ringBytes: 4096 });
+  mount.setTitle("Song", undefined, "http://station.example/song");
+  assert.equal(mount.streamUrl, "http://station.example/song");
+  const text = new TextDecoder().decode(mount.titleAt(mount.ring.head).block.subarray(1));
+  assert.equal(
+    text.replace(/\0+$/, ""),
+    "StreamTitle='Song';StreamUrl='http://station.example/song';",
+  );
+  mount.setTitle("Next");
+  assert.equal(mount.streamUrl, undefined);
+  const next = new TextDecoder().decode(mount.titleAt(mount.ring.head).block.subarray(1));
+  assert.equal(next.replace(/\0+$/, ""), "StreamTitle='Next';");
+});

@@ -85,6 +85,26 @@ async function readUntil(
   }
 }
 
+Deno.test("a relayed upstream's StreamUrl travels with its title into our own ICY blocks", async () => {
+  await using srv = await startTestServer();
+  await using up = FakeUpstream.start(
+    // The fake writes `StreamTitle='<this>';`, so this yields a block with both fields.
+    mp3Upstream({ metaint: 1000, title: () => "Song';StreamUrl='http://art.example/1" }),
+  );
+  await withRelay(srv, relayEntry(up.url("/live")), async (relay) => {
+    await waitFor(() => relay.state().state === "live", "relay live");
+    const icy = await readIcy(srv.port, "/edge", 64_000, {
+      onBlock: (text) => text.includes("StreamUrl"),
+    });
+    assert.ok(
+      icy.blocks.includes("StreamTitle='Song';StreamUrl='http://art.example/1';"),
+      icy.blocks.join("|"),
+    );
+    const [source] = await statusSources(srv.port);
+    assert.equal(source.title, "Song");
+  });
+});
+
 Deno.test("a relayed ICY 200 OK upstream: audio exact after stripping, titles in status-json and in our own ICY framing", async () => {
   await using srv = await startTestServer();
   await using up = FakeUpstream.start(

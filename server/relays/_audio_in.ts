@@ -8,7 +8,12 @@ import type { Upstream } from "./upstream.ts";
 const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Upstream audio (a view into the read buffer) or a title, in stream order. */
-export type Piece = Uint8Array | { title: string };
+/** Audio bytes, or a title (with the upstream's StreamUrl when its block had one). */
+export type Piece = Uint8Array | { title: string; url?: string };
+
+function titlePiece(m: { title: string; url?: string }): { title: string; url?: string } {
+  return m.url === undefined ? { title: m.title } : { title: m.title, url: m.url };
+}
 
 /** Reads an upstream's stream; see {@linkcode AudioIn.next}. */
 export class AudioIn {
@@ -53,12 +58,12 @@ export class AudioIn {
     let m = 0;
     for (const a of audio) {
       while (m < metadata.length && metadata[m].audioOffset <= offset) {
-        pieces.push({ title: metadata[m++].title });
+        pieces.push(titlePiece(metadata[m++]));
       }
       pieces.push(a);
       offset += a.length;
     }
-    while (m < metadata.length) pieces.push({ title: metadata[m++].title });
+    while (m < metadata.length) pieces.push(titlePiece(metadata[m++]));
     return pieces;
   }
 }

@@ -387,14 +387,16 @@ export class PullRelay implements RelayWorker {
   /** Copies audio and titles into `mount` until the upstream ends; `first` goes in first. */
   async #pump(mount: Mount, input: AudioIn, first: Piece[]): Promise<void> {
     let title = mount.title;
+    let streamUrl = mount.streamUrl;
     const write = (pieces: Piece[]) => {
       try {
         for (const piece of pieces) {
           if (piece instanceof Uint8Array) mount.write(piece);
-          else if (piece.title !== title) {
+          else if (piece.title !== title || piece.url !== streamUrl) {
             // Icecast sends the current title in every block; the mount hears of changes only.
             title = piece.title;
-            mount.setTitle(piece.title);
+            streamUrl = piece.url;
+            mount.setTitle(piece.title, undefined, piece.url);
           }
         }
         // Read on every chunk, so a reload switching low-latency mode applies at once.
