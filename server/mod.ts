@@ -133,7 +133,14 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   } else if (tls) {
     try {
       const secure = await listenSockets(
-        { ...bind, api: "node", port: config.https_port, tls: tls.contexts },
+        {
+          ...bind,
+          api: "node",
+          port: config.https_port,
+          tls: tls.contexts,
+          // A trusted proxy's PROXY header precedes the handshake (HAProxy TLS passthrough).
+          proxyBeforeTls: (ip) => ctx.config.proxy_protocol && ctx.trustedProxies.has(ip),
+        },
         (sock) => lifecycle.accept(sock),
       );
       acceptors.push(secure);

@@ -245,6 +245,66 @@ Deno.test(needs(["haproxy", "openssl"], {
   },
 }));
 
+Deno.test(needs(["haproxy", "openssl"], {
+  name:
+    "TLS passed through HAProxy with PROXY v2 to an edge's own HTTPS port: the header is read before the handshake",
+  async fn() {
+    await withTempDir("tinyice-topology-tls-port-", async (dir) => {
+      const ca = await TestCa.create(join(dir, "ca"));
+      const leaf = await ca.leaf("radio", ["radio.test"]);
+      await using edge = await startTestServer({
+        use_https: true,
+        https_port: 0,
+        cert_file: leaf.certFile,
+        key_file: leaf.keyFile,
+        trusted_proxies: [LB_ADDRESS],
+        proxy_protocol: true,
+        mounts: { [MOUNT]: {} },
+      });
+      const httpsPort = edge.server.httpsPort!;
+      using src = await openSource(edge.port, MOUNT);
+      const feeding = feed(src, { chunkBytes: 2000 });
+      try {
+        await using proxy = await startHaproxy({
+          dir,
+          config: (fe) =>
+            [
+              "defaults",
+              "  mode tcp",
+              "  timeout connect 2s",
+              "  timeout client 60s",
+              "  timeout server 60s",
+              "frontend tls",
+              `  bind 127.0.0.1:${fe}`,
+              "  default_backend edge",
+              "backend edge",
+              `  server e 127.0.0.1:${httpsPort} send-proxy-v2 source ${LB_ADDRESS}`,
+              "",
+            ].join("\n"),
+        });
+        using player = await RawClient.connectTls(proxy.port, {
+          caPem: await Deno.readTextFile(ca.caFile),
+          serverName: "radio.test",
+        });
+        await player.send(`GET ${MOUNT} HTTP/1.0\r\nHost: radio.test\r\n\r\n`);
+        assert.match(await player.readUntil("\r\n\r\n"), /^HTTP\/1\.0 200 OK\r\n/);
+        await player.readBytes(4000);
+        // The player connected from 127.0.0.1; the edge's TCP peer was HAProxy (LB_ADDRESS).
+        assert.deepEqual(await listenerIps(edge.port, MOUNT), ["127.0.0.1"]);
+        // A direct TLS client (not a trusted proxy) still gets TLS at once.
+        using direct = await RawClient.connectTls(httpsPort, {
+          caPem: await Deno.readTextFile(ca.caFile),
+          serverName: "radio.test",
+        });
+        await direct.send("GET /status-json.xsl HTTP/1.0\r\n\r\n");
+        assert.match(await direct.readUntil("\r\n\r\n"), /^HTTP\/1\.0 200 OK\r\n/);
+      } finally {
+        await feeding.stop();
+      }
+    });
+  },
+}));
+
 Deno.test(needs(["icecast2", "ffmpeg"], {
   name:
     "an Icecast2 edge relays a TinyIce origin: every mount through <master-server>, one through <relay>",

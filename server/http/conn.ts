@@ -18,7 +18,7 @@ import { routeHttp, type RouteTable } from "./router.ts";
 import { applyForwardedHeaders, readProxiedClient } from "./client_address.ts";
 import { httpsUrl, isBrowserPageRequest } from "./https_redirect.ts";
 import { ProxyHeaderError } from "../net/proxy_protocol.ts";
-import { sniffTls } from "./tls_sniff.ts";
+import { sniffTls, startTls } from "./tls_sniff.ts";
 import { htmlError, textError, writeResponse } from "./response.ts";
 
 /**
@@ -116,7 +116,9 @@ export async function handleConn(
   try {
     const timeoutMs = ctx.config.header_timeout_s * 1000;
     await readProxiedClient(sock, ctx, timeoutMs);
-    if (ctx.tls?.sharesPlainPort && !sock.isSecure) {
+    if (sock.pendingTls) {
+      sock = startTls(sock, sock.pendingTls);
+    } else if (ctx.tls?.sharesPlainPort && !sock.isSecure) {
       sock = await sniffTls(sock, ctx.tls.contexts, timeoutMs);
     }
     const req = await readHead(sock, {

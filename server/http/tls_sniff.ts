@@ -39,7 +39,7 @@ async function firstByte(sock: Socket, timeoutMs: number): Promise<number> {
  * it whole, and destroying the stream closes it. `first` is replayed before anything else.
  */
 function duplexOver(sock: Socket, first: Uint8Array): Duplex {
-  let replay: Uint8Array | null = first;
+  let replay: Uint8Array | null = first.length > 0 ? first : null;
   let reading = false;
   return new Duplex({
     read() {
@@ -94,6 +94,19 @@ export async function sniffTls(
     sock.unshift(first);
     return sock;
   }
+  return startTls(sock, contexts, first);
+}
+
+/**
+ * A TLS Socket over `sock` (server side), `first` replayed before the rest of its input: for
+ * TLS recognised on the plain port, and for the HTTPS port behind a proxy that sends a PROXY
+ * header before the handshake. Throws a silent HeadError when no certificate is loaded.
+ */
+export function startTls(
+  sock: Socket,
+  contexts: TlsContexts,
+  first: Uint8Array = new Uint8Array(0),
+): Socket {
   const secure = wrapTls(duplexOver(sock, first) as unknown as NetSocket, contexts);
   if (!secure) {
     sock.close();

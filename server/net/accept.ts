@@ -26,6 +26,11 @@ export interface AcceptOptions {
   events?: AcceptEvents;
   /** Serve TLS with these certificates (the HTTPS port); always over node:net and node:tls. */
   tls?: TlsContexts;
+  /**
+   * With `tls`: peers whose connections open with a PROXY protocol header before the TLS
+   * handshake (trusted proxies, `proxy_protocol` on). TLS starts after the handler read it.
+   */
+  proxyBeforeTls?: (peerIp: string) => boolean;
 }
 
 /** A bound port handing each accepted connection to its handler. */
@@ -164,6 +169,11 @@ async function listenNode(
       }
     }
     if (!options.tls) return onSocket(new NodeSocket(socket));
+    if (options.proxyBeforeTls?.(normalizeIp(socket.remoteAddress))) {
+      const plain = new NodeSocket(socket);
+      plain.pendingTls = options.tls;
+      return onSocket(plain);
+    }
     const secure = wrapTls(socket, options.tls);
     if (secure) onSocket(new NodeSocket(secure, normalizeIp(socket.remoteAddress)));
   };

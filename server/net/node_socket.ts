@@ -3,6 +3,7 @@
 
 import type { Socket as NetSocket } from "node:net";
 import { TLSSocket } from "node:tls";
+import type { TlsContexts } from "./tls.ts";
 import type { Socket } from "./socket.ts";
 
 /** Bytes buffered from the peer before the socket is paused (listeners never read). */
@@ -14,6 +15,7 @@ export class NodeSocket implements Socket {
   remoteIp: string;
   readonly peerIp: string;
   readonly isSecure: boolean;
+  pendingTls: TlsContexts | undefined;
   #closed = false;
   #ended = false;
   #error: Error | null = null;

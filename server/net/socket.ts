@@ -2,6 +2,7 @@
 // Keeping handlers on this interface lets the accept layer swap in node:net or TLS sockets.
 
 import type { ByteSink } from "../../relay/mod.ts";
+import type { TlsContexts } from "./tls.ts";
 
 /** A connected byte stream, as the handlers need it. */
 export interface Socket extends ByteSink {
@@ -23,6 +24,12 @@ export interface Socket extends ByteSink {
   readonly isSecure: boolean;
   /** Puts `bytes` back in front of the unread input (bytes read past a PROXY header). */
   unshift(bytes: Uint8Array): void;
+  /**
+   * Set on a connection to the HTTPS port from a trusted proxy that sends the PROXY protocol:
+   * its PROXY header comes before the TLS handshake, so TLS starts (with these certificates)
+   * only once the connection handler has read the header.
+   */
+  readonly pendingTls?: TlsContexts;
   /** Disables Nagle's algorithm (low-latency listeners). */
   setNoDelay(on: boolean): void;
   readonly isClosed: boolean;
