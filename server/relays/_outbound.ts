@@ -1,6 +1,12 @@
 // Outbound connections of the master poller and the push targets: a connect bounded in time (TCP,
 // TLS for https:), a response-head reader that takes HTTP/1.x and ICY status lines, and a one-shot
-// GET for the plain HTTP answers (streamlist.txt, title updates).
+// GET for the plain HTTP answers (streamlist.txt, title updates). Reply heads are parsed by the
+// relay client's one rule (upstream.ts parseResponseHead).
+
+import { findHeadEnd } from "../http/http1.ts";
+import { parseResponseHead, type ResponseHead } from "./upstream.ts";
+
+export type { ResponseHead } from "./upstream.ts";
 
 /** How long a connect, a handshake or a one-shot GET may take (Icecast's relay connect timeout). */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -10,22 +16,6 @@ const MAX_HEAD_BYTES = 16 * 1024;
 export const USER_AGENT = "TinyIce";
 
 const encoder = new TextEncoder();
-
-/** A response's status line and headers (names lower-cased). */
-export interface ResponseHead {
-  /** The status code; `ICY 200 OK` (SHOUTCAST v1) reads as 200. */
-  status: number;
-  statusLine: string;
-  headers: Map<string, string>;
-}
-
-/** `Authorization: Basic` value for `user:password`, UTF-8 (btoa alone refuses non-Latin-1). */
-export function basicAuthValue(user: string, password: string): string {
-  const bytes = encoder.encode(`${user}:${password}`);
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return `Basic ${btoa(text)}`;
-}
 
 /** The port of `url`, with the scheme's default. */
 export function portOf(url: URL): number {
@@ -114,11 +104,11 @@ export class HeadReader {
   /** The next head; throws on end of stream, on an unparsable status line or past the size cap. */
   async next(): Promise<ResponseHead> {
     for (;;) {
-      const end = headEnd(this.#pending);
+      const end = findHeadEnd(this.#pending, this.#pending.length);
       if (end > 0) {
-        const text = new TextDecoder("latin1").decode(this.#pending.subarray(0, end));
+        const head = parseResponseHead(this.#pending.subarray(0, end));
         this.#pending = this.#pending.slice(end);
-        return parseHead(text);
+        return head;
       }
       if (this.#pending.length > MAX_HEAD_BYTES) {
         throw new SyntaxError(`Cannot read the response: its head exceeds ${MAX_HEAD_BYTES} bytes`);
@@ -151,35 +141,6 @@ export class HeadReader {
     this.#pending = joined;
     return true;
   }
-}
-
-/** Offset just past the blank line ending a head (`\r\n\r\n` or bare `\n\n`), or -1. */
-function headEnd(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] !== 0x0a) continue;
-    if (bytes[i + 1] === 0x0a) return i + 2;
-    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return i + 3;
-  }
-  return -1;
-}
-
-/** Parses a status line (`HTTP/1.x NNN ...` or `ICY NNN ...`) and header lines. */
-export function parseHead(text: string): ResponseHead {
-  const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
-  const statusLine = lines[0];
-  const m = /^(?:HTTP\/\d\.\d|ICY) (\d{3})(?: |$)/.exec(statusLine);
-  if (!m) {
-    throw new SyntaxError(
-      `Cannot read the response: unexpected status line ${JSON.stringify(statusLine.slice(0, 80))}`,
-    );
-  }
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(m[1]), statusLine, headers };
 }
 
 /** A one-shot GET's answer. */

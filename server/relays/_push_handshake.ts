@@ -3,7 +3,6 @@
 // title updates the way encoders do (/admin/metadata, /admin.cgi).
 
 import {
-  basicAuthValue,
   closeQuietly,
   connectTo,
   deadline,
@@ -17,6 +16,7 @@ import {
   USER_AGENT,
   writeFully,
 } from "./_outbound.ts";
+import { basicAuthorization } from "./upstream.ts";
 
 /** Icecast's source user name, used when the push entry names none. */
 export const DEFAULT_SOURCE_USER = "source";
@@ -105,7 +105,7 @@ export function sourceRequest(target: PushTarget, method: "PUT" | "SOURCE", stre
   return line +
     `Host: ${hostHeader(url)}\r\n` +
     `User-Agent: ${USER_AGENT}\r\n` +
-    `Authorization: ${basicAuthValue(target.username, target.password)}\r\n` +
+    `Authorization: ${basicAuthorization(target.username, target.password)}\r\n` +
     iceHeaderLines(stream) +
     (method === "PUT" ? "Expect: 100-continue\r\n" : "") +
     "\r\n";
@@ -139,14 +139,14 @@ export async function openPush(
 
 interface Refusal extends ResponseHead {
   /** The start of the refusal's body, as far as it arrived with the head. */
-  reason: string;
+  detail: string;
 }
 
 function refusal(answer: Refusal): PushRefusedError {
   const what = answer.status === 401
     ? "the target refused the credentials"
     : `the target answered ${answer.statusLine}`;
-  return new PushRefusedError(answer.reason ? `${what}: ${answer.reason}` : what, answer.status);
+  return new PushRefusedError(answer.detail ? `${what}: ${answer.detail}` : what, answer.status);
 }
 
 /** One Icecast source request: the open connection on 200, else the refusal (closed). */
@@ -176,7 +176,7 @@ async function openIcecast(
       return { conn: ok };
     }
     const rest = new TextDecoder().decode(reader.takeRest());
-    return { ...head, reason: clean(rest).slice(0, MAX_REASON_CHARS) };
+    return { ...head, detail: clean(rest).slice(0, MAX_REASON_CHARS) };
   } catch (err) {
     throw explain(err, signal);
   } finally {
@@ -277,7 +277,7 @@ export async function sendTitle(
   const reply = await httpGet(titleUpdateUrl(target, title), {
     // SHOUTCAST's password travels in the query; Icecast wants Basic auth.
     authorization: target.protocol === "icecast"
-      ? basicAuthValue(target.username, target.password)
+      ? basicAuthorization(target.username, target.password)
       : undefined,
     maxBodyBytes: 4096,
     signal,

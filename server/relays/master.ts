@@ -4,7 +4,8 @@
 
 import { DEFAULT_RETRY_S, type MasterConfig, type RelayConfig } from "../../config/relays.ts";
 import { MAX_MOUNT_PATH_CHARS, mountPathProblem } from "../../config/mount_path.ts";
-import { basicAuthValue, httpGet } from "./_outbound.ts";
+import { httpGet } from "./_outbound.ts";
+import { basicAuthorization } from "./upstream.ts";
 import type { Config } from "../../config/schema.ts";
 import { type RelayCtx, safeUrl } from "./types.ts";
 
@@ -166,7 +167,7 @@ export class MasterPoller {
     let isTruncated: boolean;
     try {
       const reply = await httpGet(this.#listUrl, {
-        authorization: basicAuthValue(this.#master.username, this.#master.password),
+        authorization: basicAuthorization(this.#master.username, this.#master.password),
         maxBodyBytes: Math.max(MIN_LIST_BYTES, config.max_mounts * (MAX_MOUNT_PATH_CHARS + 2)),
         signal: this.#abort.signal,
       });

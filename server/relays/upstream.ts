@@ -82,11 +82,12 @@ function credentialsOf(url: URL): Credentials | undefined {
   }
 }
 
-function basic(creds: Credentials): string {
-  const bytes = new TextEncoder().encode(`${creds.user}:${creds.password}`);
+/** `Authorization: Basic` value for `user:password`, UTF-8 (btoa alone refuses non-Latin-1). */
+export function basicAuthorization(user: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return `Basic ${btoa(binary)}`;
 }
 
 /** The request Icecast's relay sends (captured: compat notes §7), Authorization when set. */
@@ -97,7 +98,7 @@ export function relayRequest(url: URL, userAgent: string, creds?: Credentials): 
     `User-Agent: ${userAgent.replace(/[\p{Cc}]/gu, "")}\r\n` +
     `Host: ${url.hostname}\r\n` +
     "Icy-MetaData: 1\r\n" +
-    (creds ? `Authorization: Basic ${basic(creds)}\r\n` : "") +
+    (creds ? `Authorization: ${basicAuthorization(creds.user, creds.password)}\r\n` : "") +
     "\r\n";
 }
 
