@@ -17,6 +17,7 @@ import {
   writeFully,
 } from "./_outbound.ts";
 import { basicAuthorization } from "./upstream.ts";
+import type { MountInfo } from "../icecast/mount_info.ts";
 
 /** Icecast's source user name, used when the push entry names none. */
 export const DEFAULT_SOURCE_USER = "source";
@@ -36,17 +37,8 @@ export interface PushTarget {
   password: string;
 }
 
-/** What the target is told about the stream (the local mount's public info). */
-export interface StreamHeaders {
-  contentType: string;
-  name?: string;
-  genre?: string;
-  description?: string;
-  url?: string;
-  isPublic?: boolean;
-  bitrate?: string;
-  audioInfo?: string;
-}
+/** What the target is told about the stream: the local mount's public info and its type. */
+export type StreamHeaders = MountInfo & { contentType: string };
 
 /** How a source connection was opened. */
 export type PushMethod = "PUT" | "SOURCE" | "SHOUTCAST";

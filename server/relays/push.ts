@@ -284,16 +284,9 @@ export class PushRelay implements RelayWorker {
   /** The headers the target gets: the mount's public info (config over source). */
   #streamHeaders(): StreamHeaders {
     const mount = this.#liveMount();
-    const info = mountInfo(this.#ctx.config, this.#entry.mount, mount);
     return {
+      ...mountInfo(this.#ctx.config, this.#entry.mount, mount),
       contentType: mount?.meta.contentType ?? "audio/mpeg",
-      name: info.name,
-      genre: info.genre,
-      description: info.description,
-      url: info.url,
-      isPublic: info.isPublic,
-      bitrate: info.bitrate,
-      audioInfo: info.audioInfo,
     };
   }
 
