@@ -195,6 +195,13 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     });
   }
   // Certificates from the CA in the background: nothing here waits for them.
+  if (tls && config.auto_https && acceptors[0].port !== 80) {
+    // The CA checks http-01 on port 80 of each domain, whatever port we listen on.
+    log.warn(
+      `ACME checks http://<domain>:80/.well-known/acme-challenge/: run TinyIce on port 80 or ` +
+        `forward port 80 to ${acceptors[0].port}, or certificates cannot be issued`,
+    );
+  }
   // acme-client (and its dependencies) load only when used: ~135 ms of start-up otherwise.
   const acme = tls && config.auto_https
     ? new (await import("./tls/acme.ts")).AcmeManager({

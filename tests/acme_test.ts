@@ -274,6 +274,8 @@ Deno.test("auto_https with the CA down: the error is logged, plain HTTP serves, 
       log,
       /ERROR ACME: cannot obtain a certificate for radio\.test: Cannot reach the ACME server: .*Connection refused/,
     );
+    // An operator not on port 80 is told what http-01 needs.
+    assert.match(log, /WARN {2}ACME checks http:\/\/<domain>:80\/.*forward port 80 to \d+/);
     const acme = tls.status().acme!;
     assert.ok(Date.parse(acme.nextAttemptAt!) > Date.parse(acme.lastErrorAt!));
     const reply = parseReply(await exchange(srv.port, "GET /status-json.xsl HTTP/1.0\r\n\r\n"));
