@@ -5,16 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { basicAuth, RawClient, waitFor, withTempDir } from "./_helpers.ts";
+import { freePort } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-
-/** A port nobody listens on right now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name:

@@ -17,14 +17,7 @@ import {
   withTempDir,
 } from "./_helpers.ts";
 import { curlHttps, patternBreak, readIcyTls } from "./_https.ts";
-
-/** A port nobody listens on right now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "./_process.ts";
 
 Deno.test(needs(["openssl", "curl"], {
   name: "one port serves HTTPS and plain HTTP: pages, status, sources and listeners on both",
