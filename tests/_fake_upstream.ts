@@ -238,12 +238,7 @@ export function patternRun(bytes: Uint8Array): number {
 }
 
 /** A port with nothing listening on it (bound, then closed). */
-export function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort as closedPort } from "./_process.ts";
 
 /** Resolves when the peer closes `conn` (or the fake upstream drops it). */
 export async function untilClosed(conn: Deno.Conn): Promise<void> {
