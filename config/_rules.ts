@@ -121,3 +121,42 @@ export function describeType(v: unknown): string {
   const type = typeof v;
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
+
+/** A list whose every item passes `of`; `what` names the items in the message. */
+export function list(of: Rule, what: string): Rule {
+  return {
+    check: (v) => {
+      if (!Array.isArray(v)) return `must be a list of ${what}`;
+      for (const item of v) {
+        const problem = of.check(item);
+        if (problem) return `must be a list of ${what}, but ${describe(item)} ${problem}`;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Checks and fills one entry against `rules`; `defaults` fill absent optional fields. */
+export function checkEntry(
+  entry: unknown,
+  at: string,
+  rules: Record<string, Rule>,
+  required: readonly string[],
+  defaults: Record<string, unknown>,
+  file: string,
+): Record<string, unknown> {
+  if (!isPlainObject(entry)) fail(file, at, `must be an object, got ${describe(entry)}`);
+  for (const [key, value] of Object.entries(defaults)) entry[key] ??= value;
+  for (const key of required) {
+    if (entry[key] === undefined) fail(file, `${at}.${key}`, "is required");
+  }
+  for (const [key, rule] of Object.entries(rules)) {
+    const value = entry[key];
+    if (value === undefined) continue;
+    const problem = rule.check(value);
+    if (problem) {
+      fail(file, `${at}.${key}`, rule.isSecret ? problem : `${problem}, got ${describe(value)}`);
+    }
+  }
+  return entry;
+}

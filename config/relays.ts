@@ -5,10 +5,11 @@
 
 import {
   boolean,
-  describe,
+  checkEntry,
   fail,
   integer,
   isPlainObject,
+  list,
   nonEmptyString,
   positiveNumber,
   type Rule,
@@ -101,19 +102,6 @@ function streamUrlProblem(v: unknown): string | undefined {
 const streamUrl: Rule = { check: streamUrlProblem };
 const mountPath: Rule = { check: mountPathProblem };
 
-function list(of: Rule, what: string): Rule {
-  return {
-    check: (v) => {
-      if (!Array.isArray(v)) return `must be a list of ${what}`;
-      for (const item of v) {
-        const problem = of.check(item);
-        if (problem) return `must be a list of ${what}, but ${describe(item)} ${problem}`;
-      }
-      return undefined;
-    },
-  };
-}
-
 const RELAY_RULES: Record<keyof RelayConfig, Rule> = {
   url: streamUrl,
   fallback_urls: list(streamUrl, "URLs"),
@@ -154,31 +142,6 @@ export const RELAYS_RULES: Record<keyof RelaysConfig, Rule> = {
   master: { check: (v) => isPlainObject(v) ? undefined : "must be an object" },
   push: { check: (v) => Array.isArray(v) ? undefined : "must be a list of push targets" },
 };
-
-/** Checks and fills one entry against `rules`; `defaults` fill absent optional fields. */
-function checkEntry(
-  entry: unknown,
-  at: string,
-  rules: Record<string, Rule>,
-  required: readonly string[],
-  defaults: Record<string, unknown>,
-  file: string,
-): Record<string, unknown> {
-  if (!isPlainObject(entry)) fail(file, at, `must be an object, got ${describe(entry)}`);
-  for (const [key, value] of Object.entries(defaults)) entry[key] ??= value;
-  for (const key of required) {
-    if (entry[key] === undefined) fail(file, `${at}.${key}`, "is required");
-  }
-  for (const [key, rule] of Object.entries(rules)) {
-    const value = entry[key];
-    if (value === undefined) continue;
-    const problem = rule.check(value);
-    if (problem) {
-      fail(file, `${at}.${key}`, rule.isSecret ? problem : `${problem}, got ${describe(value)}`);
-    }
-  }
-  return entry;
-}
 
 /**
  * Checks each relay, the master and each push target, fills their defaults, and refuses two

@@ -32,6 +32,16 @@ import {
   type HttpsConfig,
 } from "./https.ts";
 import { mountPathProblem } from "./mount_path.ts";
+import {
+  checkIntegrations,
+  checkListenerAuth,
+  httpHeadersProblem,
+  INTEGRATIONS_DEFAULTS,
+  INTEGRATIONS_OPTIONAL,
+  INTEGRATIONS_RULES,
+  type IntegrationsConfig,
+  type ListenerAuthConfig,
+} from "./integrations.ts";
 
 /** Settings for one mountpoint, keyed by its path in {@linkcode Config.mounts}. */
 export interface MountConfig {
@@ -56,6 +66,18 @@ export interface MountConfig {
   disabled?: boolean;
   /** The user (see {@linkcode Config.users}) who manages this mount, besides super admins. */
   owner?: string;
+  /**
+   * The source user name for this mount (Icecast's `<username>`); absent: `source`. With its
+   * own `password`, the global source password no longer works here.
+   */
+  username?: string;
+  /** Listeners must sign in with one of these users (Icecast's htpasswd authenticator). */
+  listener_auth?: ListenerAuthConfig;
+  /** Programs run (with the mount as argument) when a source connects and disconnects. */
+  on_connect?: string;
+  on_disconnect?: string;
+  /** Extra headers on this mount's listener answers, after the global `http_headers`. */
+  http_headers?: Record<string, string>;
 }
 
 /** A web admin account besides the built-in super admin (`admin_user`). */
@@ -69,7 +91,7 @@ export interface UserConfig {
 }
 
 /** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
-export interface Config extends HttpsConfig, RelaysConfig {
+export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
   bind_host: string;
   port: number;
   hostname: string;
@@ -126,6 +148,15 @@ export interface Config extends HttpsConfig, RelaysConfig {
 export { ConfigError };
 export type { CertificateConfig, HttpsConfig } from "./https.ts";
 export type { MasterConfig, PushConfig, RelayConfig, RelaysConfig } from "./relays.ts";
+export type {
+  ApiTokenConfig,
+  IntegrationsConfig,
+  ListenerAuthConfig,
+  UrlAuthConfig,
+  WebhookConfig,
+  WebhookEvent,
+  WebhookTemplate,
+} from "./integrations.ts";
 
 export const DEFAULT_METAINT = 16000;
 export const MAX_METAINT = 1_048_576;
@@ -143,10 +174,12 @@ export const CONFIG_DEFAULTS: Readonly<
     | "history_path"
     | (typeof HTTPS_OPTIONAL)[number]
     | (typeof RELAYS_OPTIONAL)[number]
+    | (typeof INTEGRATIONS_OPTIONAL)[number]
   >
 > = Object.freeze({
   ...HTTPS_DEFAULTS,
   ...RELAYS_DEFAULTS,
+  ...INTEGRATIONS_DEFAULTS,
   bind_host: "0.0.0.0",
   port: 8000,
   hostname: "localhost",
@@ -214,6 +247,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   mounts: { check: () => undefined },
   ...HTTPS_RULES,
   ...RELAYS_RULES,
+  ...INTEGRATIONS_RULES,
 };
 
 const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
@@ -229,6 +263,17 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
   description: text(),
   disabled: boolean(),
   owner: nonEmptyString(),
+  username: {
+    check: (v) =>
+      typeof v === "string" && /^[A-Za-z0-9._@-]{1,64}$/.test(v)
+        ? undefined
+        : "must be 1-64 letters, digits, '.', '_', '@' or '-'",
+  },
+  // checked field by field in validateMounts()
+  listener_auth: { check: () => undefined },
+  on_connect: nonEmptyString(),
+  on_disconnect: nonEmptyString(),
+  http_headers: { check: httpHeadersProblem },
   charset: {
     check: (v) =>
       typeof v === "string" && CHARSETS.has(v.toLowerCase())
@@ -285,6 +330,7 @@ export function validateConfig(raw: unknown, file: string): Config {
   out.users = validateUsers(out.users, file);
   checkHttps(out, file, raw.use_https !== undefined);
   checkRelays(out, file);
+  checkIntegrations(out, file);
   return deepFreeze(out) as unknown as Config;
 }
 
@@ -300,6 +346,9 @@ function validateMounts(mounts: unknown, file: string): Record<string, unknown> 
       if (mount[key] !== undefined) mount[key] = applyRule(rule, mount[key], `${at}.${key}`, file);
     }
     if (mount.fallback === path) fail(file, `${at}.fallback`, "must not be the mount itself");
+    if (mount.listener_auth !== undefined) {
+      checkListenerAuth(mount.listener_auth, `${at}.listener_auth`, file);
+    }
   }
   return mounts;
 }
@@ -311,6 +360,7 @@ const OPTIONAL_TOP_LEVEL = new Set<string>([
   "history_path",
   ...HTTPS_OPTIONAL,
   ...RELAYS_OPTIONAL,
+  ...INTEGRATIONS_OPTIONAL,
 ]);
 /** User names end up in URLs, logs and cookies' sessions: keep them plain. */
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;

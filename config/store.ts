@@ -234,6 +234,17 @@ function plainTextPasswords(config: Config): PlainPassword[] {
     const field = `mounts[${JSON.stringify(mount)}].password`;
     found.push({ field, keys: ["mounts", mount, "password"], value: password });
   }
+  for (const [mount, { listener_auth }] of Object.entries(config.mounts)) {
+    for (const [name, password] of Object.entries(listener_auth?.users ?? {})) {
+      if (isPasswordHash(password)) continue;
+      const field = `mounts[${JSON.stringify(mount)}].listener_auth.users[${JSON.stringify(name)}]`;
+      found.push({
+        field,
+        keys: ["mounts", mount, "listener_auth", "users", name],
+        value: password,
+      });
+    }
+  }
   for (const [name, { password }] of Object.entries(config.users)) {
     if (isPasswordHash(password)) continue;
     const field = `users[${JSON.stringify(name)}].password`;

@@ -8,7 +8,12 @@ import { configUpdater } from "../config/update.ts";
 import type { PasswordHasher } from "../config/password.ts";
 import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts";
 import { Registry } from "../relay/mod.ts";
-import { newCounters, type RelayControl, type ServerContext } from "./http/context.ts";
+import {
+  type IntegrationsView,
+  newCounters,
+  type RelayControl,
+  type ServerContext,
+} from "./http/context.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
 import type { Logger } from "./log/log.ts";
 import type { Socket } from "./net/socket.ts";
@@ -37,6 +42,13 @@ export interface ContextOptions {
   /** The running relays (server/relays/); default: none. */
   relays?: RelayControl;
 }
+
+/** No webhooks or YP: until server/mod.ts starts the hooks (and in handler tests). */
+export const NO_INTEGRATIONS: IntegrationsView = {
+  webhooks: () => [],
+  yp: () => [],
+  testWebhook: () => Promise.resolve("webhooks are not running"),
+};
 
 /** No relays: for a context whose owner runs none (handler tests). */
 const NO_RELAYS: RelayControl = { states: () => [], restartPull: () => false };
@@ -112,6 +124,8 @@ export function createContext(options: ContextOptions): BuiltContext {
     sessions: new SessionStore(),
     events: hub,
     relays: options.relays ?? NO_RELAYS,
+    integrations: NO_INTEGRATIONS,
+    tokenUse: new Map(),
     history: openHistoryFor(config, options.configPath, log),
     bans: new BanList(config.bans),
     trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),

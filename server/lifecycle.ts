@@ -46,6 +46,8 @@ export interface LifecycleOptions {
     sync(config: Config): void;
     close(): Promise<void>;
   };
+  /** Webhooks, YP and mount programs: closed after the mounts, so their last events go out. */
+  hooks?: { close(): Promise<void> };
 }
 
 export class Lifecycle {
@@ -86,7 +88,11 @@ export class Lifecycle {
   /** Takes an accepted socket: refused when banned, over a cap or stopping; else handled. */
   accept(sock: Socket): void {
     const ctx = this.#ctx;
-    if (this.#stopping || ctx.bans.has(sock.remoteIp)) return sock.close();
+    if (this.#stopping) return sock.close();
+    if (ctx.bans.has(sock.remoteIp)) {
+      ctx.counters.bansHit++;
+      return sock.close();
+    }
     const release = this.#options.gate.admit(sock);
     if (!release) return;
     ctx.sockets.add(sock);
@@ -180,6 +186,7 @@ export class Lifecycle {
     await this.#options.relays?.close();
     ctx.registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
+    await this.#options.hooks?.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#handlers]),

@@ -16,6 +16,7 @@ import type { Logger } from "./log/log.ts";
 import { type AcceptEvents, listenSockets } from "./net/accept.ts";
 import { MasterPoller, PullRelay, PushRelay, RelayManager } from "./relays/mod.ts";
 import { TlsManager } from "./tls/manager.ts";
+import { Hooks } from "./hooks/mod.ts";
 import { dirname, resolve } from "node:path";
 import { connectionLimit, openFdCount, readFdLimit } from "./net/fd_limit.ts";
 
@@ -176,6 +177,9 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     },
     apply: (next) => lifecycle.apply(options.adjust ? options.adjust(next) : next),
   });
+  // Webhooks, YP and mount programs follow the registry from here on.
+  const hooks = new Hooks(ctx);
+  ctx.integrations = hooks;
   const lifecycle = new Lifecycle(ctx, hub, {
     configPath: options.configPath,
     adjust: options.adjust,
@@ -184,6 +188,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     tls,
     baseDir,
     relays,
+    hooks,
   });
   reportFdLimit(log, config, fdLimit, connectionCap());
   log.info("listening", { host: acceptors[0].hostname, port: acceptors[0].port });

@@ -11,8 +11,10 @@ const LEAF_FOLDERS = ["relay/", "config/", "history/", "templates/"];
  * server/'s rooms from lowest to highest. A file may import its own room or a lower one:
  * log/ and security/ are leaves anyone may use, net/ moves bytes (TLS included), http/ speaks
  * HTTP, tls/ keeps the certificates (files, ACME), icecast/ and web/ are the protocols,
- * relays/ feeds mounts from upstreams and mounts to other servers (as Icecast peers do), and
- * server/*.ts (mod, lifecycle, routes) joins them.
+ * relays/ feeds mounts from upstreams and mounts to other servers (as Icecast peers do),
+ * hooks/ tells the outside world what happened (webhooks, YP, programs), web/ is the browser
+ * app, api/ the JSON API and metrics for scripts and monitoring, and server/*.ts (mod,
+ * lifecycle, routes) joins them.
  */
 const SERVER_ROOMS = [
   "log/",
@@ -22,7 +24,9 @@ const SERVER_ROOMS = [
   "tls/",
   "icecast/",
   "relays/",
+  "hooks/",
   "web/",
+  "api/",
   "",
 ];
 

@@ -52,6 +52,8 @@ export type ConnKind = "source" | "listener" | "http";
  * SOURCE and PUT go to the source handler, which refuses reserved and malformed mount paths.
  */
 export function classify(req: RequestHead, ctx: ServerContext): ConnKind {
+  // No mount may live under /api (config/mount_path.ts), so a PUT there is the JSON API's.
+  if (req.method === "PUT" && req.path.toLowerCase().startsWith("/api/")) return "http";
   if (req.method === "SOURCE" || req.method === "PUT") return "source";
   if (req.method !== "GET" && req.method !== "HEAD") return "http";
   if (isReservedPath(req.path)) return "http";
@@ -137,6 +139,7 @@ export async function handleConn(
       // Banned and capped at accept when it connects itself; behind a proxy, once its address
       // is known.
       if (ctx.bans.has(sock.remoteIp)) {
+        counters.bansHit++;
         reason = "banned client behind a proxy";
         return;
       }
@@ -160,7 +163,7 @@ export async function handleConn(
       }
       case "http": {
         counters.clientConnections++;
-        if (req.method === "POST") {
+        if (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") {
           req.body = await readBody(sock, req, {
             maxBytes: MAX_BODY_BYTES,
             timeoutMs: ctx.config.header_timeout_s * 1000,

@@ -22,6 +22,8 @@ export interface ConnectionCounters {
   clients: number;
   /** Upstream connections pull relays made that went on to feed their mount. */
   relayConnections: number;
+  /** Connections refused because their address is banned. */
+  bansHit: number;
 }
 
 /**
@@ -69,6 +71,53 @@ export interface RelayControl {
   restartPull(mount: string): boolean;
 }
 
+/** One event webhook's delivery state (server/hooks/webhooks.ts keeps it). */
+export interface WebhookStatus {
+  /** Index in `config.webhooks`. */
+  readonly index: number;
+  /** The URL with any credentials and Telegram bot token masked. */
+  readonly url: string;
+  readonly template: string;
+  readonly enabled: boolean;
+  readonly events: readonly string[];
+  /** Deliveries that got a 2xx. */
+  readonly delivered: number;
+  /** Deliveries given up after the last retry. */
+  readonly failed: number;
+  /** Events dropped by the rate limit or a full queue. */
+  readonly dropped: number;
+  /** Events waiting now. */
+  readonly queued: number;
+  readonly lastDeliveredAt?: string;
+  /** The last failure in words (status or network error), and when. */
+  readonly lastError?: string;
+  readonly lastErrorAt?: string;
+}
+
+/** One mount's listing in one YP directory (server/hooks/yp.ts keeps it). */
+export interface YpStatus {
+  readonly url: string;
+  readonly mount: string;
+  /** "waiting" (before the first add), "listed", "failed" (will retry), "removed". */
+  readonly state: string;
+  /** The directory's session id, once listed. */
+  readonly sid?: string;
+  readonly touchFreqS?: number;
+  /** The directory's last `YPMessage`. */
+  readonly message?: string;
+  readonly lastError?: string;
+  /** When the directory was last asked. */
+  readonly lastAt?: string;
+}
+
+/** The integrations the dashboard and API show (webhooks, YP); run by server/hooks/. */
+export interface IntegrationsView {
+  webhooks(): WebhookStatus[];
+  yp(): YpStatus[];
+  /** Sends a `test` event to webhook `index` now; resolves to the failure, or undefined. */
+  testWebhook(index: number): Promise<string | undefined>;
+}
+
 export interface ServerContext {
   /** The current config snapshot; replaced whole on reload, never edited in place. */
   config: Config;
@@ -86,6 +135,10 @@ export interface ServerContext {
   readonly events: EventStreams;
   /** Pull relays and push targets, as the dashboard shows and restarts them. */
   readonly relays: RelayControl;
+  /** Webhooks and YP listings; set by server/mod.ts once the hooks run (none before). */
+  integrations: IntegrationsView;
+  /** When and from where each API token (by id) was last used; kept in memory. */
+  readonly tokenUse: Map<string, { at: string; ip: string }>;
   history: History;
   /** Built from `config.bans`; checked for every accepted connection. */
   bans: BanList;
@@ -122,5 +175,6 @@ export function newCounters(): ConnectionCounters {
     listenerConnections: 0,
     clients: 0,
     relayConnections: 0,
+    bansHit: 0,
   };
 }

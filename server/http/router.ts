@@ -22,6 +22,11 @@ export interface RouteTable {
   /** POST routes by path prefix, tried in order after the exact ones. */
   readonly postPrefix: readonly (readonly [string, Route])[];
   /**
+   * Routes by path prefix that answer every method themselves (the JSON API's GET, POST, PUT,
+   * PATCH, DELETE): tried before all other rows.
+   */
+  readonly anyMethod?: readonly (readonly [string, Route])[];
+  /**
    * The pages a browser opens (exact paths; `/x/*` for a prefix): on plain HTTP with HTTPS on,
    * a browser asking for one is sent to HTTPS. Everything else stays on plain HTTP.
    */
@@ -50,6 +55,7 @@ export function joinRoutes(...tables: RouteTable[]): RouteTable {
     exact,
     post,
     pages: tables.flatMap((t) => t.pages ?? []),
+    anyMethod: tables.flatMap((t) => t.anyMethod ?? []),
     prefix: tables.flatMap((t) => t.prefix),
     postPrefix: tables.flatMap((t) => t.postPrefix),
     fallback: (req, ctx) => {
@@ -69,6 +75,7 @@ export function routePaths(table: RouteTable): string[] {
     ...table.prefix.map(([p]) => p),
     ...Object.keys(table.post),
     ...table.postPrefix.map(([p]) => p),
+    ...(table.anyMethod ?? []).map(([p]) => p),
   ];
 }
 
@@ -80,13 +87,18 @@ function byPrefix(rows: RouteTable["prefix"], path: string): Route | undefined {
   return rows.find(([prefix]) => path.startsWith(prefix))?.[1];
 }
 
-/** Answers a plain HTTP request (GET/HEAD/POST/OPTIONS). Mount GETs never reach here. */
+/**
+ * Answers a plain HTTP request (GET/HEAD/POST/OPTIONS, and any method on `anyMethod` rows).
+ * Mount GETs never reach here.
+ */
 export async function routeHttp(
   table: RouteTable,
   req: RequestHead,
   ctx: ServerContext,
   ip: string,
 ): Promise<Response> {
+  const any = byPrefix(table.anyMethod ?? [], req.path);
+  if (any) return await any(req, ctx, ip);
   if (req.method === "OPTIONS") {
     // libshout sends `OPTIONS *` with `Upgrade: TLS/1.0` first; a plain answer without an
     // upgrade tells it to go on in clear text.

@@ -61,6 +61,18 @@ export interface CheckRequest {
   account: string;
 }
 
+/** A check refused by the guessing limits: who was locked out of what, and for how long. */
+export interface Lockout {
+  ip: string;
+  /** The account guessed at (`user:admin`, `source:/live`). */
+  account: string;
+  /** What was being accessed. */
+  what: string;
+  /** Which limit refused it. */
+  reason: "address" | "account";
+  retryAfterS: number;
+}
+
 interface Job {
   hash: string;
   password: string;
@@ -90,6 +102,11 @@ export class Authenticator {
   readonly #waiting = new Map<string, Job[]>();
   #waitingCount = 0;
   #active = 0;
+  readonly #lockoutListeners = new Set<(lockout: Lockout) => void>();
+  /** Checks that failed (wrong password, unknown user), since start. */
+  failures = 0;
+  /** Checks refused by the guessing limits, since start. */
+  refusals = 0;
 
   constructor(
     hasher: PasswordHasher,
@@ -107,10 +124,7 @@ export class Authenticator {
   async check(request: CheckRequest): Promise<AuthOutcome> {
     const { creds, ip, what, account } = request;
     const attempt = this.guard.begin(ip, account);
-    if (attempt.refused) {
-      this.#log.auth(false, `${what}, rate limited (${attempt.reason})`, creds.user, ip);
-      return { result: "limited", retryAfterS: attempt.retryAfterS };
-    }
+    if (attempt.refused) return this.#refused(attempt, ip, account, what, creds.user);
     // An empty password matches nothing we store, and the hashing library refuses it.
     const hashes = creds.password === "" ? [] : request.hashes;
     try {
@@ -147,8 +161,44 @@ export class Authenticator {
       return { result: "error" };
     }
     attempt.fail();
+    this.failures++;
     this.#log.auth(false, what, creds.user, ip);
     return { result: "fail" };
+  }
+
+  /**
+   * Calls `fn` when a check is refused by the guessing limits (webhooks announce lockouts).
+   * Returns the unsubscribe function.
+   */
+  onLockout(fn: (lockout: Lockout) => void): () => void {
+    this.#lockoutListeners.add(fn);
+    return () => this.#lockoutListeners.delete(fn);
+  }
+
+  #refused(
+    refusal: { retryAfterS: number; reason: "address" | "account" },
+    ip: string,
+    account: string,
+    what: string,
+    user: string,
+  ): AuthOutcome {
+    this.refusals++;
+    this.#log.auth(false, `${what}, rate limited (${refusal.reason})`, user, ip);
+    const lockout: Lockout = {
+      ip,
+      account,
+      what,
+      reason: refusal.reason,
+      retryAfterS: refusal.retryAfterS,
+    };
+    for (const fn of this.#lockoutListeners) {
+      try {
+        fn(lockout);
+      } catch (err) {
+        this.#log.warn("lockout listener failed", { error: String(err) });
+      }
+    }
+    return { result: "limited", retryAfterS: refusal.retryAfterS };
   }
 
   #succeeded(attempt: Attempt, request: CheckRequest): AuthOutcome {
@@ -163,11 +213,9 @@ export class Authenticator {
    */
   reject(ip: string, account: string, what: string, user: string): AuthOutcome {
     const attempt = this.guard.begin(ip, account);
-    if (attempt.refused) {
-      this.#log.auth(false, `${what}, rate limited (${attempt.reason})`, user, ip);
-      return { result: "limited", retryAfterS: attempt.retryAfterS };
-    }
+    if (attempt.refused) return this.#refused(attempt, ip, account, what, user);
     attempt.fail();
+    this.failures++;
     this.#log.auth(false, what, user, ip);
     return { result: "fail" };
   }

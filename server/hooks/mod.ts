@@ -1,0 +1,40 @@
+// What the server tells the outside world when things happen: event webhooks (webhooks.ts),
+// YP directory listings (yp.ts) and the operator's per-mount programs (commands.ts). Each
+// follows the registry's events and the running config on its own; none ever blocks streaming.
+
+import type { IntegrationsView, ServerContext, WebhookStatus, YpStatus } from "../http/context.ts";
+import { MountCommands } from "./commands.ts";
+import { WebhookDispatcher } from "./webhooks.ts";
+import { YpAnnouncer } from "./yp.ts";
+
+export { MountCommands, WebhookDispatcher, YpAnnouncer };
+
+/** The running hooks of one server: started with it, closed after its mounts are. */
+export class Hooks implements IntegrationsView {
+  readonly #webhooks: WebhookDispatcher;
+  readonly #yp: YpAnnouncer;
+  readonly #commands: MountCommands;
+
+  constructor(ctx: ServerContext) {
+    this.#webhooks = new WebhookDispatcher(ctx);
+    this.#yp = new YpAnnouncer(ctx);
+    this.#commands = new MountCommands(ctx);
+  }
+
+  webhooks(): WebhookStatus[] {
+    return this.#webhooks.status();
+  }
+
+  yp(): YpStatus[] {
+    return this.#yp.status();
+  }
+
+  testWebhook(index: number): Promise<string | undefined> {
+    return this.#webhooks.test(index);
+  }
+
+  /** Sends the last YP removes and webhook events (briefly), stops the commands' timers. */
+  async close(): Promise<void> {
+    await Promise.all([this.#yp.close(), this.#webhooks.close(), this.#commands.close()]);
+  }
+}
