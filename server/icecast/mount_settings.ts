@@ -4,6 +4,14 @@
 import { type Config, DEFAULT_METAINT, mountConfig } from "../../config/schema.ts";
 import type { MountPolicy } from "../../relay/mod.ts";
 
+/** Icecast's source user name, used where a mount has no `username` of its own. */
+export const DEFAULT_SOURCE_USER = "source";
+
+/** The user name a source signs in with on `path` (the mount's `username`, else `source`). */
+export function sourceUser(config: Config, path: string): string {
+  return mountConfig(config, path)?.username ?? DEFAULT_SOURCE_USER;
+}
+
 /** Password hashes a source may use on `path`: the mount's own, else the default. */
 export function sourceHashes(config: Config, path: string): string[] {
   const own = mountConfig(config, path)?.password;

@@ -296,8 +296,7 @@ export async function adminAction(
     return jsonError(403, "Invalid or missing CSRF token");
   }
   const name = req.path.slice("/admin/api/".length);
-  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name as ActionName] : undefined;
-  if (!action) return jsonError(404, `No action ${name}`);
+  if (!Object.hasOwn(ACTIONS, name)) return jsonError(404, `No action ${name}`);
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder().decode(req.body) || "{}");
@@ -308,17 +307,30 @@ export async function adminAction(
     return jsonError(400, "The request body must be a JSON object");
   }
   try {
-    return await action({ ctx, user: signed.user, body: body as Body, ip });
+    return await runAction(name as ActionName, { ctx, user: signed.user, body: body as Body, ip });
   } catch (err) {
     if (err instanceof ActionError) return jsonError(err.status, err.message);
-    if (err instanceof ConfigError) return jsonError(400, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Runs dashboard action `name` for `call.user` (the JSON API runs them too: one code path,
+ * tenancy enforced inside). Every refusal comes out as an {@linkcode ActionError}: a config the
+ * edit made invalid is a 400 with the config's message, a save that failed a 500.
+ */
+export async function runAction(name: ActionName, call: Call): Promise<Response> {
+  try {
+    return await ACTIONS[name](call);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ActionError(400, err.message);
     if (err instanceof ConfigSaveError) {
-      ctx.log.error("config save failed", {
+      call.ctx.log.error("config save failed", {
         action: name,
-        by: signed.user.name,
+        by: call.user.name,
         error: err.message,
       });
-      return jsonError(500, `${err.message}; nothing was changed`);
+      throw new ActionError(500, `${err.message}; nothing was changed`);
     }
     throw err;
   }

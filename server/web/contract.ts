@@ -190,6 +190,62 @@ export interface RelayStateEntry {
   push?: PushTargetSettings;
 }
 
+/** An API token as its owner (or a super admin) sees it: never the secret nor its hash. */
+export interface TokenEntry {
+  id: string;
+  name: string;
+  owner: string;
+  /** `read`: GET only; `full`: everything its owner may do. */
+  scope: "read" | "full";
+  createdAt: string;
+  /** Empty when it never expires. */
+  expiresAt: string;
+  expired: boolean;
+  /** When and from where it was last used since the server started; empty if not. */
+  lastUsedAt: string;
+  lastUsedIp: string;
+}
+
+/** A token just created: the only time its text is shown. */
+export interface TokenCreated extends TokenEntry {
+  /** `tinyice_<id>_<secret>`: send as `Authorization: Bearer <token>`. */
+  token: string;
+}
+
+/** One event webhook with its delivery state (its secret never leaves the server). */
+export interface WebhookEntry {
+  /** Its position in the config's list: the id the API uses. */
+  index: number;
+  /** Credentials and a Telegram bot token masked. */
+  url: string;
+  events: string[];
+  template: string;
+  enabled: boolean;
+  ratePerMin: number;
+  hasSecret: boolean;
+  chatId: string;
+  delivered: number;
+  failed: number;
+  dropped: number;
+  queued: number;
+  lastDeliveredAt: string;
+  lastError: string;
+  lastErrorAt: string;
+}
+
+/** One mount's listing in one YP directory. */
+export interface YpEntry {
+  url: string;
+  mount: string;
+  /** "waiting", "listed", "failed" or "removed". */
+  state: string;
+  sid: string;
+  touchFreqS: number;
+  message: string;
+  lastError: string;
+  lastAt: string;
+}
+
 /**
  * The dashboard's state: embedded in `/admin`, answered by `/admin/api/state` and sent as each
  * admin `snapshot` event. `users`, `bans` and `settings` are there only for a super admin;
@@ -206,6 +262,11 @@ export interface AdminSnapshot {
   bans?: string[];
   settings?: Station;
   https?: HttpsState;
+  /** The user's own API tokens (a super admin sees everyone's). */
+  tokens: TokenEntry[];
+  /** Event webhooks and YP listings: super admins only. */
+  webhooks?: WebhookEntry[];
+  yp?: YpEntry[];
 }
 
 /** `source-start` and `source-stop` event data. */

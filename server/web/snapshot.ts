@@ -1,6 +1,7 @@
 // The JSON snapshots the web pages render: the public one (visible live mounts only) and the
 // admin one (filtered to what the signed-in user may manage). Shapes: docs/WEB-API.md.
 
+import { tokenEntries, webhookEntries, ypEntries } from "./integrations_view.ts";
 import { type Config, mountConfig } from "../../config/schema.ts";
 import type { RelayStatus, ServerContext } from "../http/context.ts";
 import { burstFor } from "../icecast/mount_settings.ts";
@@ -8,7 +9,13 @@ import { mountInfo } from "../icecast/mount_info.ts";
 import { SERVER_ID } from "../http/response.ts";
 import { baseUrl } from "../icecast/status.ts";
 import { canManage, type WebUser } from "../security/tenancy.ts";
-import type { AdminSnapshot, HttpsState, PublicSnapshot, RelayStateEntry } from "./contract.ts";
+import type {
+  AdminMount,
+  AdminSnapshot,
+  HttpsState,
+  PublicSnapshot,
+  RelayStateEntry,
+} from "./contract.ts";
 import type { TlsStatus } from "../net/tls.ts";
 import { safeUrl } from "../relays/types.ts";
 
@@ -45,6 +52,42 @@ export function publicSnapshot(ctx: ServerContext): PublicSnapshot {
   };
 }
 
+/** One mount as the dashboard and the API show it (configured, live, or both). */
+export function adminMount(ctx: ServerContext, path: string): AdminMount {
+  const config = ctx.config;
+  const m = ctx.registry.get(path);
+  const mc = mountConfig(config, path);
+  const info = mountInfo(config, path, m);
+  const stats = m?.stats;
+  const attempts = stats ? stats.writes + stats.skips : 0;
+  return {
+    path,
+    live: m?.hasSource ?? false,
+    configured: mc !== undefined,
+    approved: mc !== undefined,
+    public: mc ? mc.public !== false : false,
+    disabled: mc?.disabled === true,
+    name: info.name ?? "",
+    genre: info.genre ?? "",
+    description: info.description ?? "",
+    title: m?.title ?? "",
+    sourceIp: m?.source?.ip ?? "",
+    sourceAgent: m?.source?.userAgent ?? "",
+    sourceSince: m?.source?.startedAt.toISOString() ?? "",
+    listeners: m?.listeners.size ?? 0,
+    peak: stats?.listenerPeak ?? 0,
+    bytesIn: stats?.bytesRead ?? 0,
+    bytesOut: stats?.bytesSent ?? 0,
+    bitrate: info.bitrate ?? "",
+    contentType: m?.meta.contentType ?? "",
+    health: attempts === 0 ? 100 : Math.round(stats!.writes / attempts * 1000) / 10,
+    fallback: ctx.registry.fallbackOf(path) ?? "",
+    owner: mc?.owner ?? "",
+    maxListeners: mc?.max_listeners ?? 0,
+    burstSize: burstFor(config, path),
+  };
+}
+
 export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot {
   const config = ctx.config;
   const paths = new Set<string>([
@@ -57,39 +100,9 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
     bytesIn += m.stats.bytesRead;
     bytesOut += m.stats.bytesSent;
   }
-  const mounts = [...paths].sort().filter((p) => canManage(config, user, p)).map((path) => {
-    const m = ctx.registry.get(path);
-    const mc = mountConfig(config, path);
-    const info = mountInfo(config, path, m);
-    const stats = m?.stats;
-    const attempts = stats ? stats.writes + stats.skips : 0;
-    return {
-      path,
-      live: m?.hasSource ?? false,
-      configured: mc !== undefined,
-      approved: mc !== undefined,
-      public: mc ? mc.public !== false : false,
-      disabled: mc?.disabled === true,
-      name: info.name ?? "",
-      genre: info.genre ?? "",
-      description: info.description ?? "",
-      title: m?.title ?? "",
-      sourceIp: m?.source?.ip ?? "",
-      sourceAgent: m?.source?.userAgent ?? "",
-      sourceSince: m?.source?.startedAt.toISOString() ?? "",
-      listeners: m?.listeners.size ?? 0,
-      peak: stats?.listenerPeak ?? 0,
-      bytesIn: stats?.bytesRead ?? 0,
-      bytesOut: stats?.bytesSent ?? 0,
-      bitrate: info.bitrate ?? "",
-      contentType: m?.meta.contentType ?? "",
-      health: attempts === 0 ? 100 : Math.round(stats!.writes / attempts * 1000) / 10,
-      fallback: ctx.registry.fallbackOf(path) ?? "",
-      owner: mc?.owner ?? "",
-      maxListeners: mc?.max_listeners ?? 0,
-      burstSize: burstFor(config, path),
-    };
-  });
+  const mounts = [...paths].sort().filter((p) => canManage(config, user, p)).map((path) =>
+    adminMount(ctx, path)
+  );
   const isSuper = user.role === "super";
   return {
     server: {
@@ -109,6 +122,7 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
     user: { name: user.name, role: user.role },
     mounts,
     relays: relayEntries(config, ctx.relays.states(), (path) => canManage(config, user, path)),
+    tokens: tokenEntries(ctx, user),
     ...(isSuper
       ? {
         users: Object.entries(config.users).map(([name, u]) => ({
@@ -119,6 +133,8 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
         bans: config.bans,
         settings: { title: config.page_title, subtitle: config.page_subtitle },
         ...(ctx.tls ? { https: httpsState(ctx.tls.status()) } : {}),
+        webhooks: webhookEntries(ctx),
+        yp: ypEntries(ctx),
       }
       : {}),
   };

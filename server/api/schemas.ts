@@ -1,0 +1,269 @@
+// JSON Schemas (2020-12) of the API's bodies and answers: the OpenAPI document's components.
+// Answers are closed (`additionalProperties: false`) so the document test notices a field the
+// server sends and the document does not name.
+
+/** A JSON Schema, as plain data. */
+export type Schema = Record<string, unknown>;
+
+const str = (description?: string): Schema => ({
+  type: "string",
+  ...(description ? { description } : {}),
+});
+const int = (description?: string): Schema => ({
+  type: "integer",
+  minimum: 0,
+  ...(description ? { description } : {}),
+});
+const num = (description?: string): Schema => ({
+  type: "number",
+  ...(description ? { description } : {}),
+});
+const bool = (description?: string): Schema => ({
+  type: "boolean",
+  ...(description ? { description } : {}),
+});
+const arr = (items: Schema, description?: string): Schema => ({
+  type: "array",
+  items,
+  ...(description ? { description } : {}),
+});
+/** A reference to a component schema. */
+export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+
+/** A closed object; every property is required unless listed in `optional`. */
+function obj(properties: Record<string, Schema>, optional: string[] = []): Schema {
+  return {
+    type: "object",
+    properties,
+    required: Object.keys(properties).filter((k) => !optional.includes(k)),
+    additionalProperties: false,
+  };
+}
+
+/** An open request body: every property optional unless listed in `required`. */
+function input(properties: Record<string, Schema>, required: string[] = []): Schema {
+  return { type: "object", properties, required, additionalProperties: false };
+}
+
+const MOUNT_FIELDS = {
+  name: str("Stream name shown to listeners"),
+  genre: str(),
+  description: str(),
+  fallback: str("Mount listeners move to when this one has no source; empty clears it"),
+  public: bool("Listed on the station page and in YP directories"),
+  disabled: bool("A disabled mount refuses sources and listeners"),
+  password: str("Source password for this mount (write-only; empty keeps the current one)"),
+  max_listeners: int("0 means no cap of its own"),
+  burst_size: int("Bytes sent at once to a new listener"),
+  owner: str("The user who manages it (super admins only; empty clears it)"),
+};
+
+const RELAY_FIELDS = {
+  url: str("Upstream stream URL (http or https)"),
+  fallback_urls: arr(str(), "Upstreams tried in order after it"),
+  username: str(),
+  password: str("Write-only: left out keeps the saved one, empty removes it"),
+  on_demand: bool("Connect only while the mount has listeners"),
+  retry_s: int("Longest wait between reconnect attempts, seconds"),
+  enabled: bool(),
+};
+
+const WEBHOOK_FIELDS = {
+  url: str("Where events are POSTed"),
+  events: arr(str(), "Events sent; empty means all"),
+  secret: str("HMAC-SHA256 key for X-TinyIce-Signature (write-only; left out keeps it)"),
+  template: { enum: ["json", "discord", "slack", "telegram"] },
+  enabled: bool(),
+  rate_per_min: { type: "integer", minimum: 1, maximum: 600 },
+  chat_id: str("Telegram chat id (telegram template)"),
+};
+
+/** Every component schema, by name. */
+export const SCHEMAS: Record<string, Schema> = {
+  Error: obj({
+    error: obj({
+      code: str("Stable machine-readable code, e.g. `bad_request`, `forbidden`"),
+      message: str("What went wrong, naming the field for bad input"),
+    }),
+  }),
+  Ok: obj({ ok: { const: true } }),
+  Server: obj({
+    uptimeS: int(),
+    rssBytes: int(),
+    connections: int(),
+    connectionLimit: int("0 when not capped"),
+    connectionsRefused: int(),
+    logLinesDropped: int(),
+    listeners: int(),
+    sources: int(),
+    bytesIn: int(),
+    bytesOut: int(),
+    version: str(),
+    history: str("`available`, or why the song history is not"),
+  }),
+  Mount: obj({
+    path: str(),
+    live: bool("A source is connected"),
+    configured: bool(),
+    approved: bool(),
+    public: bool(),
+    disabled: bool(),
+    name: str(),
+    genre: str(),
+    description: str(),
+    title: str("Now playing"),
+    sourceIp: str(),
+    sourceAgent: str(),
+    sourceSince: str("ISO 8601, empty while offline"),
+    listeners: int(),
+    peak: int(),
+    bytesIn: int(),
+    bytesOut: int(),
+    bitrate: str(),
+    contentType: str(),
+    health: num("Percentage of writes that reached listeners without a skip"),
+    fallback: str(),
+    owner: str(),
+    maxListeners: int(),
+    burstSize: int(),
+  }),
+  MountList: obj({ mounts: arr(ref("Mount")) }),
+  MountCreate: input({ path: str("Mount path, e.g. /live"), ...MOUNT_FIELDS }, ["path"]),
+  MountUpdate: input(MOUNT_FIELDS),
+  Title: input({ title: str() }, ["title"]),
+  Fallback: input({ fallback: str("Mount path; empty clears the runtime fallback") }, [
+    "fallback",
+  ]),
+  Listener: obj({ id: int(), ip: str(), userAgent: str(), connectedS: int() }),
+  ListenerList: obj({ listeners: arr(ref("Listener")) }),
+  Move: input({ to: str("Destination mount path") }, ["to"]),
+  Moved: obj({ moved: int("Listeners moved") }),
+  HistoryPage: obj({
+    mount: str(),
+    available: bool(),
+    offset: int(),
+    limit: int(),
+    total: int("Songs kept for the mount"),
+    songs: arr(obj({
+      title: str(),
+      artist: str(),
+      startedAt: str("ISO 8601"),
+      listeners: int(),
+    }, ["artist"])),
+  }),
+  ListenerUsers: obj({
+    enabled: bool("The mount asks listeners to sign in"),
+    allowDuplicateUsers: bool(),
+    users: arr(str()),
+  }),
+  ListenerUserSave: input({ password: str() }, ["password"]),
+  User: obj({ name: str(), role: { enum: ["super", "admin"] }, mounts: arr(str()) }),
+  UserList: obj({ users: arr(ref("User")) }),
+  UserSave: input({
+    password: str("Write-only; required for a new user"),
+    role: { enum: ["super", "admin"] },
+    mounts: arr(str()),
+  }),
+  Bans: obj({ bans: arr(str()) }),
+  BanAdd: input({ ban: str("Address or CIDR range") }, ["ban"]),
+  Relay: obj({
+    kind: { enum: ["pull", "push"] },
+    mount: str(),
+    url: str(),
+    state: str(),
+    since: str(),
+    lastError: str(),
+    lastErrorAt: str(),
+    bytes: int(),
+    attempts: int(),
+    fromMaster: bool(),
+    enabled: bool(),
+    pull: obj({
+      url: str(),
+      fallbackUrls: arr(str()),
+      username: str(),
+      hasPassword: bool(),
+      onDemand: bool(),
+      retryS: int(),
+    }),
+    push: obj({ url: str(), username: str(), protocol: { enum: ["icecast", "shoutcast"] } }),
+  }, ["lastError", "lastErrorAt", "pull", "push"]),
+  RelayList: obj({ relays: arr(ref("Relay")) }),
+  RelaySave: input(RELAY_FIELDS, ["url"]),
+  PushSave: input({
+    mount: str(),
+    url: str(),
+    previous_url: str("The target's URL before this edit"),
+    username: str(),
+    password: str("Write-only; required for a new target"),
+    protocol: { enum: ["icecast", "shoutcast"] },
+    enabled: bool(),
+  }, ["mount", "url"]),
+  PushTarget: input({ mount: str(), url: str() }, ["mount", "url"]),
+  Settings: obj({ title: str(), subtitle: str() }),
+  SettingsUpdate: input({ title: str(), subtitle: str() }),
+  Token: obj({
+    id: str(),
+    name: str(),
+    owner: str(),
+    scope: { enum: ["read", "full"] },
+    createdAt: str(),
+    expiresAt: str("Empty when it never expires"),
+    expired: bool(),
+    lastUsedAt: str(),
+    lastUsedIp: str(),
+  }),
+  TokenList: obj({ tokens: arr(ref("Token")) }),
+  TokenCreate: input({
+    name: str(),
+    scope: { enum: ["read", "full"] },
+    expires_in_days: { type: "integer", minimum: 1, maximum: 3650 },
+    owner: str("Super admins may make a token for another user"),
+  }, ["name"]),
+  TokenCreated: obj({
+    id: str(),
+    name: str(),
+    owner: str(),
+    scope: { enum: ["read", "full"] },
+    createdAt: str(),
+    expiresAt: str(),
+    expired: bool(),
+    lastUsedAt: str(),
+    lastUsedIp: str(),
+    token: str("Shown once: `Authorization: Bearer <token>`"),
+  }),
+  Webhook: obj({
+    index: int(),
+    url: str("Credentials and tokens in it are masked"),
+    events: arr(str()),
+    template: str(),
+    enabled: bool(),
+    ratePerMin: int(),
+    hasSecret: bool(),
+    chatId: str(),
+    delivered: int(),
+    failed: int(),
+    dropped: int(),
+    queued: int(),
+    lastDeliveredAt: str(),
+    lastError: str(),
+    lastErrorAt: str(),
+  }),
+  WebhookList: obj({ webhooks: arr(ref("Webhook")) }),
+  WebhookSave: input(WEBHOOK_FIELDS, ["url"]),
+  WebhookUpdate: input(WEBHOOK_FIELDS),
+  WebhookTest: obj({ delivered: bool(), error: str() }, ["error"]),
+  YpList: obj({
+    urls: arr(str()),
+    listings: arr(obj({
+      url: str(),
+      mount: str(),
+      state: str(),
+      sid: str(),
+      touchFreqS: int(),
+      message: str(),
+      lastError: str(),
+      lastAt: str(),
+    })),
+  }),
+};
