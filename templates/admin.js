@@ -1,9 +1,10 @@
 // The admin dashboard: renders the admin snapshot and keeps it live from /admin/events.
 // @ts-check
 //
-// Each view lives in js/ (mount cards, relays, users, bans, settings, the chart); actions go through
-// js/api.js as CSRF-protected JSON POSTs. Names, titles and user agents come from encoders and
-// listeners, so every server value reaches the DOM only as text or a form value.
+// Each view lives in js/ (mount cards, relays, API tokens, webhooks and YP, users, bans,
+// settings, the chart); actions go through js/api.js as CSRF-protected JSON POSTs, or to the
+// JSON API with the session. Names, titles and user agents come from encoders and listeners,
+// so every server value reaches the DOM only as text or a form value.
 
 import { arrayOf, state } from "./js/admin_state.js";
 import { errorText, onState, post, refresh, showStatus } from "./js/api.js";
@@ -18,6 +19,8 @@ import { renderMounts, showTitle } from "./js/mounts.js";
 import { renderRelays, wireRelayForm } from "./js/relays.js";
 import { renderSettings, wireSettingsForm } from "./js/settings.js";
 import { renderHttps } from "./js/https.js";
+import { renderWebhooks, renderYp, wireWebhookForm } from "./js/integrations.js";
+import { renderTokenOwners, renderTokens, wireTokenForm } from "./js/tokens.js";
 import { renderUserMountChecks, renderUsers, wireUserForm } from "./js/users.js";
 
 /** @typedef {import("../server/web/contract.ts").AdminEvents} AdminEvents */
@@ -63,9 +66,14 @@ function render(snapshot) {
   renderMounts(mounts, now);
   // Every snapshot: rows update in place, and their "since" times move on.
   renderRelays(arrayOf(snapshot.relays));
+  whenChanged("tokens", arrayOf(snapshot.tokens), renderTokens);
 
   if (state.isSuper) {
     whenChanged("users", arrayOf(snapshot.users), renderUsers);
+    whenChanged("token-owners", arrayOf(snapshot.users), renderTokenOwners);
+    // Every snapshot: rows update in place as deliveries are counted.
+    renderWebhooks(arrayOf(snapshot.webhooks));
+    whenChanged("yp", arrayOf(snapshot.yp), renderYp);
     whenChanged("user-mounts", mounts.map((m) => m.path), renderUserMountChecks);
     whenChanged("bans", arrayOf(snapshot.bans), renderBans);
     if (snapshot.settings) renderSettings(snapshot.settings);
@@ -146,6 +154,8 @@ wireRelayForm();
 wireUserForm();
 wireBanForm();
 wireSettingsForm();
+wireTokenForm();
+wireWebhookForm();
 debugPanel.addEventListener("toggle", renderDebug);
 watchChart();
 /** @type {AdminSnapshot | null} */

@@ -25,6 +25,8 @@ import rateMeterJs from "./js/rate_meter.js" with { type: "text" };
 import relaysJs from "./js/relays.js" with { type: "text" };
 import settingsJs from "./js/settings.js" with { type: "text" };
 import httpsJs from "./js/https.js" with { type: "text" };
+import integrationsJs from "./js/integrations.js" with { type: "text" };
+import tokensJs from "./js/tokens.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
 
 const TEMPLATES = {
@@ -64,6 +66,8 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/relays.js": { body: relaysJs, type: JS },
   "js/settings.js": { body: settingsJs, type: JS },
   "js/https.js": { body: httpsJs, type: JS },
+  "js/integrations.js": { body: integrationsJs, type: JS },
+  "js/tokens.js": { body: tokensJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },
 };
 

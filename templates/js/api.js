@@ -1,8 +1,11 @@
-// The dashboard's calls to the server: CSRF-protected JSON actions and GET queries.
+// The dashboard's calls to the server: CSRF-protected JSON actions, GET queries and the JSON
+// API (/api/v1) with the session.
 // @ts-check
 //
 // Every action is a POST to /admin/api/<action> with the session's CSRF token; its outcome is
-// announced in #status, and a success reloads the whole state.
+// announced in #status, and a success reloads the whole state. The integrations sections call
+// /api/v1 the same way (session cookie plus X-CSRF-Token), whose errors are
+// `{"error":{"code","message"}}`.
 
 import { byId } from "./dom.js";
 
@@ -88,10 +91,15 @@ function isRefusal(reply) {
  * @param {string} action
  */
 export function errorText(status, reply, action) {
-  if (
-    typeof reply === "object" && reply !== null && "error" in reply &&
-    typeof reply.error === "string" && reply.error
-  ) return reply.error;
+  if (typeof reply === "object" && reply !== null && "error" in reply) {
+    const error = reply.error;
+    if (typeof error === "string" && error) return error;
+    // The JSON API's shape: {"error": {"code", "message"}}.
+    if (
+      typeof error === "object" && error !== null && "message" in error &&
+      typeof error.message === "string" && error.message
+    ) return error.message;
+  }
   if (status === 401) return "Your session has expired. Reload the page to sign in again.";
   if (status === 403) return "Not allowed (the session or CSRF token may be stale; reload).";
   return `${action} failed (HTTP ${status}).`;
@@ -119,4 +127,78 @@ export async function fetchMountJson(path, query) {
   const reply = await res.json().catch(() => null);
   if (!res.ok || !reply) throw new Error(errorText(res.status, reply, query));
   return reply;
+}
+
+/**
+ * The outcome of a JSON API call: its data (null for a 204), or the error in words.
+ * @typedef {{ ok: true, status: number, data: unknown } | { ok: false, status: number, error: string }} ApiResult
+ */
+
+/**
+ * Calls the JSON API at `/api/v1<path>` with the session; writes carry the CSRF token. Never
+ * throws: a network failure is an error result too.
+ * @param {"GET" | "POST" | "PUT" | "DELETE"} method
+ * @param {string} path  under /api/v1, its parameters already percent-encoded
+ * @param {unknown} [body]  sent as JSON when given
+ * @returns {Promise<ApiResult>}
+ */
+export async function callApi(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    return {
+      ok: false,
+      status: 0,
+      error: `Network error: ${err instanceof Error ? err.message : String(err)}`,
+    };
+  }
+  /** @type {unknown} */
+  let reply = null;
+  if (res.status !== 204) {
+    try {
+      reply = await res.json();
+    } catch {
+      // an empty or non-JSON body; the status code says enough
+    }
+  }
+  if (!res.ok) return { ok: false, status: res.status, error: errorText(res.status, reply, path) };
+  return { ok: true, status: res.status, data: reply };
+}
+
+/**
+ * A JSON API write as a dashboard action: the error or `okText` is announced in #status and a
+ * success reloads the state. Resolves with the result.
+ * @param {"POST" | "PUT" | "DELETE"} method
+ * @param {string} path  under /api/v1
+ * @param {unknown} body  sent as JSON (undefined: no body)
+ * @param {string} okText
+ * @returns {Promise<ApiResult>}
+ */
+export async function apiAction(method, path, body, okText) {
+  const result = await callApi(method, path, body);
+  if (!result.ok) {
+    showStatus(result.error, true);
+    return result;
+  }
+  showStatus(okText);
+  await refresh();
+  return result;
+}
+
+/**
+ * A mount path as the API's `{mount}` parameter: without its leading slash, a `/` inside it
+ * sent as %2F.
+ * @param {string} path
+ */
+export function mountParam(path) {
+  return encodeURIComponent(path.replace(/^\//, ""));
 }

@@ -1,11 +1,12 @@
-// The dashboard's mount cards: one per mount, keyed by path, updated in place, with actions.
+// The dashboard's mount cards: one per mount, keyed by path, updated in place, with actions,
+// and each configured mount's listener users (through the JSON API).
 // @ts-check
 //
 // In-place updates keep a form being filled in from being wiped by the next snapshot.
 
-import { post, showStatus } from "./api.js";
-import { applyRole, setOptions, syncInput } from "./forms.js";
-import { byId, cloneFirst, field, part } from "./dom.js";
+import { apiAction, callApi, mountParam, post, showStatus } from "./api.js";
+import { applyRole, button as smallButton, setOptions, syncInput } from "./forms.js";
+import { byId, cloneFirst, field, h, part } from "./dom.js";
 import { formatAgo, formatRate, orDash } from "./format.js";
 import { addMountFields, fillMountForm, mountBody } from "./mount_form.js";
 import { loadHistory, loadListeners } from "./mount_panels.js";
@@ -26,6 +27,8 @@ import { RateMeter } from "./rate_meter.js";
  *   titleForm: HTMLFormElement, moveForm: HTMLFormElement, fallbackForm: HTMLFormElement,
  *   listenersPanel: HTMLDetailsElement, historyPanel: HTMLDetailsElement,
  *   editPanel: HTMLDetailsElement, editForm: HTMLFormElement,
+ *   usersPanel: HTMLDetailsElement, usersNote: HTMLElement, usersStatus: HTMLElement,
+ *   usersList: HTMLUListElement, usersForm: HTMLFormElement,
  * }} MountCard
  */
 
@@ -93,6 +96,11 @@ function createCard(path) {
     historyBody: tbody(".history-table tbody"),
     editPanel: details(".edit-panel"),
     editForm: form(".edit-mount"),
+    usersPanel: details(".listener-users-panel"),
+    usersNote: q(".listener-users-note"),
+    usersStatus: q(".listener-users-status"),
+    usersList: part(el, ".listener-users-list", HTMLUListElement),
+    usersForm: form(".add-listener-user"),
   };
   q(".mount-path").textContent = path;
   addMountFields(card.editForm);
@@ -154,6 +162,78 @@ function wireCard(card) {
     const body = mountBody(card.editForm, path, true);
     if (await post("mount-save", body, `Mount ${path} saved.`)) card.editPanel.open = false;
   });
+  wireListenerUsers(card);
+}
+
+/**
+ * The listener-users panel: loaded when opened, reloaded after each change.
+ * @param {MountCard} card
+ */
+function wireListenerUsers(card) {
+  const path = card.path;
+  card.usersPanel.addEventListener("toggle", () => {
+    if (card.usersPanel.open) loadListenerUsers(card);
+  });
+  card.usersForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const user = field(card.usersForm, "user", HTMLInputElement).value.trim();
+    const password = field(card.usersForm, "password", HTMLInputElement).value;
+    const result = await apiAction(
+      "PUT",
+      `${usersPath(path)}/${encodeURIComponent(user)}`,
+      { password },
+      `Listener user ${user} saved on ${path}.`,
+    );
+    if (result.ok) card.usersForm.reset();
+    await loadListenerUsers(card);
+  });
+}
+
+/**
+ * The API path of a mount's listener users.
+ * @param {string} path
+ */
+function usersPath(path) {
+  return `/mounts/${mountParam(path)}/listener-users`;
+}
+
+/**
+ * Fetches a mount's listener users into its panel, each with a Remove button.
+ * @param {MountCard} card
+ */
+async function loadListenerUsers(card) {
+  const path = card.path;
+  const result = await callApi("GET", usersPath(path));
+  card.usersStatus.hidden = result.ok;
+  if (!result.ok) {
+    card.usersStatus.textContent = `Could not load the listener users: ${result.error}`;
+    return;
+  }
+  const reply = /** @type {{ enabled?: unknown, allowDuplicateUsers?: unknown, users?: unknown }} */
+    (result.data ?? {});
+  const users = Array.isArray(reply.users) ? reply.users.map(String) : [];
+  card.usersList.replaceChildren(...users.map((user) => {
+    const remove = smallButton("Remove", `Remove listener user ${user} from ${path}`, async () => {
+      if (!confirm(`Remove the listener user ${user} from ${path}?`)) return;
+      await apiAction(
+        "DELETE",
+        `${usersPath(path)}/${encodeURIComponent(user)}`,
+        undefined,
+        `Listener user ${user} removed from ${path}.`,
+      );
+      await loadListenerUsers(card);
+    });
+    remove.classList.add("danger");
+    return h("li", {}, h("code", {}, user), remove);
+  }));
+  card.usersNote.textContent = reply.enabled !== true
+    ? "Anyone may listen. Adding the first user makes this mount ask listeners to sign in " +
+      "(players take http://user:password@host/mount)."
+    : users.length === 0
+    ? "Listener sign-in is on, but no user is listed: nobody can listen until one is added."
+    : `Listeners must sign in as one of these users.${
+      reply.allowDuplicateUsers === false ? " Each may listen once at a time." : ""
+    }`;
 }
 
 /**
@@ -192,6 +272,8 @@ function updateCard(card, mount, now, paths) {
   card.agent.textContent = live ? orDash(mount.sourceAgent) : "–";
   card.fallback.textContent = orDash(mount.fallback);
   card.owner.textContent = orDash(mount.owner);
+  // Listener users live in the mount's configuration: a mount only a source opened has none.
+  card.usersPanel.hidden = mount.configured !== true;
 
   card.kick.disabled = !live;
   const targets = paths.filter((p) => p !== card.path);
