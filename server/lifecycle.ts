@@ -83,6 +83,7 @@ export class Lifecycle {
       const dropped = registry.sweep();
       if (dropped > 0) log.info("dropped slow listeners", { count: dropped });
     }, SWEEP_INTERVAL_MS);
+    ctx.loopLag.start();
   }
 
   /** Takes an accepted socket: refused when banned, over a cap or stopping; else handled. */
@@ -178,6 +179,7 @@ export class Lifecycle {
     const ctx = this.#ctx;
     clearInterval(this.#sweeper);
     clearInterval(this.#flusher);
+    ctx.loopLag.stop();
     this.#unsubscribe();
     this.#hub.close();
     await Promise.all(this.#options.acceptors.map((a) => a.close()));
@@ -186,13 +188,15 @@ export class Lifecycle {
     await this.#options.relays?.close();
     ctx.registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
-    await this.#options.hooks?.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#handlers]),
       new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)),
     ]);
     clearTimeout(timer);
+    // After the handlers: the sources have let go of their mounts by now, so the webhooks'
+    // source.disconnect events and the YP removes are queued before the hooks close.
+    await this.#options.hooks?.close();
     ctx.history.close();
     ctx.log.info("server stopped");
   }
