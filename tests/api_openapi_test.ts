@@ -100,6 +100,11 @@ Deno.test("openapi: every documented route answers as the document says", async 
     },
     { route: "GET /mounts/{mount}/listener-users", path: "/mounts/new/listener-users" },
     {
+      route: "PATCH /mounts/{mount}/listener-users",
+      path: "/mounts/new/listener-users",
+      body: { allowDuplicateUsers: false },
+    },
+    {
       route: "DELETE /mounts/{mount}/listener-users/{user}",
       path: "/mounts/new/listener-users/bob",
     },

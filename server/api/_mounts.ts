@@ -26,6 +26,16 @@ function existing(call: ApiCall): AdminMount {
   return adminMount(call.ctx, path);
 }
 
+/** A mount's listener sign-in settings and user names (never their hashes). */
+function listenerUsers(call: ApiCall, path: string) {
+  const auth = call.ctx.config.mounts[path].listener_auth;
+  return {
+    enabled: auth !== undefined,
+    allowDuplicateUsers: auth?.allow_duplicate_users ?? true,
+    users: Object.keys(auth?.users ?? {}).sort(),
+  };
+}
+
 /** The most songs one history page holds. */
 const MAX_PAGE = 200;
 
@@ -252,13 +262,33 @@ export const MOUNT_ROUTES: ApiRoute[] = [
     tag: "Listener authentication",
     summary: "The users who may listen to a mount that asks listeners to sign in",
     response: "ListenerUsers",
-    handler: (call) => {
-      const auth = call.ctx.config.mounts[configuredMount(call)].listener_auth;
-      return {
-        enabled: auth !== undefined,
-        allowDuplicateUsers: auth?.allow_duplicate_users ?? true,
-        users: Object.keys(auth?.users ?? {}).sort(),
-      };
+    handler: (call) => listenerUsers(call, configuredMount(call)),
+  },
+  {
+    method: "PATCH",
+    path: "/mounts/{mount}/listener-users",
+    tag: "Listener authentication",
+    summary: "Turn listener sign-in on or off, or allow or refuse duplicate users",
+    body: "ListenerAuthUpdate",
+    response: "ListenerUsers",
+    handler: async (call) => {
+      const path = configuredMount(call);
+      const { enabled, allowDuplicateUsers } = call.body;
+      await saveConfig(call, (draft) => {
+        const mount = draft.mounts[path];
+        if (enabled === false) {
+          delete mount.listener_auth;
+          return;
+        }
+        const auth = mount.listener_auth ?? { users: {}, allow_duplicate_users: true };
+        mount.listener_auth = {
+          ...auth,
+          ...(typeof allowDuplicateUsers === "boolean"
+            ? { allow_duplicate_users: allowDuplicateUsers }
+            : {}),
+        };
+      });
+      return listenerUsers(call, path);
     },
   },
   {

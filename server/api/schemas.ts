@@ -157,6 +157,10 @@ export const SCHEMAS: Record<string, Schema> = {
     users: arr(str()),
   }),
   ListenerUserSave: input({ password: str() }, ["password"]),
+  ListenerAuthUpdate: input({
+    enabled: bool("False turns listener sign-in off and forgets the users"),
+    allowDuplicateUsers: bool("False: a user listens on one connection at a time"),
+  }),
   User: obj({ name: str(), role: { enum: ["super", "admin"] }, mounts: arr(str()) }),
   UserList: obj({ users: arr(ref("User")) }),
   UserSave: input({
