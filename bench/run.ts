@@ -79,6 +79,15 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
       slowFrac: 0,
       variant: { ...v, writeIntervalMs: 250 },
     },
+    // Prometheus at an aggressive 1 s interval; the ratio is to the default at the same N.
+    {
+      server: "tinyice",
+      label: "TinyIce, /metrics scraped every 1 s",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, scrapeMetrics: true },
+    },
     {
       server: "tinyice",
       label: "TinyIce, Deno.Conn sockets",
@@ -136,6 +145,43 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
   return only ? out.filter((s) => only.some((o) => s.server === o || s.label === o)) : out;
 }
 
+/** How often the scrape variant reads /metrics (Prometheus's default is every 15 s). */
+const SCRAPE_INTERVAL_MS = 1000;
+
+interface ScrapeTally {
+  ok: number;
+  failed: number;
+  bytes: number;
+}
+
+/**
+ * Reads /metrics every {@linkcode SCRAPE_INTERVAL_MS}, one request at a time as Prometheus
+ * does (a tick is skipped while the previous scrape runs); stop() ends it and gives the tally.
+ */
+function startScraper(port: number): { stop(): Promise<ScrapeTally> } {
+  const tally: ScrapeTally = { ok: 0, failed: 0, bytes: 0 };
+  let inflight: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    inflight ??= fetch(`http://127.0.0.1:${port}/metrics`)
+      .then(async (res) => {
+        const body = await res.text();
+        if (res.ok && body.includes("tinyice_listeners")) {
+          tally.ok++;
+          tally.bytes += body.length;
+        } else tally.failed++;
+      })
+      .catch(() => void tally.failed++)
+      .finally(() => inflight = undefined);
+  }, SCRAPE_INTERVAL_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inflight;
+      return tally;
+    },
+  };
+}
+
 async function runScenario(
   s: Scenario,
   opts: { windowS: number; warmupS: number; loadgen: string; port: number },
@@ -144,6 +190,7 @@ async function runScenario(
   const children: Child[] = [];
   let server: RunningServer | undefined;
   let titleTimer: ReturnType<typeof setInterval> | undefined;
+  let scraper: { stop(): Promise<ScrapeTally> } | undefined;
   try {
     // The TLS port sits 100 above the plain one, clear of the next scenarios' ports (or is
     // the plain one, for TLS recognised on the plain port).
@@ -154,6 +201,7 @@ async function runScenario(
       ? await startIcecast(dir, opts.port, s.n, tls)
       : await startTinyIce(dir, opts.port, s.variant!, s.n, tls);
     children.push(await startSource(dir, opts.port));
+    if (s.variant?.scrapeMetrics) scraper = startScraper(opts.port);
     let titles = 0;
     await setTitle(opts.port, `Bench title ${titles++}`);
     titleTimer = setInterval(() => {
@@ -191,6 +239,14 @@ async function runScenario(
       },
     });
     const peak = (await memoryKib(pid)).peak;
+    if (scraper) {
+      const t = await scraper.stop();
+      scraper = undefined;
+      console.log(
+        `  /metrics: ${t.ok} scrapes, ${t.failed} failed, ` +
+          `${t.ok ? (t.bytes / t.ok / 1024).toFixed(1) : 0} KiB each`,
+      );
+    }
     return {
       label: s.label,
       server: s.server,
@@ -208,6 +264,7 @@ async function runScenario(
     };
   } finally {
     clearInterval(titleTimer);
+    await scraper?.stop();
     for (const c of children) await c.stop();
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -13,6 +13,8 @@ export interface TinyIceVariant {
   socketApi: "node" | "deno";
   lowLatency: boolean;
   writeIntervalMs: number;
+  /** Open /metrics to the bench's own address, which scrapes it every second (run.ts). */
+  scrapeMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -168,6 +170,8 @@ export async function startTinyIce(
       write_interval_ms: variant.writeIntervalMs,
       socket_api: variant.socketApi,
       mounts: { [MOUNT]: { name: "Bench", public: false } },
+      // The scrape measures rendering /metrics, not the credential check in front of it.
+      ...(variant.scrapeMetrics ? { metrics_allow: ["127.0.0.0/8"] } : {}),
       // The HTTPS port serves what the plain port serves; the source stays on the plain one.
       ...(tls
         ? {

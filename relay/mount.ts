@@ -72,6 +72,8 @@ export interface MountStats {
   skips: number;
   /** Listener writes that completed without a skip (health numerator). */
   writes: number;
+  /** Calls of {@linkcode Mount.setTitle} (admin, dashboard, in-stream Ogg comments). */
+  titleChanges: number;
 }
 
 /** The source publishing into a mount; the server owns the connection behind it. */
@@ -113,6 +115,7 @@ export class Mount implements ListenerMount {
     slowListeners: 0,
     skips: 0,
     writes: 0,
+    titleChanges: 0,
   };
   meta: MountMeta = { contentType: "audio/mpeg" };
   format: StreamFormat = "mp3";
@@ -194,6 +197,7 @@ export class Mount implements ListenerMount {
     this.artist = artist === undefined ? undefined : cleanTitle(artist);
     this.streamUrl = streamUrl === undefined ? undefined : cleanTitle(streamUrl);
     this.#pushTitle(this.title, this.streamUrl);
+    this.stats.titleChanges++;
     this.onTitle?.();
   }
 

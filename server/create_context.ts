@@ -15,6 +15,8 @@ import {
   type ServerContext,
 } from "./http/context.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
+import { watchMountTotals } from "./api/metrics.ts";
+import { LoopLag } from "./http/loop_lag.ts";
 import type { Logger } from "./log/log.ts";
 import type { Socket } from "./net/socket.ts";
 import type { TlsView } from "./net/tls.ts";
@@ -110,6 +112,8 @@ function eventHubFor(ctx: () => ServerContext): EventHub {
 /** Builds a server's context from its options; opens the history, binds nothing. */
 export function createContext(options: ContextOptions): BuiltContext {
   const { config, hasher, log } = options;
+  // Checked at start as bans are: a bad entry is a start-up error, not a closed /metrics.
+  new BanList(config.metrics_allow, "metrics_allow");
   const hub = eventHubFor(() => ctx);
   const ctx: ServerContext = {
     config,
@@ -127,6 +131,7 @@ export function createContext(options: ContextOptions): BuiltContext {
     integrations: NO_INTEGRATIONS,
     tokenUse: new Map(),
     history: openHistoryFor(config, options.configPath, log),
+    loopLag: new LoopLag(),
     bans: new BanList(config.bans),
     trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),
     tls: options.tls,
@@ -141,9 +146,12 @@ export function createContext(options: ContextOptions): BuiltContext {
       check: (next) => {
         new BanList(next.bans);
         new BanList(next.trusted_proxies, "trusted proxy");
+        new BanList(next.metrics_allow, "metrics_allow");
       },
       apply: (next) => options.apply ? options.apply(next) : void (ctx.config = next),
     }),
   };
+  // From the first mount on, so the byte totals of /metrics include mounts already gone.
+  watchMountTotals(ctx.registry);
   return { ctx, hub };
 }

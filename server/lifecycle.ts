@@ -111,6 +111,7 @@ export class Lifecycle {
     // Both throw on a bad entry, before anything changed: the old config stays.
     const bans = new BanList(next.bans);
     const trustedProxies = new BanList(next.trusted_proxies, "trusted proxy");
+    new BanList(next.metrics_allow, "metrics_allow"); // refused here, not at the first scrape
     ctx.bans = bans;
     ctx.trustedProxies = trustedProxies;
     if (next.write_interval_ms !== ctx.config.write_interval_ms) {

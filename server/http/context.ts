@@ -12,6 +12,7 @@ import type { SessionStore } from "../security/session.ts";
 import type { Logger } from "../log/log.ts";
 import type { Socket } from "../net/socket.ts";
 import type { TlsView } from "../net/tls.ts";
+import type { LoopLag } from "./loop_lag.ts";
 
 /** Icecast's connection statistics (`/admin/stats`), counted by the connection handler. */
 export interface ConnectionCounters {
@@ -140,6 +141,8 @@ export interface ServerContext {
   /** When and from where each API token (by id) was last used; kept in memory. */
   readonly tokenUse: Map<string, { at: string; ip: string }>;
   history: History;
+  /** Event-loop lag samples for /metrics; the lifecycle starts and stops the sampler. */
+  readonly loopLag: LoopLag;
   /** Built from `config.bans`; checked for every accepted connection. */
   bans: BanList;
   /** Built from `config.trusted_proxies`: peers whose forwarded client address is believed. */
