@@ -88,6 +88,16 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
       slowFrac: 0,
       variant: { ...v, scrapeMetrics: true },
     },
+    // Webhooks for every event (titles every 5 s, milestones as listeners join), signed and
+    // delivered to a receiver in this process; the ratio is to the default at the same N.
+    {
+      server: "tinyice",
+      label: "TinyIce, webhooks on every event",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, webhookUrl: WEBHOOK_URL },
+    },
     {
       server: "tinyice",
       label: "TinyIce, Deno.Conn sockets",
@@ -145,6 +155,29 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
   return only ? out.filter((s) => only.some((o) => s.server === o || s.label === o)) : out;
 }
 
+/** Where the webhook variant's server sends its events (the receiver below listens there). */
+const WEBHOOK_PORT = 18_999;
+const WEBHOOK_URL = `http://127.0.0.1:${WEBHOOK_PORT}/hook`;
+
+/** Answers every webhook with 204 and counts them; stop() closes it and gives the count. */
+function startWebhookReceiver(): { stop(): Promise<number> } {
+  let received = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: WEBHOOK_PORT, onListen: () => {} },
+    async (req) => {
+      await req.arrayBuffer();
+      received++;
+      return new Response(null, { status: 204 });
+    },
+  );
+  return {
+    async stop() {
+      await server.shutdown();
+      return received;
+    },
+  };
+}
+
 /** How often the scrape variant reads /metrics (Prometheus's default is every 15 s). */
 const SCRAPE_INTERVAL_MS = 1000;
 
@@ -191,7 +224,9 @@ async function runScenario(
   let server: RunningServer | undefined;
   let titleTimer: ReturnType<typeof setInterval> | undefined;
   let scraper: { stop(): Promise<ScrapeTally> } | undefined;
+  let receiver: { stop(): Promise<number> } | undefined;
   try {
+    if (s.variant?.webhookUrl) receiver = startWebhookReceiver();
     // The TLS port sits 100 above the plain one, clear of the next scenarios' ports (or is
     // the plain one, for TLS recognised on the plain port).
     const tls: TlsSetup | undefined = s.tls
@@ -239,6 +274,10 @@ async function runScenario(
       },
     });
     const peak = (await memoryKib(pid)).peak;
+    if (receiver) {
+      console.log(`  webhooks: ${await receiver.stop()} events delivered`);
+      receiver = undefined;
+    }
     if (scraper) {
       const t = await scraper.stop();
       scraper = undefined;
@@ -265,6 +304,7 @@ async function runScenario(
   } finally {
     clearInterval(titleTimer);
     await scraper?.stop();
+    await receiver?.stop();
     for (const c of children) await c.stop();
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

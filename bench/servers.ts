@@ -15,6 +15,8 @@ export interface TinyIceVariant {
   writeIntervalMs: number;
   /** Open /metrics to the bench's own address, which scrapes it every second (run.ts). */
   scrapeMetrics?: boolean;
+  /** A signed webhook for every event, POSTed to this URL (a receiver the bench runs). */
+  webhookUrl?: string;
 }
 
 export interface RunningServer {
@@ -172,6 +174,12 @@ export async function startTinyIce(
       mounts: { [MOUNT]: { name: "Bench", public: false } },
       // The scrape measures rendering /metrics, not the credential check in front of it.
       ...(variant.scrapeMetrics ? { metrics_allow: ["127.0.0.0/8"] } : {}),
+      ...(variant.webhookUrl
+        ? {
+          webhooks: [{ url: variant.webhookUrl, secret: "bench", rate_per_min: 600 }],
+          listener_milestones: [10, 100, 1000, 5000, 10000],
+        }
+        : {}),
       // The HTTPS port serves what the plain port serves; the source stays on the plain one.
       ...(tls
         ? {
