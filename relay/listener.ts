@@ -39,6 +39,8 @@ export interface ListenerInit {
   /** The mount the client asked for (it returns there on fallback override). */
   homePath: string;
   burstBytes: number;
+  /** The user name it signed in with (listener authentication), if any. */
+  user?: string;
   lagPolicy?: LagPolicy;
   /** Closes the connection from outside (kill, shutdown, dropped as too slow). */
   kill: (reason: string) => void;
@@ -66,6 +68,8 @@ export class Listener {
   readonly homePath: string;
   readonly connectedAt: Date;
   readonly burstBytes: number;
+  /** The user name it signed in with (listener authentication), if any. */
+  readonly user: string | undefined;
   readonly lagPolicy: LagPolicy;
   bytesSent = 0;
   skips = 0;
@@ -87,6 +91,7 @@ export class Listener {
     this.userAgent = init.userAgent;
     this.homePath = init.homePath;
     this.burstBytes = init.burstBytes;
+    this.user = init.user;
     this.lagPolicy = init.lagPolicy ?? "skip";
     this.connectedAt = init.now ?? new Date();
     this.#kill = init.kill;

@@ -116,7 +116,7 @@ Deno.test("a relayed ICY 200 OK upstream: audio exact after stripping, titles in
     using _plain = client;
     assert.match(head, /\r\nContent-Type: audio\/mpeg\r\n/i);
     assert.match(head, /\r\nicy-name: ?Fake FM\r\n/i);
-    assert.doesNotMatch(head, /icy-metaint/i, "no ICY asked, none sent");
+    assert.doesNotMatch(head, /^icy-metaint:/im, "no ICY asked, none sent");
     const plain = await readUntil(client, (b) => b.length >= 20_000);
     assert.equal(patternRun(plain), plain.length, "audio bytes are the upstream's, blocks removed");
 

@@ -10,11 +10,14 @@ import type { RequestHead } from "../http/http1.ts";
 import {
   commonFields,
   type HeadField,
+  htmlError,
   serializeHead,
   textError,
   writeResponse,
 } from "../http/response.ts";
 import type { Socket } from "../net/socket.ts";
+import { listenerExtraFields } from "../http/extra_headers.ts";
+import { admitListener } from "./listener_auth.ts";
 
 const encoder = new TextEncoder();
 
@@ -62,58 +65,109 @@ export function refuseListener(ctx: ServerContext, mount: Mount): Response | und
   return undefined;
 }
 
+/** Icecast's 404 text. */
+const NOT_FOUND = "The file you requested could not be found";
 /**
- * Serves a listener of `mount` (already resolved through fallbacks) until it ends; `homePath`
- * is the mount it asked for. Returns the close reason.
+ * commonFields() allows every origin; a listener's head takes the operator's value
+ * (`cors_allow_origin`, from listenerExtraFields()) instead, so the header is not sent twice.
+ */
+const CORS_ORIGIN = "Access-Control-Allow-Origin";
+
+/**
+ * Serves a listener until it ends; `homePath` is the mount it asked for (its settings decide
+ * who may listen), `resolved` the mount that served it when it connected (through fallbacks;
+ * looked up again after authentication). Returns the close reason.
  */
 export async function serveListener(
   req: RequestHead,
   sock: Socket,
   ctx: ServerContext,
-  mount: Mount,
+  resolved: Mount,
   homePath: string,
 ): Promise<string> {
-  const refusal = refuseListener(ctx, mount);
-  if (refusal) {
-    await writeResponse(sock, refusal);
-    return `listener refused: ${await refusal.clone().text()}`;
+  // Full before anyone is asked: a full server must not cost the auth backend a request.
+  const early = refuseListener(ctx, resolved);
+  if (early) return await refuse(sock, early);
+  const id = ctx.registry.nextId();
+  const admission = await admitListener(ctx, { req, path: homePath, ip: sock.remoteIp, id });
+  if (!admission.ok) {
+    await writeResponse(sock, admission.response);
+    return `listener refused: ${admission.reason}`;
   }
-  const useIcy = wantsIcy(req) && (mount.format === "mp3" || mount.format === "other");
-  const metaint = metaintFor(ctx.config, mount.path);
-  const fields = [...commonFields(mount.meta.contentType), ...icyFields(mount, ctx)];
-  if (useIcy) fields.push(["icy-metaint", String(metaint)]);
-  fields.push(...LISTENER_SAFETY);
-  const head = encoder.encode(serializeHead(200, fields));
-  if (req.method === "HEAD") {
-    await sock.writeAll(head);
-    return "head request";
-  }
-  if (ctx.config.low_latency_mode) sock.setNoDelay(true);
-  const { promise: ended, resolve: onEnded } = Promise.withResolvers<void>();
-  const listener = new Listener({
-    id: ctx.registry.nextId(),
-    ip: sock.remoteIp,
-    userAgent: req.headers.get("user-agent") ?? "",
-    homePath,
-    burstBytes: burstFor(ctx.config, mount.path),
-    kill: () => {
-      sock.close();
-      onEnded();
-    },
-  });
-  sock.stopReading();
-  sock.onClose(() => listener.end("listener gone: peer closed"));
-  listener.attach(mount);
+  const pass = admission.pass;
+  let listener: Listener | undefined;
   try {
-    await sock.writeAll(head);
-    // The burst goes out now; after that the server's flush tick (or, in low-latency mode,
-    // each source write) moves the bytes.
-    new Delivery(listener, sock, useIcy ? new IcyInterleaver(metaint) : null).flush();
-    await ended;
-    return listener.endReason ?? "listener ended";
-  } catch (err) {
-    return listener.endReason ?? `listener gone: ${(err as Error).name}`;
+    // Asking took time: the source may have gone, the mount filled up, or the client left.
+    const mount = ctx.registry.resolve(homePath);
+    if (!mount) {
+      await writeResponse(sock, htmlError(404, NOT_FOUND));
+      return "listener refused: the mount went away during authentication";
+    }
+    const refusal = refuseListener(ctx, mount);
+    if (refusal) return await refuse(sock, refusal);
+    const useIcy = wantsIcy(req) && (mount.format === "mp3" || mount.format === "other");
+    const metaint = metaintFor(ctx.config, mount.path);
+    const extra = listenerExtraFields(ctx.config, homePath);
+    const origin = extra.find(([name]) => name === CORS_ORIGIN);
+    const fields = [
+      // Icecast's place for the origin, with the operator's value (none when CORS is off).
+      ...commonFields(mount.meta.contentType).flatMap((field) =>
+        field[0] !== CORS_ORIGIN ? [field] : origin ? [origin] : []
+      ),
+      ...icyFields(mount, ctx),
+    ];
+    if (useIcy) fields.push(["icy-metaint", String(metaint)]);
+    fields.push(...LISTENER_SAFETY, ...extra.filter((field) => field !== origin));
+    const head = encoder.encode(serializeHead(200, fields));
+    if (req.method === "HEAD") {
+      await sock.writeAll(head);
+      return "head request";
+    }
+    if (ctx.config.low_latency_mode) sock.setNoDelay(true);
+    const { promise: ended, resolve: onEnded } = Promise.withResolvers<void>();
+    const current = new Listener({
+      id,
+      ip: sock.remoteIp,
+      userAgent: req.headers.get("user-agent") ?? "",
+      homePath,
+      burstBytes: burstFor(ctx.config, mount.path),
+      user: pass.user,
+      kill: () => {
+        sock.close();
+        onEnded();
+      },
+    });
+    listener = current;
+    sock.stopReading();
+    sock.onClose(() => current.end("listener gone: peer closed"));
+    current.attach(mount);
+    // The backend's icecast-auth-timelimit: the listener is cut off then, wherever it is.
+    const limit = pass.timeLimitMs === undefined ? undefined : setTimeout(
+      () => current.end("time limit reached"),
+      pass.timeLimitMs,
+    );
+    try {
+      await sock.writeAll(head);
+      // The burst goes out now; after that the server's flush tick (or, in low-latency mode,
+      // each source write) moves the bytes.
+      new Delivery(current, sock, useIcy ? new IcyInterleaver(metaint) : null).flush();
+      await ended;
+      return current.endReason ?? "listener ended";
+    } catch (err) {
+      return current.endReason ?? `listener gone: ${(err as Error).name}`;
+    } finally {
+      clearTimeout(limit);
+      ctx.registry.leave(current);
+    }
   } finally {
-    ctx.registry.leave(listener);
+    // The client is let go first: a slow backend must not hold its connection open.
+    sock.close();
+    await pass.release({ sentBytes: listener?.bytesSent ?? 0 });
   }
+}
+
+/** Sends a capacity refusal; returns the close reason. */
+async function refuse(sock: Socket, refusal: Response): Promise<string> {
+  await writeResponse(sock, refusal);
+  return `listener refused: ${await refusal.clone().text()}`;
 }

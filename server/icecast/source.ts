@@ -10,16 +10,18 @@ import {
 } from "../../relay/mod.ts";
 import { mountPathProblem } from "../../config/mount_path.ts";
 import { mountConfig } from "../../config/schema.ts";
+import { type UrlAuthConfig, urlAuthFor } from "../../config/integrations.ts";
 import type { ServerContext } from "../http/context.ts";
-import { sourceHashes } from "./mount_settings.ts";
+import { DEFAULT_SOURCE_USER, sourceHashes, sourceUser } from "./mount_settings.ts";
 import { ChunkedDecoder, type RequestHead } from "../http/http1.ts";
-import { parseBasicAuth } from "../security/auth.ts";
+import { type BasicCredentials, parseBasicAuth } from "../security/auth.ts";
 import { authFailure, needAuth, textError, writeResponse } from "../http/response.ts";
 import type { Socket } from "../net/socket.ts";
 import { ownersOf } from "../security/tenancy.ts";
+import { urlAuthClient } from "./url_auth.ts";
 
-/** Icecast's source user name. */
-export const SOURCE_USER = "source";
+/** Icecast's source user name, for mounts without a `username` of their own. */
+export const SOURCE_USER = DEFAULT_SOURCE_USER;
 const READ_BUFFER_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const CONTINUE_AND_OK = encoder.encode(
@@ -132,8 +134,10 @@ export function contentTypeProblem(contentType: string): string | undefined {
 type SourceAuth = { ok: true } | { ok: false; response: Response; reason: string };
 
 /**
- * Checks a source's Basic credentials for `path`: user `source` with the mount's password (or
- * the default), or a mount owner's own name or `source` with the owner's password.
+ * Checks a source's Basic credentials for `path`: the mount's source user (`username`, else
+ * `source`) with the mount's password (or the default), or a mount owner's own name or the
+ * source user with the owner's password. A mount whose `url_auth` entry has `stream_auth`
+ * asks the backend instead, as Icecast does.
  */
 async function authenticateSource(
   req: RequestHead,
@@ -142,6 +146,10 @@ async function authenticateSource(
 ): Promise<SourceAuth> {
   const path = req.path;
   const creds = parseBasicAuth(req.headers.get("authorization"));
+  const entry = urlAuthFor(ctx.config, path);
+  if (entry?.stream_auth !== undefined) {
+    return await streamAuth(ctx, { entry, url: entry.stream_auth, path, ip, creds });
+  }
   if (!creds) {
     // libshout's opening probe: no credentials, expects 401. Not a failed login.
     return { ok: false, response: needAuth(), reason: "no credentials (probe)" };
@@ -149,14 +157,15 @@ async function authenticateSource(
   const config = ctx.config;
   const owners = ownersOf(config, path);
   const account = `source:${path}`;
-  if (creds.user !== SOURCE_USER && !owners.includes(creds.user)) {
+  const sourceName = sourceUser(config, path);
+  if (creds.user !== sourceName && !owners.includes(creds.user)) {
     const outcome = ctx.auth.reject(ip, account, `source ${path}, wrong user`, creds.user);
     return { ok: false, response: authFailure(outcome), reason: "wrong user" };
   }
   const ownerHashes = owners
-    .filter((name) => creds.user === SOURCE_USER || creds.user === name)
+    .filter((name) => creds.user === sourceName || creds.user === name)
     .map((name) => config.users[name].password);
-  const hashes = creds.user === SOURCE_USER ? sourceHashes(config, path) : [];
+  const hashes = creds.user === sourceName ? sourceHashes(config, path) : [];
   const outcome = await ctx.auth.check({
     hashes: [...hashes, ...ownerHashes],
     creds,
@@ -166,6 +175,111 @@ async function authenticateSource(
   });
   if (outcome.result === "ok") return { ok: true };
   return { ok: false, response: authFailure(outcome), reason: `authentication ${outcome.result}` };
+}
+
+/** What `stream_auth` is asked about: the entry, the mount, the client and its credentials. */
+export interface StreamAuthRequest {
+  entry: UrlAuthConfig;
+  url: string;
+  path: string;
+  ip: string;
+  creds: BasicCredentials | undefined;
+  /** True for an admin request on a live mount (a metadata update): Icecast sends `admin=1`. */
+  isAdmin?: boolean;
+}
+
+/**
+ * Asks the `stream_auth` backend whether a source may use `path`
+ * (`action=stream_auth&mount&ip&server&port&user&pass`). A refusal counts as a failed login
+ * under the guessing limits (the backend is checking a password); a backend that cannot be
+ * asked follows the entry's `on_error`.
+ */
+export async function streamAuth(
+  ctx: ServerContext,
+  { entry, url, path, ip, creds, isAdmin }: StreamAuthRequest,
+): Promise<SourceAuth> {
+  const account = `source:${path}`;
+  const what = `source ${path} (url auth)`;
+  const user = creds?.user ?? "";
+  // Over a guessing limit: refused before the backend hears of it.
+  const attempt = ctx.auth.guard.begin(ip, account);
+  if (attempt.refused) {
+    const outcome = ctx.auth.reject(ip, account, what, user);
+    return { ok: false, response: authFailure(outcome), reason: "rate limited" };
+  }
+  const client = urlAuthClient(ctx);
+  const result = await client.ask(entry, {
+    url,
+    action: "stream_auth",
+    fields: [
+      ["mount", path],
+      ["ip", ip],
+      ["server", ctx.config.hostname],
+      ["port", String(ctx.port)],
+      ["user", user],
+      ["pass", creds?.password ?? ""],
+      ...(isAdmin ? [["admin", "1"] as const] : []),
+    ],
+    deadlineMs: Date.now() + entry.timeout_s * 1000,
+  });
+  if (!result.ok) {
+    // Not the client's failure: nothing counts against it.
+    attempt.abandon();
+    const allow = entry.on_error === "allow";
+    client.logFailure(ctx.log, "stream_auth failed", {
+      mount: path,
+      error: result.error,
+      outcome: allow ? "admitted (on_error: allow)" : "refused (on_error: deny)",
+    });
+    return allow ? { ok: true } : {
+      ok: false,
+      response: textError(401, "Authentication is not available"),
+      reason: `auth backend failed: ${result.error}`,
+    };
+  }
+  if (result.answer.admitted) {
+    attempt.succeed();
+    ctx.log.auth(true, what, user, ip);
+    return { ok: true };
+  }
+  // libshout's probe carries no credentials: its refusal is not a guess.
+  if (!creds) {
+    attempt.abandon();
+    return { ok: false, response: needAuth(), reason: "no credentials (probe)" };
+  }
+  attempt.fail();
+  ctx.auth.failures++;
+  ctx.log.auth(false, what, user, ip);
+  return { ok: false, response: needAuth(), reason: "denied by the auth backend" };
+}
+
+/**
+ * Tells the mount's `url_auth` backend that a source started or stopped on `path`
+ * (`action=stream_start|stream_end&mount&server&port`). Resolves once it answered or gave up
+ * (bounded by the entry's timeout); never rejects.
+ */
+async function tellStream(
+  ctx: ServerContext,
+  path: string,
+  action: "stream_start" | "stream_end",
+): Promise<void> {
+  const entry = urlAuthFor(ctx.config, path);
+  const url = entry?.[action];
+  if (!entry || url === undefined) return;
+  const client = urlAuthClient(ctx);
+  const failure = await client.notify(entry, {
+    url,
+    action,
+    fields: [
+      ["mount", path],
+      ["server", ctx.config.hostname],
+      ["port", String(ctx.port)],
+    ],
+    deadlineMs: Date.now() + entry.timeout_s * 1000,
+  });
+  if (failure) {
+    client.logFailure(ctx.log, `${action} not delivered`, { mount: path, error: failure });
+  }
 }
 
 /** An exception thrown by the relay (the mount's write or flush) while a source was writing. */
@@ -249,6 +363,8 @@ export async function serveSource(
   );
   const mc = mountConfig(config, path);
   if (mc?.charset) mount.charset = mc.charset;
+  // Told without waiting: the encoder's 200 and its first bytes never wait on the backend.
+  const started = tellStream(ctx, path, "stream_start");
   ctx.log.info("source connected", {
     mount: path,
     ip: sock.remoteIp,
@@ -284,6 +400,11 @@ export async function serveSource(
   } finally {
     ctx.registry.releaseSource(mount, handle);
     ctx.log.info("source disconnected", { mount: path, ip: sock.remoteIp, reason: stopReason });
+    // The encoder is let go before the backend is told; the backend hears of the end only
+    // after the start.
+    sock.close();
+    await started;
+    await tellStream(ctx, path, "stream_end");
   }
   return stopReason;
 }

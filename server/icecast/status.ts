@@ -185,9 +185,21 @@ export function listClientsXml(mount: Mount): string {
     out += "<listener>" + tag("IP", l.ip) + tag("UserAgent", l.userAgent || "Unknown") +
       tag("Connected", String(Math.floor((now - l.connectedAt.getTime()) / 1000))) +
       tag("ID", String(l.id)) +
+      // Icecast adds the listener's user name after its ID when it signed in.
+      (l.user ? tag("username", l.user) : "") +
       "</listener>";
   }
   return out + "</source></icestats>\n";
+}
+
+/**
+ * `/admin/updatemetadata` (Icecast 2.5): the mount and its content type, the facts its form
+ * for `metadata?mode=updinfo` shows.
+ */
+export function updateMetadataXml(mount: Mount): string {
+  return XML_PROLOG + `<icestats><source mount="${escapeXml(mount.path)}">` +
+    (mount.hasSource ? tag("content-type", mount.meta.contentType) : "") +
+    "</source></icestats>\n";
 }
 
 /** `<iceresponse>` with a message and return code. */
