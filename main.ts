@@ -1,5 +1,5 @@
 // TinyIce entry point: parse flags, load (or create) the config, start the server, and wire
-// SIGHUP to reload and SIGINT/SIGTERM to a clean stop.
+// SIGHUP to reload (and reopen the log files) and SIGINT/SIGTERM to a clean stop.
 
 import { parseArgs } from "node:util";
 import { loadConfig, removeStaleTempFiles } from "./config/store.ts";
@@ -30,7 +30,7 @@ Usage: deno task start [options]
                         port until the old one is stopped (zero-downtime upgrade)
   --help, --version
 
-Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.`;
+Signals: SIGHUP reloads the config and reopens the log files; SIGINT/SIGTERM stop cleanly.`;
 
 function fail(message: string): never {
   console.error(message);
@@ -165,7 +165,12 @@ async function main(): Promise<void> {
   const pidFile = values["pid-file"];
   if (pidFile) await Deno.writeTextFile(pidFile, `${Deno.pid}\n`);
 
-  Deno.addSignalListener("SIGHUP", () => void server.reload());
+  Deno.addSignalListener("SIGHUP", () => {
+    // Log files first (logrotate's postrotate sends SIGHUP after moving them away), so the
+    // reload's own lines land in the new files.
+    log.reopen();
+    void server.reload();
+  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

@@ -20,6 +20,7 @@ import { httpsUrl, isBrowserPageRequest } from "./https_redirect.ts";
 import { ProxyHeaderError } from "../net/proxy_protocol.ts";
 import { sniffTls, startTls } from "./tls_sniff.ts";
 import { htmlError, textError, writeResponse } from "./response.ts";
+import { addMissingFields, operatorFields } from "./extra_headers.ts";
 
 /**
  * What each kind of connection is handed to. The protocol rooms (icecast/, web/) provide them
@@ -97,6 +98,28 @@ function toHttps(routes: RouteTable, req: RequestHead, ctx: ServerContext): Resp
   return location ? new Response(null, { status: 301, headers: { location } }) : undefined;
 }
 
+const ALLOW_ORIGIN = "access-control-allow-origin";
+
+/**
+ * The CORS origin (`cors_allow_origin`) and the operator's `http_headers` on every plain HTTP
+ * answer, where the handler set no header of that name. With `cors_allow_origin` empty, an
+ * operator's own `Access-Control-Allow-Origin` applies, else none is sent (the empty value
+ * tells the writer to leave out Icecast's default `*`).
+ */
+function addAnswerFields(res: Response, ctx: ServerContext): void {
+  const config = ctx.config;
+  try {
+    if (config.cors_allow_origin !== "" && !res.headers.has(ALLOW_ORIGIN)) {
+      res.headers.set(ALLOW_ORIGIN, config.cors_allow_origin);
+    }
+    addMissingFields(res, operatorFields(config));
+    if (!res.headers.has(ALLOW_ORIGIN)) res.headers.set(ALLOW_ORIGIN, "");
+  } catch (err) {
+    // A Response with immutable headers (Response.redirect) is sent as its handler made it.
+    ctx.log.debug("answer headers not added", { error: String(err) });
+  }
+}
+
 /** Handles one accepted connection until it closes. Never throws. */
 export async function handleConn(
   accepted: Socket,
@@ -171,6 +194,7 @@ export async function handleConn(
         }
         const res = toHttps(handlers.routes, req, ctx) ??
           await answer(handlers.routes, req, ctx, sock.remoteIp);
+        addAnswerFields(res, ctx);
         if (req.secure && ctx.config.hsts > 0 && ctx.tls) {
           res.headers.set("strict-transport-security", `max-age=${ctx.config.hsts}`);
         }

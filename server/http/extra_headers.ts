@@ -42,3 +42,32 @@ export function operatorFields(config: Config, mountPath?: string): HeadField[] 
 export function listenerExtraFields(config: Config, mountPath: string): HeadField[] {
   return [...corsFields(config), ...operatorFields(config, mountPath)];
 }
+
+/**
+ * Headers the response writer owns on every answer (http/response.ts commonFields): an
+ * operator's `Cache-Control` would drop the no-cache block from admin answers.
+ */
+const WRITER_OWNED = new Set([
+  "server",
+  "connection",
+  "date",
+  "cache-control",
+  "expires",
+  "pragma",
+]);
+
+/**
+ * Adds `fields` to `res` where it has no header of that name: the server's own headers always
+ * win (a site-wide value written for public pages must not loosen an admin page's
+ * `X-Frame-Options` or no-cache block). Within `fields` a later one replaces an earlier one
+ * (a mount's header over the global one). Returns `res`.
+ */
+export function addMissingFields(res: Response, fields: readonly HeadField[]): Response {
+  const own = new Set(res.headers.keys());
+  for (const [name, value] of fields) {
+    const key = name.toLowerCase();
+    if (own.has(key) || WRITER_OWNED.has(key)) continue;
+    res.headers.set(name, value);
+  }
+  return res;
+}

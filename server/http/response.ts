@@ -71,20 +71,25 @@ export function serializeHead(status: number, fields: Iterable<HeadField>): stri
 /**
  * The fields every response starts with, in Icecast's order: `Server`, `Connection: Close`,
  * `Date`, `Content-Type`, then `extra`, the no-cache block (unless `cacheable`) and CORS.
+ * CORS is Icecast's `Access-Control-Allow-Origin: *` unless `extra` holds its own (the
+ * operator's `cors_allow_origin`), which takes its place; an empty one means none. Two
+ * would make browsers refuse the answer.
  */
 export function commonFields(
   contentType: string | null,
   extra: readonly HeadField[] = [],
   cacheable = false,
 ): HeadField[] {
+  const own = extra.find(([name]) => name.toLowerCase() === "access-control-allow-origin");
+  const origin = own ? own[1] : "*";
   return [
     ["Server", SERVER_ID],
     ["Connection", "Close"],
     ["Date", httpDate(new Date())],
     ...(contentType ? [["Content-Type", contentType] as const] : []),
-    ...extra,
+    ...(own ? extra.filter((field) => field !== own) : extra),
     ...(cacheable ? [] : NO_CACHE),
-    ["Access-Control-Allow-Origin", "*"],
+    ...(origin ? [["Access-Control-Allow-Origin", origin] as const] : []),
   ];
 }
 

@@ -4,6 +4,7 @@
 import type { ServerContext } from "./context.ts";
 import type { RequestHead } from "./http1.ts";
 import { htmlError } from "./response.ts";
+import { preflightFields } from "./extra_headers.ts";
 
 /** A route handler: a function of the request and the context, answering a Response. */
 export type Route = (
@@ -101,11 +102,13 @@ export async function routeHttp(
   if (any) return await any(req, ctx, ip);
   if (req.method === "OPTIONS") {
     // libshout sends `OPTIONS *` with `Upgrade: TLS/1.0` first; a plain answer without an
-    // upgrade tells it to go on in clear text.
-    return new Response(null, {
-      status: 204,
-      headers: { allow: "GET, HEAD, OPTIONS, POST, PUT, SOURCE" },
-    });
+    // upgrade tells it to go on in clear text. A browser's CORS preflight (any path, mounts
+    // too: a player's GET with `Icy-MetaData` is not a simple request) gets the CORS grant.
+    const headers = new Headers({ allow: "GET, HEAD, OPTIONS, POST, PUT, SOURCE" });
+    if (req.headers.has("access-control-request-method")) {
+      for (const [name, value] of preflightFields(ctx.config)) headers.set(name, value);
+    }
+    return new Response(null, { status: 204, headers });
   }
   if (req.method === "POST") {
     const route = lookup(table.post, req.path) ?? byPrefix(table.postPrefix, req.path);

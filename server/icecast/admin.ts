@@ -16,10 +16,18 @@ import type { ServerContext } from "../http/context.ts";
 import { sourceHashes } from "./mount_settings.ts";
 import { isForeignRequest } from "../security/origin.ts";
 import type { RequestHead } from "../http/http1.ts";
-import { parseBasicAuth } from "../security/auth.ts";
 import { SOURCE_USER } from "./source.ts";
-import { authFailure, escapeHtml, htmlError, needAuth, textError } from "../http/response.ts";
-import { iceResponse, listClientsXml, listMountsXml, statsXml } from "./status.ts";
+import { authFailure, escapeHtml, htmlError, textError } from "../http/response.ts";
+import {
+  iceResponse,
+  listClientsXml,
+  listMountsXml,
+  statsXml,
+  updateMetadataXml,
+} from "./status.ts";
+import { checkAdmin } from "./admin_auth.ts";
+import { manageAuth } from "./manage_auth.ts";
+import { listenUrl } from "./playlists.ts";
 
 /** What a command handler gets: the request, the context and who is calling. */
 export interface AdminCall {
@@ -35,8 +43,15 @@ export interface AdminCall {
 type Handler = (call: AdminCall) => Response | Promise<Response>;
 
 interface Command {
-  /** Needs `?mount=` naming an existing mount; then that mount's source credentials also pass. */
-  needsMount: boolean;
+  /**
+   * What `?mount=` is to the command. `live`: required, naming a mount with a source, whose
+   * source credentials then pass too. `any`: the same, running or not. `own`: the handler
+   * reads it (admin credentials only). Absent: the command takes none, and one given is
+   * refused with 400, as Icecast 2.4 refuses a general command sent as a mount request.
+   */
+  mount?: "live" | "any" | "own";
+  /** Needs no credentials (Icecast hands out buildm3u playlists to anyone). */
+  isPublic?: boolean;
   handler: Handler;
 }
 
@@ -176,30 +191,61 @@ function setFallback({ req, ctx, mount }: AdminCall): Response {
   return htmlSuccess("Fallback configured");
 }
 
+/**
+ * `/admin/buildm3u?mount=&username=&password=`: a playlist whose URL carries a listener's
+ * credentials (percent-encoded), for players that cannot ask for them. Icecast checks nothing
+ * here: the credentials are the caller's own, and the mount need not be live yet.
+ */
+function buildM3u({ req, ctx }: AdminCall): Response {
+  const path = queryParam(req.target, "mount");
+  const user = queryParam(req.target, "username");
+  const password = queryParam(req.target, "password");
+  if (path === undefined || user === undefined || password === undefined) {
+    return htmlError(400, "Missing parameter");
+  }
+  const problem = mountPathProblem(path);
+  if (problem) return htmlError(400, `Mountpoint ${problem}`);
+  return new Response(listenUrl(req, ctx, path, { user, password }) + "\r\n", {
+    headers: {
+      "content-type": "audio/x-mpegurl",
+      "content-disposition": "attachment; filename=listen.m3u",
+    },
+  });
+}
+
+const listMounts: Handler = ({ ctx }) => xml(listMountsXml(ctx, ctx.registry.live()));
+
 const COMMANDS: Record<string, Command> = {
-  "stats": { needsMount: false, handler: stats },
-  "stats.xml": { needsMount: false, handler: stats },
-  "listmounts": {
-    needsMount: false,
-    handler: ({ ctx }) => xml(listMountsXml(ctx, ctx.registry.live())),
-  },
-  "streamlist": {
-    needsMount: false,
-    handler: ({ ctx }) => xml(listMountsXml(ctx, ctx.registry.live())),
-  },
+  "stats": { mount: "own", handler: stats },
+  "stats.xml": { mount: "own", handler: stats },
+  "listmounts": { handler: listMounts },
+  "streamlist": { handler: listMounts },
   "streamlist.txt": {
-    needsMount: false,
     handler: ({ ctx }) =>
       new Response(ctx.registry.live().map((m) => m.path + "\n").join(""), {
         headers: { "content-type": "text/plain; charset=utf-8" },
       }),
   },
-  "listclients": { needsMount: true, handler: ({ mount }) => xml(listClientsXml(mount!)) },
-  "killclient": { needsMount: true, handler: killClient },
-  "killsource": { needsMount: true, handler: killSource },
-  "moveclients": { needsMount: true, handler: moveClients },
-  "fallbacks": { needsMount: true, handler: setFallback },
-  "metadata": { needsMount: true, handler: updateMetadata },
+  "listclients": { mount: "live", handler: ({ mount }) => xml(listClientsXml(mount!)) },
+  "killclient": { mount: "live", handler: killClient },
+  "killsource": { mount: "live", handler: killSource },
+  "moveclients": { mount: "live", handler: moveClients },
+  // A fallback may be set on a mount that is not running.
+  "fallbacks": { mount: "any", handler: setFallback },
+  "metadata": { mount: "live", handler: updateMetadata },
+  // Icecast 2.5's form for metadata updates: the mount and its type, changing nothing.
+  "updatemetadata": { mount: "live", handler: ({ mount }) => xml(updateMetadataXml(mount!)) },
+  "manageauth": {
+    mount: "own",
+    handler: ({ req, ctx }) =>
+      manageAuth(ctx, {
+        mount: queryParam(req.target, "mount"),
+        action: queryParam(req.target, "action"),
+        username: queryParam(req.target, "username"),
+        password: queryParam(req.target, "password"),
+      }),
+  },
+  "buildm3u": { mount: "own", isPublic: true, handler: buildM3u },
 };
 
 function stats({ req, ctx }: AdminCall): Response {
@@ -210,44 +256,6 @@ function stats({ req, ctx }: AdminCall): Response {
     return xml(statsXml(ctx, mount));
   }
   return xml(statsXml(ctx));
-}
-
-/**
- * Checks Basic credentials: admin, or (for mount commands) that mount's source credentials;
- * else the answer to send (401, or 429/503/500 from the limits and the hasher).
- */
-async function checkAdmin(
-  ctx: ServerContext,
-  req: RequestHead,
-  ip: string,
-  mountPath?: string,
-): Promise<"admin" | "source" | Response> {
-  const creds = parseBasicAuth(req.headers.get("authorization"));
-  if (!creds) return needAuth(); // libshout asks without credentials first: not a failure
-  const config = ctx.config;
-  if (creds.user === config.admin_user) {
-    const outcome = await ctx.auth.check({
-      hashes: [config.admin_password],
-      creds,
-      ip,
-      what: `admin ${req.path}`,
-      account: `user:${config.admin_user}`,
-    });
-    return outcome.result === "ok" ? "admin" : authFailure(outcome);
-  }
-  if (mountPath !== undefined && creds.user === SOURCE_USER) {
-    const outcome = await ctx.auth.check({
-      hashes: sourceHashes(config, mountPath),
-      creds,
-      ip,
-      what: `source ${mountPath} admin`,
-      account: `source:${mountPath}`,
-    });
-    return outcome.result === "ok" ? "source" : authFailure(outcome);
-  }
-  return authFailure(
-    ctx.auth.reject(ip, `user:${creds.user}`, `admin ${req.path}, unknown user`, creds.user),
-  );
 }
 
 /**
@@ -265,22 +273,36 @@ export async function handleAdmin(
   if (isForeignRequest(req)) return textError(403, CROSS_SITE_REFUSAL);
   const name = req.path.slice("/admin/".length);
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  const mountPath = command?.needsMount ? queryParam(req.target, "mount") : undefined;
+  const mountPath = queryParam(req.target, "mount");
   const pathProblem = mountPath === undefined ? undefined : mountPathProblem(mountPath);
-  // Only a valid mount path has source credentials; anything else needs the admin's.
-  const who = await checkAdmin(ctx, req, ip, pathProblem ? undefined : mountPath);
-  if (who instanceof Response) return who;
+  const isMountCommand = command?.mount === "live" || command?.mount === "any";
+  let isAdmin = false;
+  if (!command?.isPublic) {
+    // Only a mount command on a valid path takes source credentials; the rest need the admin's.
+    const who = await checkAdmin(
+      ctx,
+      req,
+      ip,
+      isMountCommand && !pathProblem ? mountPath : undefined,
+    );
+    if (who instanceof Response) return who;
+    isAdmin = who === "admin";
+  }
   // `/admin/` itself is the dashboard's route; only commands reach here.
   if (!command) return htmlError(400, "Unrecognised command");
   let mount: Mount | undefined;
-  if (command.needsMount) {
+  if (isMountCommand) {
     if (mountPath === undefined) return htmlError(400, "Missing parameter");
     if (pathProblem) return htmlError(400, `Mountpoint ${pathProblem}`);
     mount = ctx.registry.get(mountPath);
-    // A fallback may be set on a mount that is not running; every other command needs a source.
-    if (name !== "fallbacks" && !mount?.hasSource) return htmlError(400, "Source does not exist");
+    if (command.mount === "live" && !mount?.hasSource) {
+      return htmlError(400, "Source does not exist");
+    }
+  } else if (command.mount === undefined && mountPath !== undefined) {
+    const isLive = ctx.registry.get(mountPath)?.hasSource === true;
+    return htmlError(400, isLive ? "Mount request unknown" : "Source does not exist");
   }
-  return command.handler({ req, ctx, ip, mount, isAdmin: who === "admin" });
+  return command.handler({ req, ctx, ip, mount, isAdmin });
 }
 
 /** SHOUTCAST v1 title updates: `GET /admin.cgi?pass=PW&mode=updinfo&song=...`. */

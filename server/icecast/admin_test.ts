@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { validateConfig } from "../../config/schema.ts";
+import { Logger } from "../log/log.ts";
 import { queryParam, titleFromQuery } from "./admin.ts";
+import { MAX_OTHER_ROLE_HASHES, otherRoleHashes } from "./admin_auth.ts";
+import { manageAuthXml } from "./manage_auth.ts";
 
 Deno.test("queryParam() keeps characters outside the BMP that arrive unescaped", () => {
   // A request head is UTF-8; an encoder that does not escape its title sends it as is.
@@ -16,4 +20,51 @@ Deno.test("queryParam() decodes percent-escapes in UTF-8, Latin-1 as the fallbac
   assert.equal(queryParam("/x?song=100%", "song"), "100%");
   assert.equal(queryParam("/x?other=1", "song"), undefined);
   assert.equal(queryParam("/x", "song"), undefined);
+});
+
+Deno.test("manageAuthXml() is Icecast 2.4's document, every name escaped, never a password", () => {
+  assert.equal(
+    manageAuthXml("/foo.ogg", ["a&b", "z"], 'User "x" added'),
+    '<?xml version="1.0"?>\n<icestats><source mount="/foo.ogg">' +
+      "<User><username>a&amp;b</username></User><User><username>z</username></User></source>" +
+      "<iceresponse><message>User &quot;x&quot; added</message></iceresponse></icestats>\n",
+  );
+  assert.equal(
+    manageAuthXml("/x", []),
+    '<?xml version="1.0"?>\n<icestats><source mount="/x"></source></icestats>\n',
+  );
+});
+
+Deno.test("otherRoleHashes() finds a user's credentials of other roles, own ones left out, at most four", async () => {
+  using log = new Logger({ level: "error" });
+  const config = validateConfig({
+    source_password: "global",
+    admin_password: "admin",
+    mounts: {
+      "/a": { password: "a-own" },
+      "/b": { username: "dj", password: "b-own" },
+      "/c": { username: "dj" },
+      "/d": { password: "d-own" },
+      "/e": { password: "e-own" },
+      "/p": { listener_auth: { users: { dj: "dj-listens", source: "odd" } } },
+    },
+    users: { dj: { password: "dj-dashboard", role: "admin", mounts: ["/b"] } },
+  }, "test");
+  const ctx = { config, log };
+  assert.deepEqual(await otherRoleHashes(ctx, "dj", []), [
+    "b-own",
+    "global",
+    "dj-listens",
+    "dj-dashboard",
+  ]);
+  assert.deepEqual(await otherRoleHashes(ctx, "dj", ["b-own"]), [
+    "global",
+    "dj-listens",
+    "dj-dashboard",
+  ]);
+  // `source`: the global password first, then mounts' own, capped (each costs a hash check).
+  const source = await otherRoleHashes(ctx, "source", []);
+  assert.equal(source.length, MAX_OTHER_ROLE_HASHES);
+  assert.deepEqual(source, ["global", "a-own", "d-own", "e-own"]);
+  assert.deepEqual(await otherRoleHashes(ctx, "nobody", []), []);
 });

@@ -6,6 +6,7 @@ import { mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { escapeXml } from "../http/response.ts";
 import { httpsUrl } from "../http/https_redirect.ts";
+import { addMissingFields, corsFields, operatorFields } from "../http/extra_headers.ts";
 
 export const PLAYLIST_SUFFIXES = [".m3u8", ".m3u", ".pls", ".xspf"] as const;
 
@@ -31,16 +32,46 @@ function displayName(mount: Mount, ctx: ServerContext): string {
   return mountInfo(ctx.config, mount.path, mount).name ?? mount.path;
 }
 
-/** The playlist response for a live mount. */
+/**
+ * The URL a listener plays `path` at, with `creds` percent-encoded into it when given (a
+ * password holding `@` or `/` would otherwise end the user part early).
+ */
+export function listenUrl(
+  req: RequestHead,
+  ctx: ServerContext,
+  path: string,
+  creds?: { user: string; password: string },
+): string {
+  // Over HTTPS the same scheme and port: `http://` to the TLS port reaches nothing.
+  const url = (req.secure && httpsUrl(req, ctx, path)) || `http://${hostFor(req, ctx)}${path}`;
+  if (!creds) return url;
+  const userinfo = `${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@`;
+  return url.replace("://", `://${userinfo}`);
+}
+
+/**
+ * The playlist response for a live mount, with CORS (browser players fetch playlists) and the
+ * operator's headers for that mount.
+ */
 export function playlist(
   req: RequestHead,
   ctx: ServerContext,
   mount: Mount,
   suffix: string,
 ): Response {
-  // Over HTTPS the same scheme and port: `http://` to the TLS port reaches nothing.
-  const url = (req.secure && httpsUrl(req, ctx, mount.path)) ||
-    `http://${hostFor(req, ctx)}${mount.path}`;
+  return addMissingFields(playlistBody(req, ctx, mount, suffix), [
+    ...corsFields(ctx.config),
+    ...operatorFields(ctx.config, mount.path),
+  ]);
+}
+
+function playlistBody(
+  req: RequestHead,
+  ctx: ServerContext,
+  mount: Mount,
+  suffix: string,
+): Response {
+  const url = listenUrl(req, ctx, mount.path);
   const name = displayName(mount, ctx).replace(/[\r\n]/g, " ");
   switch (suffix) {
     case ".m3u":

@@ -6,13 +6,18 @@ import { htmlError } from "../http/response.ts";
 import { handleAdmin, handleAdminCgi } from "./admin.ts";
 import { playlist, splitPlaylist } from "./playlists.ts";
 import { statusJson } from "./status.ts";
+import { addMissingFields, corsFields } from "../http/extra_headers.ts";
 
 export const ICECAST_ROUTES: RouteTable = {
   exact: {
+    // CORS with the ICY fields exposed: web players read titles from here and from streams.
     "/status-json.xsl": (_req, ctx) =>
-      new Response(statusJson(ctx), {
-        headers: { "content-type": "application/json; charset=UTF-8" },
-      }),
+      addMissingFields(
+        new Response(statusJson(ctx), {
+          headers: { "content-type": "application/json; charset=UTF-8" },
+        }),
+        corsFields(ctx.config),
+      ),
     "/admin.cgi": (req, ctx, ip) => handleAdminCgi(req, ctx, ip),
     // libshout's TLS probe sequence pokes this before connecting; Icecast answers 400.
     "/admin/!POKE": () => htmlError(400, "Unrecognised command"),

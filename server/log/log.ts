@@ -56,8 +56,10 @@ const encoder = new TextEncoder();
 export class Logger implements Disposable {
   readonly #min: number;
   readonly #json: boolean;
-  readonly #out: Deno.FsFile | null;
-  readonly #auth: Deno.FsFile | null;
+  readonly #file: string | undefined;
+  readonly #authFile: string | undefined;
+  #out: Deno.FsFile | null;
+  #auth: Deno.FsFile | null;
   /** Lines lost to failed writes (disk full, closed stderr) since the last report. */
   #droppedSince = 0;
   #droppedTotal = 0;
@@ -65,8 +67,37 @@ export class Logger implements Disposable {
   constructor(options: LogOptions = {}) {
     this.#min = ORDER[options.level ?? "info"];
     this.#json = options.json ?? false;
+    this.#file = options.file;
+    this.#authFile = options.authFile;
     this.#out = options.file ? openAppend(options.file) : null;
     this.#auth = options.authFile ? openAppend(options.authFile) : null;
+  }
+
+  /**
+   * Opens the log files again by name (SIGHUP, after logrotate moved them away): lines go to a
+   * new file at the configured path from now on. A file that cannot be opened keeps the old
+   * handle, so no line is lost to a failed rotation; the failure is logged and returned.
+   * Logging to stderr needs nothing.
+   */
+  reopen(): string[] {
+    const problems: string[] = [];
+    const swap = (path: string | undefined, old: Deno.FsFile | null): Deno.FsFile | null => {
+      if (!path || !old) return old;
+      try {
+        const fresh = openAppend(path);
+        closeQuietly(old);
+        return fresh;
+      } catch (err) {
+        problems.push(`${path}: ${(err as Error)?.message ?? err}`);
+        return old;
+      }
+    };
+    this.#out = swap(this.#file, this.#out);
+    this.#auth = swap(this.#authFile, this.#auth);
+    for (const problem of problems) {
+      this.error("cannot reopen a log file; still writing to the old one", { error: problem });
+    }
+    return problems;
   }
 
   /** Lines that could not be written since start (shown on the dashboard). */
@@ -97,6 +128,20 @@ export class Logger implements Disposable {
       quotedPart(user, MAX_LOGGED_USER_CHARS)
     }' from ${escapeLogText(ip)} (${quotedPart(what, MAX_LOGGED_CHARS)})`;
     this.#authLine(ok ? "info" : "warn", line);
+  }
+
+  /**
+   * Credentials valid for another role sent to the wrong door (a source password on an admin
+   * command): refused, but not a guess, so the line does not read "Authentication failed" and
+   * fail2ban does not count it.
+   */
+  authWrongDoor(what: string, user: string, ip: string): void {
+    const line = `Authentication refused for user '${
+      quotedPart(user, MAX_LOGGED_USER_CHARS)
+    }' from ${escapeLogText(ip)} (${
+      quotedPart(what, MAX_LOGGED_CHARS)
+    }): the credentials are valid for another role`;
+    this.#authLine("info", line);
   }
 
   /** An auth check that could not be made (the hasher failed): not a failure of the client. */

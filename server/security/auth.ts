@@ -44,7 +44,11 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
  */
 export type AuthOutcome =
   | { result: "ok" }
-  | { result: "fail" }
+  /**
+   * Wrong password. `isValidElsewhere`: it matched one of `otherHashes`, a credential of
+   * another role; nothing was counted, but the answer is the same 401.
+   */
+  | { result: "fail"; isValidElsewhere?: true }
   | { result: "limited"; retryAfterS: number }
   | { result: "busy"; retryAfterS: number }
   | { result: "error" };
@@ -59,6 +63,15 @@ export interface CheckRequest {
   what: string;
   /** The secret being guessed (`user:admin`, `source:/live`): limits count per account. */
   account: string;
+  /**
+   * Hashes of the same user's credentials for other roles (a source or listener password sent
+   * to an admin command). A match is a `fail` marked `isValidElsewhere` that counts nothing:
+   * Icecast's own admin tests send valid source and listener credentials to admin commands
+   * over twenty times, then expect the admin's requests to pass. Nor does the address become
+   * known for `account`. The check runs under the same limits and queue as any other, so it
+   * tells a guesser nothing that the credential's own door would not.
+   */
+  otherHashes?: string[];
 }
 
 /** A check refused by the guessing limits: who was locked out of what, and for how long. */
@@ -126,14 +139,17 @@ export class Authenticator {
     const attempt = this.guard.begin(ip, account);
     if (attempt.refused) return this.#refused(attempt, ip, account, what, creds.user);
     // An empty password matches nothing we store, and the hashing library refuses it.
-    const hashes = creds.password === "" ? [] : request.hashes;
+    const hashes = creds.password === "" ? [] : [...request.hashes, ...request.otherHashes ?? []];
+    const matched = (i: number) =>
+      i < request.hashes.length
+        ? this.#succeeded(attempt, request)
+        : this.#wrongDoor(attempt, request);
     try {
       const keys = await Promise.all(hashes.map((hash) => this.#cacheKey(hash, creds.password)));
       // A cached success needs no hashing slot: an encoder sending titles while it reconnects
       // must never be refused for its own right password.
-      if (keys.some((key) => (this.#cache.get(key) ?? 0) > this.#now())) {
-        return this.#succeeded(attempt, request);
-      }
+      const cached = keys.findIndex((key) => (this.#cache.get(key) ?? 0) > this.#now());
+      if (cached >= 0) return matched(cached);
       if (hashes.length > 0 && !attempt.startHashing()) {
         attempt.abandon();
         // Not a failure: no "Authentication failed" line for fail2ban to count.
@@ -147,7 +163,7 @@ export class Authenticator {
         if (await this.#schedule(hash, creds.password, addressKey(ip), attempt.isKnownAddress)) {
           if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
           this.#cache.set(keys[i], this.#now() + CACHE_TTL_MS);
-          return this.#succeeded(attempt, request);
+          return matched(i);
         }
       }
     } catch (err) {
@@ -205,6 +221,13 @@ export class Authenticator {
     attempt.succeed();
     this.#log.auth(true, request.what, request.creds.user, request.ip);
     return { result: "ok" };
+  }
+
+  #wrongDoor(attempt: Attempt, request: CheckRequest): AuthOutcome {
+    // Settled without a failure and without a success: the address gains no trust here.
+    attempt.abandon();
+    this.#log.authWrongDoor(request.what, request.creds.user, request.ip);
+    return { result: "fail", isValidElsewhere: true };
   }
 
   /**
