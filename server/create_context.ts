@@ -2,6 +2,7 @@
 // the live event hub and the config updater. No socket is opened here, so handler tests can
 // build a context and call the route table directly.
 
+import { dirname, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { loadConfig } from "../config/store.ts";
 import { configUpdater } from "../config/update.ts";
@@ -121,6 +122,7 @@ export function createContext(options: ContextOptions): BuiltContext {
     auth: new Authenticator(hasher, log),
     log,
     startedAt: new Date(),
+    baseDir: options.configPath ? dirname(resolve(options.configPath)) : Deno.cwd(),
     port: options.port ?? 0,
     sockets: new Set<Socket>(),
     counters: newCounters(),

@@ -497,3 +497,22 @@ Deno.test(needs(["ffmpeg", "curl"], {
     }
   },
 }));
+
+Deno.test("A relative htpasswd_file is read from the config file's folder, whatever the working directory", async () => {
+  await withTempDir("tinyice-htpasswd-rel-", async (dir) => {
+    await Deno.writeTextFile(`${dir}/paid.htpasswd`, bcryptLine("alice", "alice-pw") + "\n");
+    await using srv = await startTestServer({
+      configDir: dir,
+      mounts: { "/paid": { listener_auth: userList({}, { htpasswd_file: "paid.htpasswd" }) } },
+    });
+    assert.notEqual(Deno.cwd(), dir);
+    using src = await openSource(srv.port, "/paid");
+    const feeding = feed(src);
+    try {
+      assert.equal((await get(srv.port, "/paid", basicAuth("alice", "alice-pw"))).status, 200);
+      assert.equal((await get(srv.port, "/paid", basicAuth("alice", "wrong"))).status, 401);
+    } finally {
+      await feeding.stop();
+    }
+  });
+});

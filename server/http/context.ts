@@ -126,6 +126,8 @@ export interface ServerContext {
   readonly auth: Authenticator;
   readonly log: Logger;
   readonly startedAt: Date;
+  /** Where relative paths in the config start from: the config file's folder (else the cwd). */
+  readonly baseDir: string;
   /** The port actually bound (config may say 0 in tests). */
   port: number;
   /** Every open connection, for shutdown. */

@@ -23,7 +23,7 @@ export const MAX_OTHER_ROLE_HASHES = 4;
  * most {@linkcode MAX_OTHER_ROLE_HASHES}.
  */
 export async function otherRoleHashes(
-  ctx: Pick<ServerContext, "config" | "log">,
+  ctx: Pick<ServerContext, "config" | "log" | "baseDir">,
   user: string,
   own: readonly string[],
 ): Promise<string[]> {

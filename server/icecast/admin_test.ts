@@ -50,7 +50,7 @@ Deno.test("otherRoleHashes() finds a user's credentials of other roles, own ones
     },
     users: { dj: { password: "dj-dashboard", role: "admin", mounts: ["/b"] } },
   }, "test");
-  const ctx = { config, log };
+  const ctx = { config, log, baseDir: Deno.cwd() };
   assert.deepEqual(await otherRoleHashes(ctx, "dj", []), [
     "b-own",
     "global",

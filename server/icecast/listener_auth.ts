@@ -143,7 +143,7 @@ async function checkUserList(
  * config. Name -> argon2id or bcrypt hash.
  */
 export async function listenerUsers(
-  ctx: Pick<ServerContext, "config" | "log">,
+  ctx: Pick<ServerContext, "config" | "log" | "baseDir">,
   path: string,
 ): Promise<Record<string, string>> {
   const auth = mountConfig(ctx.config, path)?.listener_auth;
@@ -164,8 +164,9 @@ interface HtpasswdCache {
 const htpasswdFiles = new Map<string, HtpasswdCache>();
 
 /** Where `file` is: absolute, or relative to the working directory. */
-function htpasswdPath(file: string): string {
-  return isAbsolute(file) ? file : resolve(Deno.cwd(), file);
+/** A relative `htpasswd_file` starts from the config file's folder, as certificate paths do. */
+function htpasswdPath(baseDir: string, file: string): string {
+  return isAbsolute(file) ? file : resolve(baseDir, file);
 }
 
 /**
@@ -175,10 +176,10 @@ function htpasswdPath(file: string): string {
  * or unreadable file has no users (one warning).
  */
 export async function readHtpasswd(
-  ctx: Pick<ServerContext, "log">,
+  ctx: Pick<ServerContext, "log" | "baseDir">,
   file: string,
 ): Promise<Record<string, string>> {
-  const path = htpasswdPath(file);
+  const path = htpasswdPath(ctx.baseDir, file);
   const cached = htpasswdFiles.get(path);
   let info: Deno.FileInfo;
   try {

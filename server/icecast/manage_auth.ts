@@ -25,7 +25,7 @@ class NoAuthenticatorError extends Error {
   }
 }
 
-type ManageAuthCtx = Pick<ServerContext, "config" | "log" | "hasher" | "updateConfig">;
+type ManageAuthCtx = Pick<ServerContext, "config" | "log" | "baseDir" | "hasher" | "updateConfig">;
 
 /**
  * Answers a manageauth request (the caller has checked admin credentials): 400 without
