@@ -224,6 +224,29 @@ export function urlAuthFor(
   );
 }
 
+/** What a `url_auth` entry leaves out: Icecast's header names, 5 s, deny on error, 30 s cache. */
+export const URL_AUTH_DEFAULTS: Readonly<
+  Omit<UrlAuthConfig, (typeof URL_AUTH_ACTIONS)[number] | "username" | "password">
+> = Object.freeze({
+  mounts: [],
+  auth_header: "icecast-auth-user",
+  auth_header_value: "1",
+  timelimit_header: "icecast-auth-timelimit",
+  message_header: "icecast-auth-message",
+  timeout_s: 5,
+  on_error: "deny",
+  cache_s: 30,
+});
+
+/** The backend URLs of a `url_auth` entry, one per Icecast action. */
+const URL_AUTH_ACTIONS = [
+  "listener_add",
+  "listener_remove",
+  "stream_auth",
+  "stream_start",
+  "stream_end",
+] as const;
+
 const WEBHOOK_RULES: Record<keyof WebhookConfig, Rule> = {
   url: httpUrl,
   events: {
@@ -329,19 +352,9 @@ export function checkIntegrations(out: Record<string, unknown>, file: string): v
   });
   (out.url_auth as unknown[]).forEach((entry, i) => {
     const at = `url_auth[${i}]`;
-    const auth = checkEntry(entry, at, URL_AUTH_RULES, [], {
-      mounts: [],
-      auth_header: "icecast-auth-user",
-      auth_header_value: "1",
-      timelimit_header: "icecast-auth-timelimit",
-      message_header: "icecast-auth-message",
-      timeout_s: 5,
-      on_error: "deny",
-      cache_s: 30,
-    }, file);
-    const urls = ["listener_add", "listener_remove", "stream_auth", "stream_start", "stream_end"];
-    if (!urls.some((k) => auth[k] !== undefined)) {
-      fail(file, at, `needs at least one of ${urls.join(", ")}`);
+    const auth = checkEntry(entry, at, URL_AUTH_RULES, [], { ...URL_AUTH_DEFAULTS }, file);
+    if (!URL_AUTH_ACTIONS.some((k) => auth[k] !== undefined)) {
+      fail(file, at, `needs at least one of ${URL_AUTH_ACTIONS.join(", ")}`);
     }
   });
 }

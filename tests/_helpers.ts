@@ -453,6 +453,8 @@ export function ffmpegSource(
     mount: string;
     format?: "mp3" | "opus" | "vorbis";
     legacy?: boolean;
+    /** The source user name; default `source`. */
+    user?: string;
     password?: string;
     seconds?: number;
     name?: string;
@@ -482,7 +484,9 @@ export function ffmpegSource(
       ...(args.name ? ["-ice_name", args.name] : []),
       ...(args.extraArgs ?? []),
       ...(args.legacy ? ["-legacy_icecast", "1"] : []),
-      `icecast://source:${args.password ?? SOURCE_PW}@127.0.0.1:${args.port}${args.mount}`,
+      `icecast://${args.user ?? "source"}:${
+        args.password ?? SOURCE_PW
+      }@127.0.0.1:${args.port}${args.mount}`,
     ],
     stdin: "null",
     stdout: "null",

@@ -427,30 +427,12 @@ Deno.test(needs(["ffmpeg", "curl"], {
     assert.notEqual(refusedStatus.code, 0);
     assert.equal(registry.get("/dj.mp3")?.hasSource ?? false, false);
 
-    const ffmpeg = new Deno.Command("ffmpeg", {
-      args: [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=30",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        "128k",
-        "-content_type",
-        "audio/mpeg",
-        "-f",
-        "mp3",
-        `icecast://dj:dj-pw@127.0.0.1:${srv.port}/dj.mp3`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const ffmpeg = ffmpegSource({
+      port: srv.port,
+      mount: "/dj.mp3",
+      user: "dj",
+      password: "dj-pw",
+    });
     try {
       await waitFor(() => registry.get("/dj.mp3")?.hasSource === true, "ffmpeg live", 15000);
       const { client, head } = await openListener(srv.port, "/dj.mp3", { expect: / 200 OK/ });

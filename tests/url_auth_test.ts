@@ -5,7 +5,7 @@
 // glob mount entry. Every form field the backend receives is checked as Icecast sends it.
 
 import assert from "node:assert/strict";
-import type { UrlAuthConfig } from "../config/integrations.ts";
+import { URL_AUTH_DEFAULTS, type UrlAuthConfig } from "../config/integrations.ts";
 import { SERVER_ID } from "../server/http/response.ts";
 import { formBody, icecastEscape, readAnswer, UrlAuthClient } from "../server/icecast/url_auth.ts";
 import {
@@ -93,17 +93,7 @@ const ADMIT = { headers: { "icecast-auth-user": "1" } };
 
 /** A url_auth entry with Icecast's defaults and the test's fields. */
 function entry(fields: Partial<UrlAuthConfig>): UrlAuthConfig {
-  return {
-    mounts: [],
-    auth_header: "icecast-auth-user",
-    auth_header_value: "1",
-    timelimit_header: "icecast-auth-timelimit",
-    message_header: "icecast-auth-message",
-    timeout_s: 5,
-    on_error: "deny",
-    cache_s: 0,
-    ...fields,
-  };
+  return { ...URL_AUTH_DEFAULTS, mounts: [], cache_s: 0, ...fields };
 }
 
 /** The reply to a GET (head, and the start of the body when there is one). */
