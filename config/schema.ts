@@ -117,6 +117,15 @@ export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
   /** Public page heading and subtitle. */
   page_title: string;
   page_subtitle: string;
+  /** The pages' accent colour, `#rrggbb`. */
+  accent_color: string;
+  /** Uploaded station logo and favicon (files beside the config, set by the dashboard). */
+  logo_file?: string;
+  favicon_file?: string;
+  /** Days the listener-session log (statistics) is kept; listener samples have their own tiers. */
+  stats_retention_days: number;
+  /** A MaxMind-format (.mmdb) country database for statistics; absent: the bundled one, if any. */
+  geoip_db?: string;
   /** Song history database; absent means history.db next to the config file. */
   history_path?: string;
   /** How often the live pages get a snapshot over Server-Sent Events. */
@@ -172,6 +181,9 @@ export const CONFIG_DEFAULTS: Readonly<
     | "users"
     | "bans"
     | "history_path"
+    | "logo_file"
+    | "favicon_file"
+    | "geoip_db"
     | (typeof HTTPS_OPTIONAL)[number]
     | (typeof RELAYS_OPTIONAL)[number]
     | (typeof INTEGRATIONS_OPTIONAL)[number]
@@ -196,6 +208,8 @@ export const CONFIG_DEFAULTS: Readonly<
   socket_api: "node",
   page_title: "TinyIce",
   page_subtitle: "",
+  accent_color: "#0a58ca",
+  stats_retention_days: 90,
   sse_interval_ms: 500,
   max_sse_clients: 200,
   max_admin_sse_clients: 50,
@@ -228,6 +242,15 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   },
   page_title: text(),
   page_subtitle: text(),
+  accent_color: {
+    check: (v) =>
+      typeof v === "string" && /^#[0-9a-fA-F]{6}$/.test(v) ? undefined : "must be #rrggbb",
+    normalize: (v) => (v as string).toLowerCase(),
+  },
+  logo_file: nonEmptyString(),
+  favicon_file: nonEmptyString(),
+  stats_retention_days: integer(1, 3650),
+  geoip_db: nonEmptyString(),
   history_path: nonEmptyString(),
   sse_interval_ms: integer(100, 60_000),
   max_sse_clients: integer(0),
@@ -358,6 +381,9 @@ const OPTIONAL_TOP_LEVEL = new Set<string>([
   "users",
   "bans",
   "history_path",
+  "logo_file",
+  "favicon_file",
+  "geoip_db",
   ...HTTPS_OPTIONAL,
   ...RELAYS_OPTIONAL,
   ...INTEGRATIONS_OPTIONAL,

@@ -28,6 +28,7 @@ import httpsJs from "./js/https.js" with { type: "text" };
 import integrationsJs from "./js/integrations.js" with { type: "text" };
 import tokensJs from "./js/tokens.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
+import statsViewJs from "./js/stats_view.js" with { type: "text" };
 
 const TEMPLATES = {
   index: indexHtml,
@@ -69,6 +70,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/integrations.js": { body: integrationsJs, type: JS },
   "js/tokens.js": { body: tokensJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },
+  "js/stats_view.js": { body: statsViewJs, type: JS },
 };
 
 /**

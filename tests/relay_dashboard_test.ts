@@ -394,7 +394,10 @@ Deno.test("an unrelated config edit leaves an unchanged relay running; editing i
     // A restart within the same millisecond would show the same `since`.
     await waitFor(() => Date.now() > Date.parse(before.since) + 1, "the clock to move on");
 
-    const settings = await action(admin, "settings", { title: "Edge", subtitle: "relayed" });
+    const settings = await action(admin, "settings", {
+      page_title: "Edge",
+      page_subtitle: "relayed",
+    });
     assert.equal(settings.status, 200);
     assert.equal((await savedConfig(dir)).page_title, "Edge");
     const after = (await relayOf(admin, "pull", "/relay"))!;

@@ -139,7 +139,7 @@ Deno.test("A dashboard save with the config file missing is refused with a clear
     await using srv = await startTestServer({ configDir: dir });
     const admin = await signIn(srv.port, "admin", ADMIN_PW);
     await Deno.remove(`${dir}/tinyice.json`);
-    const r = await action(admin, "settings", { title: "New", subtitle: "" });
+    const r = await action(admin, "settings", { page_title: "New", page_subtitle: "" });
     assert.equal(r.status, 500);
     assert.match(r.json.error!, /tinyice\.json.*does not exist.*nothing was changed/);
     await assert.rejects(Deno.stat(`${dir}/tinyice.json`), Deno.errors.NotFound);

@@ -379,7 +379,7 @@ Deno.test("POST /admin/api/settings with tinyice.json deleted answers 500 naming
     await srv.started();
     const session = await signIn(port, "admin", ADMIN_PW);
     await Deno.remove(config);
-    const res = await action(session, "settings", { title: "Gone", subtitle: "file" }, {
+    const res = await action(session, "settings", { page_title: "Gone", page_subtitle: "file" }, {
       "x-csrf-token": session.csrf,
       origin: `http://127.0.0.1:${port}`,
     });
@@ -418,7 +418,7 @@ Deno.test(needs(["mount", "umount"], {
         await srv.started();
         const session = await signIn(port, "admin", ADMIN_PW);
         const headers = { "x-csrf-token": session.csrf, origin: `http://127.0.0.1:${port}` };
-        const settings = { title: "Full", subtitle: "s".repeat(4000) };
+        const settings = { page_title: "Full", page_subtitle: "s".repeat(4000) };
         const before = await Deno.readTextFile(config);
 
         const filler = `${dir}/filler`;
@@ -449,7 +449,10 @@ Deno.test(needs(["mount", "umount"], {
         await Deno.remove(filler);
         const freed = await action(session, "settings", settings, headers);
         assert.deepEqual(freed, { status: 200, json: { ok: true } });
-        assert.equal(JSON.parse(await Deno.readTextFile(config)).page_subtitle, settings.subtitle);
+        assert.equal(
+          JSON.parse(await Deno.readTextFile(config)).page_subtitle,
+          settings.page_subtitle,
+        );
         assert.equal((await srv.stop()).code, 0);
       } finally {
         const out = await new Deno.Command("umount", { args: [dir], stderr: "piped" }).output();

@@ -216,7 +216,7 @@ Deno.test("Dashboard mount settings with CR or LF are refused and nothing is sav
       assert.equal(r.status, 400, field);
       assert.match(r.json.error!, /control characters/);
     }
-    const bad = await action(admin, "settings", { title: "t\u0000", subtitle: "" });
+    const bad = await action(admin, "settings", { page_title: "t\u0000", page_subtitle: "" });
     assert.equal(bad.status, 400);
     assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/tinyice.json`)).mounts, {});
   });

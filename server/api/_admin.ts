@@ -1,13 +1,12 @@
 // The API's server-wide routes: statistics, web users, bans, station settings, pull relays and
 // push targets. Writes go through the dashboard's actions.
 
-import { adminSnapshot } from "../web/snapshot.ts";
+import { adminSnapshot, serverSettings, userEntries } from "../web/snapshot.ts";
 import { ApiError } from "./reply.ts";
 import { act, type ApiCall, type ApiRoute, bodyWith, managedMount } from "./_route.ts";
 
 function userEntry(call: ApiCall, name: string) {
-  const u = call.ctx.config.users[name];
-  return { name, role: u.role, mounts: [...u.mounts] };
+  return userEntries(call.ctx.config).find((u) => u.name === name);
 }
 
 /** The relay or push entries the caller may see (the dashboard's view of them). */
@@ -39,11 +38,9 @@ export const ADMIN_ROUTES: ApiRoute[] = [
     path: "/users",
     tag: "Users",
     superOnly: true,
-    summary: "Web users besides the built-in admin",
+    summary: "Web users, the built-in super admin first",
     response: "UserList",
-    handler: (call) => ({
-      users: Object.keys(call.ctx.config.users).sort().map((n) => userEntry(call, n)),
-    }),
+    handler: (call) => ({ users: userEntries(call.ctx.config) }),
   },
   {
     method: "PUT",
@@ -56,6 +53,17 @@ export const ADMIN_ROUTES: ApiRoute[] = [
     handler: async (call) => {
       await act(call, "user-save", bodyWith(call, { name: call.params.name }));
       return userEntry(call, call.params.name);
+    },
+  },
+  {
+    method: "PUT",
+    path: "/users/{name}/password",
+    tag: "Users",
+    summary: "Change a password: your own (send `current`), or anyone's as a super admin",
+    body: "PasswordChange",
+    status: 204,
+    handler: async (call) => {
+      await act(call, "password-change", bodyWith(call, { name: call.params.name }));
     },
   },
   {
@@ -111,25 +119,21 @@ export const ADMIN_ROUTES: ApiRoute[] = [
     path: "/settings",
     tag: "Settings",
     superOnly: true,
-    summary: "The station's settings",
+    summary: "The settings that can change while the server runs",
     response: "Settings",
-    handler: ({ ctx }) => ({ title: ctx.config.page_title, subtitle: ctx.config.page_subtitle }),
+    handler: ({ ctx }) => serverSettings(ctx.config),
   },
   {
     method: "PATCH",
     path: "/settings",
     tag: "Settings",
     superOnly: true,
-    summary: "Change the station's settings (a left-out field keeps its value)",
+    summary: "Change live settings (a left-out field keeps its value); applied and saved at once",
     body: "SettingsUpdate",
     response: "Settings",
     handler: async (call) => {
-      const { ctx } = call;
-      await act(call, "settings", {
-        title: call.body.title ?? ctx.config.page_title,
-        subtitle: call.body.subtitle ?? ctx.config.page_subtitle,
-      });
-      return { title: ctx.config.page_title, subtitle: ctx.config.page_subtitle };
+      await act(call, "settings", call.body);
+      return serverSettings(call.ctx.config);
     },
   },
   {

@@ -113,6 +113,7 @@ export async function act(
       user: call.caller.user,
       body,
       ip: call.ip,
+      session: call.caller.session,
     });
   } catch (err) {
     if (err instanceof ActionError) {

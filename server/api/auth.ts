@@ -25,6 +25,8 @@ export interface ApiCaller {
   readonly scope: "read" | "full";
   /** The token's id, when a token was used. */
   readonly tokenId?: string;
+  /** The dashboard session's token, when the session was used. */
+  readonly session?: string;
 }
 
 const encoder = new TextEncoder();
@@ -153,7 +155,7 @@ export async function authenticateApi(
     ) {
       throw new ApiError(403, "csrf", "Invalid or missing CSRF token (X-CSRF-Token header)");
     }
-    caller = { user: signed.user, via: "session", scope: "full" };
+    caller = { user: signed.user, via: "session", scope: "full", session: signed.session.token };
   }
   if (isWrite && caller.scope === "read") {
     throw new ApiError(403, "read_only", "This API token is read-only");

@@ -1,3 +1,5 @@
+import type { LiveSetting } from "../../config/live_settings.ts";
+
 // JSON Schemas (2020-12) of the API's bodies and answers: the OpenAPI document's components.
 // Answers are closed (`additionalProperties: false`) so the document test notices a field the
 // server sends and the document does not name.
@@ -78,6 +80,28 @@ const WEBHOOK_FIELDS = {
   chat_id: str("Telegram chat id (telegram template)"),
 };
 
+/** The live settings (config/live_settings.ts), by their tinyice.json names. */
+const SETTINGS_FIELDS: Record<LiveSetting, Schema> = {
+  page_title: str("Station name"),
+  page_subtitle: str("Tagline"),
+  accent_color: str("#rrggbb"),
+  hostname: str("Public host name (playlists, YP, the Connect view)"),
+  location: str(),
+  admin_email: str(),
+  low_latency_mode: bool(
+    "Each source chunk to listeners at once, TCP_NODELAY, X-Accel-Buffering: no",
+  ),
+  write_interval_ms: int("Listener write tick when low-latency mode is off"),
+  max_listeners: int("0: unlimited"),
+  max_sources: int(),
+  burst_size: int(),
+  source_timeout_s: num(),
+  max_connections_per_ip: int("0: no cap"),
+  sse_interval_ms: int(),
+  stats_retention_days: int("Days the listener-session log is kept"),
+  cors_allow_origin: str("Empty: no CORS headers"),
+};
+
 /** Every component schema, by name. */
 export const SCHEMAS: Record<string, Schema> = {
   Error: obj({
@@ -88,6 +112,7 @@ export const SCHEMAS: Record<string, Schema> = {
   }),
   Ok: obj({ ok: { const: true } }),
   Server: obj({
+    scope: { enum: ["server", "mounts"], description: "`mounts`: a mount owner's own figures" },
     uptimeS: int(),
     rssBytes: int(),
     connections: int(),
@@ -126,6 +151,9 @@ export const SCHEMAS: Record<string, Schema> = {
     owner: str(),
     maxListeners: int(),
     burstSize: int(),
+    codec: str("MP3, AAC, Opus, Vorbis, FLAC, else the content type; empty while offline"),
+    sourceUser: str("The user name encoders sign in with"),
+    passwordKind: { enum: ["mount", "default"] },
   }),
   MountList: obj({ mounts: arr(ref("Mount")) }),
   MountCreate: input({ path: str("Mount path, e.g. /live"), ...MOUNT_FIELDS }, ["path"]),
@@ -161,8 +189,17 @@ export const SCHEMAS: Record<string, Schema> = {
     enabled: bool("False turns listener sign-in off and forgets the users"),
     allowDuplicateUsers: bool("False: a user listens on one connection at a time"),
   }),
-  User: obj({ name: str(), role: { enum: ["super", "admin"] }, mounts: arr(str()) }),
+  User: obj({
+    name: str(),
+    role: { enum: ["super", "admin"] },
+    mounts: arr(str()),
+    builtIn: bool("The built-in super admin (admin_user)"),
+  }),
   UserList: obj({ users: arr(ref("User")) }),
+  PasswordChange: input({
+    password: str("At least 8 characters"),
+    current: str("Your present password (required to change your own)"),
+  }, ["password"]),
   UserSave: input({
     password: str("Write-only; required for a new user"),
     role: { enum: ["super", "admin"] },
@@ -204,8 +241,8 @@ export const SCHEMAS: Record<string, Schema> = {
     enabled: bool(),
   }, ["mount", "url"]),
   PushTarget: input({ mount: str(), url: str() }, ["mount", "url"]),
-  Settings: obj({ title: str(), subtitle: str() }),
-  SettingsUpdate: input({ title: str(), subtitle: str() }),
+  Settings: obj(SETTINGS_FIELDS),
+  SettingsUpdate: input(SETTINGS_FIELDS),
   Token: obj({
     id: str(),
     name: str(),

@@ -8,6 +8,8 @@ import { ADMIN_ROUTES } from "./_admin.ts";
 import { MOUNT_ROUTES } from "./_mounts.ts";
 import type { ApiRoute, Method } from "./_route.ts";
 import { TOKEN_ROUTES } from "./_tokens.ts";
+import { STATS_ROUTES } from "./_stats.ts";
+import { BRANDING_ROUTES } from "./_branding.ts";
 import { authenticateApi } from "./auth.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError, apiErrorReply, apiJson } from "./reply.ts";
@@ -16,7 +18,13 @@ import { SCHEMAS } from "./schemas.ts";
 export const API_PREFIX = "/api/v1";
 
 /** Every documented route of the JSON API. */
-export const API_V1: readonly ApiRoute[] = [...ADMIN_ROUTES, ...MOUNT_ROUTES, ...TOKEN_ROUTES];
+export const API_V1: readonly ApiRoute[] = [
+  ...ADMIN_ROUTES,
+  ...MOUNT_ROUTES,
+  ...TOKEN_ROUTES,
+  ...STATS_ROUTES,
+  ...BRANDING_ROUTES,
+];
 
 /** Matched against the raw path's segments, so `%2F` inside a parameter stays inside it. */
 interface Compiled {

@@ -137,13 +137,14 @@ export class SessionStore {
   }
 
   /**
-   * Ends every session of `user` (after a password change or the user's deletion); returns how
-   * many ended. Names are compared exactly, as config stores them.
+   * Ends every session of `user` (after a password change or the user's deletion) but the one
+   * whose token is `except` (the session that changed its own password); returns how many
+   * ended. Names are compared exactly, as config stores them.
    */
-  destroyUser(user: string): number {
+  destroyUser(user: string, except?: string): number {
     let ended = 0;
     for (const [token, session] of this.#sessions) {
-      if (session.user === user) {
+      if (session.user === user && token !== except) {
         this.#sessions.delete(token);
         ended++;
       }

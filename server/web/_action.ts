@@ -16,6 +16,8 @@ export interface Call {
   user: WebUser;
   body: Body;
   ip: string;
+  /** The dashboard session making the call, if it came through one (not a token). */
+  session?: string;
 }
 
 /** One action: answers with a Response, or throws an ActionError or a ConfigError. */

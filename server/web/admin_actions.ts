@@ -36,7 +36,11 @@ import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { parseBanEntry } from "../security/ip_ban.ts";
 import { checkCsrf } from "../security/session.ts";
-import { canManage } from "../security/tenancy.ts";
+import { canManage, findUser } from "../security/tenancy.ts";
+import { LIVE_SETTINGS } from "../../config/live_settings.ts";
+
+/** Shortest password a user may set from the dashboard or the API. */
+const MIN_PASSWORD_CHARS = 8;
 
 function liveMount(call: Call, path: string) {
   const mount = call.ctx.registry.get(path);
@@ -263,12 +267,61 @@ const ACTIONS: Record<ActionName, Action> = {
 
   "settings": async (call) => {
     requireSuper(call);
-    const title = text(call.body, "title", "page title");
-    const subtitle = text(call.body, "subtitle", "subtitle");
+    const edits = Object.entries(call.body);
+    for (const [key] of edits) {
+      if (!(LIVE_SETTINGS as readonly string[]).includes(key)) {
+        throw new ActionError(400, `${key} is not a setting that can change while the server runs`);
+      }
+    }
+    // The config's own rules check each value (a wrong one is a 400 naming the field).
     await call.ctx.updateConfig((draft) => {
-      draft.page_title = title;
-      draft.page_subtitle = subtitle;
+      for (const [key, value] of edits) (draft as unknown as Record<string, unknown>)[key] = value;
     });
+    call.ctx.log.info("settings changed", {
+      fields: edits.map(([k]) => k).join(","),
+      by: call.user.name,
+    });
+    return ok();
+  },
+
+  "password-change": async (call) => {
+    const { ctx, user, body } = call;
+    const name = text(body, "name", "user name");
+    if (name !== user.name && user.role !== "super") {
+      throw new ActionError(403, "Only a super admin may change another user's password");
+    }
+    const password = text(body, "password");
+    if (password.length < MIN_PASSWORD_CHARS) {
+      throw new ActionError(400, `password must have at least ${MIN_PASSWORD_CHARS} characters`);
+    }
+    const target = findUser(ctx.config, name);
+    if (!target) throw new ActionError(404, `No user ${name}`);
+    if (name === user.name) {
+      // Your own: prove it is you (a session left open on a shared computer must not be enough).
+      const outcome = await ctx.auth.check({
+        hashes: [target.hash],
+        creds: { user: name, password: optionalText(body, "current") ?? "" },
+        ip: call.ip,
+        what: "password change",
+        account: `user:${name}`,
+      });
+      if (outcome.result !== "ok") {
+        throw new ActionError(
+          outcome.result === "fail" ? 403 : outcome.result === "limited" ? 429 : 503,
+          outcome.result === "fail"
+            ? "current: your present password is not right"
+            : "Cannot check your present password now; try again shortly",
+        );
+      }
+    }
+    const hash = await ctx.hasher.hash(password);
+    await ctx.updateConfig((draft) => {
+      if (name === draft.admin_user) draft.admin_password = hash;
+      else if (Object.hasOwn(draft.users, name)) draft.users[name].password = hash;
+      else throw new ActionError(404, `No user ${name}`);
+    });
+    ctx.sessions.destroyUser(name, name === user.name ? call.session : undefined);
+    ctx.log.info("password changed", { user: name, by: user.name });
     return ok();
   },
 
@@ -307,7 +360,13 @@ export async function adminAction(
     return jsonError(400, "The request body must be a JSON object");
   }
   try {
-    return await runAction(name as ActionName, { ctx, user: signed.user, body: body as Body, ip });
+    return await runAction(name as ActionName, {
+      ctx,
+      user: signed.user,
+      body: body as Body,
+      ip,
+      session: signed.session.token,
+    });
   } catch (err) {
     if (err instanceof ActionError) return jsonError(err.status, err.message);
     throw err;

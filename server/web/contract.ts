@@ -9,10 +9,14 @@
 /** A web account's role: "super" manages everything, "admin" only the mounts it owns. */
 export type Role = "super" | "admin";
 
-/** The station's heading, as the admin settings set it. */
+/** The station's heading and branding, as the admin settings set them. */
 export interface Station {
   title: string;
   subtitle: string;
+  /** `#rrggbb`, the pages' accent colour. */
+  accentColor: string;
+  /** `/branding/logo` when a logo was uploaded, else empty. */
+  logoUrl: string;
 }
 
 /** One live, publicly visible mount on the station page. */
@@ -39,8 +43,13 @@ export interface PublicSnapshot {
   mounts: PublicMount[];
 }
 
-/** The server totals on the dashboard; byte counts are totals, the page derives rates. */
+/**
+ * The server totals on the dashboard; byte counts are totals, the page derives rates. For a
+ * mount owner (`scope: "mounts"`) listeners, sources and bytes are those of their own mounts,
+ * and the server-wide figures (memory, connections, refusals, log) are 0: not theirs to see.
+ */
 export interface ServerTotals {
+  scope: "server" | "mounts";
   uptimeS: number;
   rssBytes: number;
   connections: number;
@@ -95,6 +104,15 @@ export interface AdminMount {
   /** 0 means no cap of its own. */
   maxListeners: number;
   burstSize: number;
+  /**
+   * What the stream is, for people: "MP3", "AAC", "Opus", "Vorbis", "FLAC", or the content
+   * type when unknown; empty while offline.
+   */
+  codec: string;
+  /** The user name an encoder signs in with here (the mount's `username`, else `source`). */
+  sourceUser: string;
+  /** Which password the encoder uses: the mount's own, or the server's default source password. */
+  passwordKind: "mount" | "default";
 }
 
 /** A web account as a super admin sees it (never its password hash). */
@@ -102,6 +120,82 @@ export interface UserEntry {
   name: string;
   role: Role;
   mounts: string[];
+  /** The built-in super admin (`admin_user`): listed first, its role and mounts are fixed. */
+  builtIn: boolean;
+}
+
+/**
+ * The server settings that are safe to change while it runs, by their `tinyice.json` names:
+ * the Settings view shows them and `PATCH /api/v1/settings` (or the `settings` action) takes
+ * any subset; each is validated by the config's own rules and applied at once.
+ */
+export interface ServerSettings {
+  page_title: string;
+  page_subtitle: string;
+  accent_color: string;
+  hostname: string;
+  location: string;
+  admin_email: string;
+  /** On: listeners get each source chunk at once (TCP_NODELAY, `X-Accel-Buffering: no`). */
+  low_latency_mode: boolean;
+  write_interval_ms: number;
+  max_listeners: number;
+  max_sources: number;
+  burst_size: number;
+  source_timeout_s: number;
+  max_connections_per_ip: number;
+  sse_interval_ms: number;
+  /** Days the listener-session log is kept. */
+  stats_retention_days: number;
+  cors_allow_origin: string;
+}
+
+/** What an encoder needs to connect, besides its mount (the Connect view). */
+export interface ConnectInfo {
+  /** The public host name (`hostname`). */
+  hostname: string;
+  port: number;
+  /** 0 when HTTPS is off. */
+  httpsPort: number;
+}
+
+/** Listeners per mount over a range, from the server's samples (`GET /api/v1/stats/listeners`). */
+export interface StatsSeries {
+  /** "1h", "24h", "7d" or "30d". */
+  range: string;
+  /** Seconds between points (60 for 1h and 24h, 3600 for 7d and 30d). */
+  stepS: number;
+  mounts: {
+    mount: string;
+    /** Oldest first; `t` is ISO 8601; `listeners` the average over the step, `peak` its maximum. */
+    points: { t: string; listeners: number; peak: number }[];
+  }[];
+}
+
+/** A count by category (a player family, a country) in a {@linkcode StatsSummary}. */
+export interface StatsCount {
+  name: string;
+  sessions: number;
+  hours: number;
+}
+
+/** Figures over a range (`GET /api/v1/stats/summary`), for the mounts the user manages. */
+export interface StatsSummary {
+  range: string;
+  /** Highest listener count seen, and the average. */
+  peak: number;
+  average: number;
+  /** Sum of session durations, in hours. */
+  listeningHours: number;
+  /** Distinct listener addresses (IPv6 by /64). */
+  uniqueListeners: number;
+  sessions: number;
+  /** Player families (VLC, Chrome, Safari/iOS, Android, smart speakers ...), largest first. */
+  userAgents: StatsCount[];
+  /** ISO country codes ("unknown" without a GeoIP database), largest first. */
+  countries: StatsCount[];
+  /** Whether country lookups are available (a GeoIP database was found). */
+  geoip: boolean;
 }
 
 /** One certificate the HTTPS port presents. */
@@ -260,7 +354,10 @@ export interface AdminSnapshot {
   users?: UserEntry[];
   /** Banned addresses and CIDR ranges. */
   bans?: string[];
-  settings?: Station;
+  settings?: ServerSettings;
+  /** The station's name and branding (every signed-in user). */
+  station: Station;
+  connect: ConnectInfo;
   https?: HttpsState;
   /** The user's own API tokens (a super admin sees everyone's). */
   tokens: TokenEntry[];
@@ -401,7 +498,13 @@ export interface ActionBodies {
   "user-delete": { name: string };
   "ban-add": { ban: string };
   "ban-remove": { ban: string };
-  settings: Station;
+  /** Any subset of the live settings; each field is checked by the config's rules. */
+  settings: Partial<ServerSettings>;
+  /**
+   * Changes a password: your own (with `current`, your present password), or, for a super
+   * admin, anyone's (the built-in admin's too). Other sessions of that user end.
+   */
+  "password-change": { name: string; password: string; current?: string };
   "relay-save": RelaySaveBody;
   "relay-delete": { mount: string };
   "relay-pause": { mount: string };

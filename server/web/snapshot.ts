@@ -4,7 +4,8 @@
 import { tokenEntries, webhookEntries, ypEntries } from "./integrations_view.ts";
 import { type Config, mountConfig } from "../../config/schema.ts";
 import type { RelayStatus, ServerContext } from "../http/context.ts";
-import { burstFor } from "../icecast/mount_settings.ts";
+import { burstFor, sourceUser } from "../icecast/mount_settings.ts";
+import { LIVE_SETTINGS } from "../../config/live_settings.ts";
 import { mountInfo } from "../icecast/mount_info.ts";
 import { SERVER_ID } from "../http/response.ts";
 import { baseUrl } from "../icecast/status.ts";
@@ -15,7 +16,11 @@ import type {
   HttpsState,
   PublicSnapshot,
   RelayStateEntry,
+  ServerSettings,
+  Station,
+  UserEntry,
 } from "./contract.ts";
+import type { Mount } from "../../relay/mod.ts";
 import type { TlsStatus } from "../net/tls.ts";
 import { safeUrl } from "../relays/types.ts";
 
@@ -30,10 +35,33 @@ export function isPubliclyVisible(ctx: ServerContext, path: string): boolean {
   return mc !== undefined && mc.disabled !== true && mc.public !== false;
 }
 
+/** The station's name and branding, as every page shows them. */
+export function station(config: Config): Station {
+  return {
+    title: config.page_title,
+    subtitle: config.page_subtitle,
+    accentColor: config.accent_color,
+    logoUrl: config.logo_file ? "/branding/logo" : "",
+  };
+}
+
+/** "MP3", "AAC", "Opus", "Vorbis", "FLAC", else the content type; empty while offline. */
+export function codecLabel(m: Mount | undefined): string {
+  if (!m?.hasSource) return "";
+  const type = m.meta.contentType.toLowerCase();
+  if (m.format === "ogg") {
+    const sub = m.meta.subtype;
+    return sub && sub !== "Unknown" ? sub : "Ogg";
+  }
+  if (/mpeg|mp3/.test(type) && !/aac|mp4/.test(type)) return "MP3";
+  if (/aac|mp4/.test(type)) return "AAC";
+  return m.meta.contentType;
+}
+
 export function publicSnapshot(ctx: ServerContext): PublicSnapshot {
   const base = baseUrl(ctx);
   return {
-    station: { title: ctx.config.page_title, subtitle: ctx.config.page_subtitle },
+    station: station(ctx.config),
     mounts: ctx.registry.live().filter((m) => isPubliclyVisible(ctx, m.path)).map((m) => {
       const info = mountInfo(ctx.config, m.path, m);
       return {
@@ -85,6 +113,9 @@ export function adminMount(ctx: ServerContext, path: string): AdminMount {
     owner: mc?.owner ?? "",
     maxListeners: mc?.max_listeners ?? 0,
     burstSize: burstFor(config, path),
+    codec: codecLabel(m),
+    sourceUser: sourceUser(config, path),
+    passwordKind: mc?.password !== undefined ? "mount" : "default",
   };
 }
 
@@ -94,26 +125,33 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
     ...ctx.registry.all().map((m) => m.path),
     ...Object.keys(config.mounts),
   ]);
+  const isSuper = user.role === "super";
+  const managed = [...paths].sort().filter((p) => canManage(config, user, p));
+  const mounts = managed.map((path) => adminMount(ctx, path));
+  // A mount owner sees figures of their own mounts only; server-wide ones stay for super admins.
   let bytesIn = 0;
   let bytesOut = 0;
-  for (const m of ctx.registry.all()) {
+  let listeners = 0;
+  let sources = 0;
+  for (const path of isSuper ? ctx.registry.all().map((m) => m.path) : managed) {
+    const m = ctx.registry.get(path);
+    if (!m) continue;
     bytesIn += m.stats.bytesRead;
     bytesOut += m.stats.bytesSent;
+    listeners += m.listeners.size;
+    if (m.hasSource) sources++;
   }
-  const mounts = [...paths].sort().filter((p) => canManage(config, user, p)).map((path) =>
-    adminMount(ctx, path)
-  );
-  const isSuper = user.role === "super";
   return {
     server: {
+      scope: isSuper ? "server" : "mounts",
       uptimeS: Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000),
-      rssBytes: Deno.memoryUsage().rss,
-      connections: ctx.sockets.size,
-      connectionLimit: ctx.admission.limit,
-      connectionsRefused: ctx.admission.refused,
-      logLinesDropped: ctx.log.droppedLines,
-      listeners: ctx.registry.listenerCount,
-      sources: ctx.registry.sourceCount,
+      rssBytes: isSuper ? Deno.memoryUsage().rss : 0,
+      connections: isSuper ? ctx.sockets.size : 0,
+      connectionLimit: isSuper ? ctx.admission.limit : 0,
+      connectionsRefused: isSuper ? ctx.admission.refused : 0,
+      logLinesDropped: isSuper ? ctx.log.droppedLines : 0,
+      listeners: isSuper ? ctx.registry.listenerCount : listeners,
+      sources: isSuper ? ctx.registry.sourceCount : sources,
       bytesIn,
       bytesOut,
       version: SERVER_ID,
@@ -123,21 +161,40 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
     mounts,
     relays: relayEntries(config, ctx.relays.states(), (path) => canManage(config, user, path)),
     tokens: tokenEntries(ctx, user),
+    station: station(config),
+    connect: {
+      hostname: config.hostname,
+      port: ctx.port,
+      httpsPort: ctx.tls?.status().port ?? 0,
+    },
     ...(isSuper
       ? {
-        users: Object.entries(config.users).map(([name, u]) => ({
-          name,
-          role: u.role,
-          mounts: u.mounts,
-        })),
+        users: userEntries(config),
         bans: config.bans,
-        settings: { title: config.page_title, subtitle: config.page_subtitle },
+        settings: serverSettings(config),
         ...(ctx.tls ? { https: httpsState(ctx.tls.status()) } : {}),
         webhooks: webhookEntries(ctx),
         yp: ypEntries(ctx),
       }
       : {}),
   };
+}
+
+/** Every web account, the built-in super admin first (never a password hash). */
+export function userEntries(config: Config): UserEntry[] {
+  return [
+    { name: config.admin_user, role: "super", mounts: [], builtIn: true },
+    ...Object.entries(config.users).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map((
+      [name, u],
+    ) => ({ name, role: u.role, mounts: [...u.mounts], builtIn: false })),
+  ];
+}
+
+/** The settings that may change while the server runs, as the config has them now. */
+export function serverSettings(config: Config): ServerSettings {
+  const out: Record<string, unknown> = {};
+  for (const key of LIVE_SETTINGS) out[key] = config[key];
+  return out as unknown as ServerSettings;
 }
 
 /** The HTTPS section of the admin snapshot, in the contract's (mutable JSON) shape. */
