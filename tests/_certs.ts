@@ -1,6 +1,6 @@
 // Test certificates made with the openssl CLI: a CA, leaves it signs (with chosen names and
 // validity dates), and keys. Leaves are never the CA itself: rustls refuses a CA certificate
-// used as a server certificate (../shared/DENO-NOTES.md §6).
+// used as a server certificate (docs/DENO-NOTES.md §6).
 
 import { join } from "node:path";
 
