@@ -131,6 +131,8 @@ async function main(): Promise<void> {
     for (const field of loaded.rehashed) {
       log.info("hashed a plain-text password in the config", { field });
     }
+    // A misspelled field loads (forward compatibility) but does nothing: say so, once a field.
+    for (const warning of loaded.warnings) log.warn(warning);
   } catch (err) {
     hasher.close();
     fail(

@@ -122,6 +122,8 @@ export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
   /** Uploaded station logo and favicon (files beside the config, set by the dashboard). */
   logo_file?: string;
   favicon_file?: string;
+  /** Listener statistics: per-minute samples and the session log (false: neither is kept). */
+  stats_enabled: boolean;
   /** Days the listener-session log (statistics) is kept; listener samples have their own tiers. */
   stats_retention_days: number;
   /** A MaxMind-format (.mmdb) country database for statistics; absent: the bundled one, if any. */
@@ -209,6 +211,7 @@ export const CONFIG_DEFAULTS: Readonly<
   page_title: "TinyIce",
   page_subtitle: "",
   accent_color: "#0a58ca",
+  stats_enabled: true,
   stats_retention_days: 90,
   sse_interval_ms: 500,
   max_sse_clients: 200,
@@ -249,6 +252,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   },
   logo_file: nonEmptyString(),
   favicon_file: nonEmptyString(),
+  stats_enabled: boolean(),
   stats_retention_days: integer(1, 3650),
   geoip_db: nonEmptyString(),
   history_path: nonEmptyString(),
@@ -426,3 +430,15 @@ function listProblem(v: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The field names {@linkcode validateConfig} knows at the top level, in a mount and in a user
+ * entry. Any other name is kept as it is (forward compatibility); config/unknown_fields.ts
+ * warns of it, since it is most often a misspelling (`max_listener`).
+ */
+export const KNOWN_FIELDS: Readonly<Record<"topLevel" | "mount" | "user", readonly string[]>> =
+  Object.freeze({
+    topLevel: Object.freeze(Object.keys(TOP_LEVEL_RULES)),
+    mount: Object.freeze(Object.keys(MOUNT_RULES)),
+    user: Object.freeze(Object.keys(USER_RULES)),
+  });

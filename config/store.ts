@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { JsonSyntaxError, nodeAt, scanJson } from "./_json_scan.ts";
 import { isPasswordHash, type PasswordHasher } from "./password.ts";
 import { type Config, CONFIG_DEFAULTS, ConfigError, validateConfig } from "./schema.ts";
+import { unknownFieldMessage, unknownFields } from "./unknown_fields.ts";
 
 /** What {@linkcode loadConfig} found and changed. */
 export interface LoadResult {
@@ -13,6 +14,12 @@ export interface LoadResult {
   created?: { source_password: string; admin_password: string };
   /** Field paths whose plain-text passwords were hashed and written back to the file. */
   rehashed: string[];
+  /**
+   * What in a valid file probably does not do what was meant, one line each, for the log:
+   * unknown (misspelled) fields, fallbacks to mounts that are not configured. Never holds a
+   * field's value.
+   */
+  warnings: string[];
 }
 
 // Letters and digits only: URL-safe, and a double-click selects the whole password.
@@ -72,9 +79,14 @@ export async function loadConfig(
   // Some Windows editors save JSON with a byte order mark, which JSON.parse rejects
   const bom = text.startsWith(BOM) ? BOM : "";
   const body = text.slice(bom.length);
-  const config = validateConfig(parseConfigJson(body, path), path);
+  const raw = parseConfigJson(body, path);
+  const config = validateConfig(raw, path);
+  const warnings = [
+    ...unknownFields(raw).map((u) => unknownFieldMessage(u, path)),
+    ...fallbackWarnings(config, path),
+  ];
   const plain = plainTextPasswords(config);
-  if (plain.length === 0) return { config, rehashed: [] };
+  if (plain.length === 0) return { config, rehashed: [], warnings };
 
   const hashes = await Promise.all(plain.map((p) => hasher.hash(p.value)));
   const root = scanJson(body);
@@ -92,7 +104,25 @@ export async function loadConfig(
   const target = await Deno.realPath(path);
   const { mode } = await Deno.stat(target);
   await writeFileAtomic(target, next, mode === null ? undefined : mode & PERMISSION_BITS);
-  return { config: rehashedConfig, rehashed: plain.map((p) => p.field) };
+  return { config: rehashedConfig, rehashed: plain.map((p) => p.field), warnings };
+}
+
+/**
+ * A fallback to a mount that is neither configured nor fed by a configured relay: allowed (as
+ * in Icecast, a source may go live there with the default password), but more often a typo,
+ * under which listeners are cut off instead of moved.
+ */
+function fallbackWarnings(config: Config, path: string): string[] {
+  const known = new Set([...Object.keys(config.mounts), ...config.relays.map((r) => r.mount)]);
+  const out: string[] = [];
+  for (const [mount, { fallback }] of Object.entries(config.mounts)) {
+    if (fallback === undefined || known.has(fallback)) continue;
+    out.push(
+      `mounts[${JSON.stringify(mount)}].fallback in ${path} names ${fallback}, which is not ` +
+        `configured: listeners move there only while a source is live on it`,
+    );
+  }
+  return out;
 }
 
 /** Random bytes in a temp file's name, as hex digits. */
@@ -190,11 +220,13 @@ async function createConfig(path: string, hasher: PasswordHasher): Promise<LoadR
     source_timeout_s: d.source_timeout_s,
     header_timeout_s: d.header_timeout_s,
     low_latency_mode: false,
-    mounts: { "/live": { name: "Live", public: true } },
+    // No name: a name in the config wins over the encoder's (`-ice_name`, BUTT's stream
+    // name), and one the operator never chose hid theirs (the README's ffmpeg example).
+    mounts: { "/live": { public: true } },
   };
   const config = validateConfig(raw, path);
   await writeFileAtomic(path, `${JSON.stringify(raw, null, 2)}\n`, NEW_CONFIG_MODE);
-  return { config, created, rehashed: [] };
+  return { config, created, rehashed: [], warnings: [] };
 }
 
 function parseConfigJson(text: string, path: string): unknown {

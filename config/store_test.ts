@@ -60,7 +60,8 @@ Deno.test("loadConfig() creates a 0600 config with hashed passwords on first run
       "low_latency_mode",
       "mounts",
     ]);
-    assert.deepEqual(stored.mounts, { "/live": { name: "Live", public: true } });
+    // No name of its own: the encoder's (`-ice_name`) shows until the operator sets one.
+    assert.deepEqual(stored.mounts, { "/live": { public: true } });
     assert.ok(!text.includes(source_password) && !text.includes(admin_password));
     assert.ok(isPasswordHash(stored.source_password));
     assert.ok(isPasswordHash(stored.admin_password));
@@ -238,6 +239,37 @@ Deno.test("loadConfig() rejects an invalid field without rewriting the file", as
     /: admin_password is required$/,
     hasher,
   );
+});
+
+Deno.test("loadConfig() warns of unknown fields and of fallbacks to unconfigured mounts, and loads", async () => {
+  using hasher = new PasswordHasher();
+  await withTempDir(async (dir) => {
+    const path = join(dir, "tinyice.json");
+    const hash = await hasher.hash("pw");
+    const text = JSON.stringify({
+      source_password: hash,
+      admin_password: hash,
+      max_listener: 5,
+      relays: [{ url: "http://origin.example/r", mount: "/relayed" }],
+      mounts: {
+        "/a": { fallback: "/typo", pasword: "x" },
+        "/b": { fallback: "/a" },
+        "/c": { fallback: "/relayed" },
+      },
+    });
+    await Deno.writeTextFile(path, text);
+    const result = await loadConfig(path, hasher);
+    assert.deepEqual(result.warnings, [
+      `Unknown field max_listener in ${path} (did you mean max_listeners?): it is kept in the ` +
+      `file but has no effect`,
+      `Unknown field mounts["/a"].pasword in ${path} (did you mean password?): it is kept in ` +
+      `the file but has no effect`,
+      `mounts["/a"].fallback in ${path} names /typo, which is not configured: listeners move ` +
+      `there only while a source is live on it`,
+    ]);
+    assert.equal(result.config.mounts["/a"].fallback, "/typo");
+    assert.equal(await Deno.readTextFile(path), text, "the file is left as it was");
+  });
 });
 
 Deno.test("writeFileAtomic() writes, replaces and leaves no temp files", async () => {

@@ -4,6 +4,7 @@
 import type { Config } from "./schema.ts";
 import { validateConfig } from "./schema.ts";
 import { writeFileAtomic } from "./store.ts";
+import { isDeepStrictEqual } from "node:util";
 
 /** Edits a copy of the config; see `ServerContext.updateConfig`. */
 export type ConfigEdit = (draft: Config) => void;
@@ -33,6 +34,40 @@ export class ConfigSaveError extends Error {
   }
 }
 
+/** The config file's own JSON object, as written (no defaults filled in). */
+async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+  const text = await Deno.readTextFile(path);
+  const parsed = JSON.parse(text.replace(/^\uFEFF/, ""));
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new TypeError("the top level is not an object");
+  }
+  return parsed;
+}
+
+/**
+ * The file's object with the top-level fields the edit changed replaced by their validated
+ * values (and removed ones removed); every other field stays exactly as written. Writing the
+ * whole validated config instead froze every default into the file, so a later change of a
+ * default never reached a config that had once been saved from the dashboard.
+ */
+export function withChanges(
+  file: Record<string, unknown>,
+  before: Config,
+  edited: Config,
+  validated: Config,
+): Record<string, unknown> {
+  const out = { ...file };
+  const b = before as unknown as Record<string, unknown>;
+  const e = edited as unknown as Record<string, unknown>;
+  const v = validated as unknown as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(b), ...Object.keys(e)])) {
+    if (isDeepStrictEqual(b[key], e[key])) continue;
+    if (e[key] === undefined) delete out[key];
+    else out[key] = v[key] ?? e[key];
+  }
+  return out;
+}
+
 /** Returns `updateConfig(edit)` for {@linkcode ServerContext.updateConfig}. */
 export function configUpdater(
   options: ConfigUpdaterOptions,
@@ -54,7 +89,8 @@ export function configUpdater(
         try {
           const mode = await Deno.stat(path).then((s) => s.mode ?? undefined, () => 0o600);
           const target = await Deno.realPath(path).catch(() => path);
-          await writeFileAtomic(target, `${JSON.stringify(next, null, 2)}\n`, mode && mode & 0o777);
+          const file = withChanges(await readJsonObject(target), base, draft, next);
+          await writeFileAtomic(target, `${JSON.stringify(file, null, 2)}\n`, mode && mode & 0o777);
         } catch (err) {
           throw new ConfigSaveError(`Cannot save config ${path}`, err);
         }

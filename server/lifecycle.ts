@@ -6,7 +6,7 @@ import { loadConfig } from "../config/store.ts";
 import { type ConnHandlers, handleConn } from "./http/conn.ts";
 import type { ServerContext } from "./http/context.ts";
 import type { ConnectionGate } from "./http/admission.ts";
-import { serveListener } from "./icecast/listen.ts";
+import { serveListener, setListenersNoDelay } from "./icecast/listen.ts";
 import { mountPolicy } from "./icecast/mount_settings.ts";
 import { serveSource } from "./icecast/source.ts";
 import type { Acceptor } from "./net/accept.ts";
@@ -70,8 +70,7 @@ export class Lifecycle {
       if (event.type === "title" && event.mount.title) {
         history.record({
           mount: event.mount.path,
-          title: event.mount.title,
-          artist: event.mount.artist,
+          ...splitSong(event.mount.title, event.mount.artist),
           listeners: event.mount.listeners.size,
         });
       }
@@ -114,6 +113,10 @@ export class Lifecycle {
     new BanList(next.metrics_allow, "metrics_allow"); // refused here, not at the first scrape
     ctx.bans = bans;
     ctx.trustedProxies = trustedProxies;
+    if (next.low_latency_mode !== ctx.config.low_latency_mode) {
+      // Listeners already connected switch too; new ones read the mode when they connect.
+      setListenersNoDelay(ctx, next.low_latency_mode);
+    }
     if (next.write_interval_ms !== ctx.config.write_interval_ms) {
       clearInterval(this.#flusher);
       this.#flusher = setInterval(() => ctx.registry.flush(), next.write_interval_ms);
@@ -136,8 +139,9 @@ export class Lifecycle {
     try {
       if (!next) {
         if (!configPath) return false;
-        next = (await loadConfig(configPath, this.#ctx.hasher)).config;
-        if (adjust) next = adjust(next);
+        const loaded = await loadConfig(configPath, this.#ctx.hasher);
+        for (const warning of loaded.warnings) log.warn(warning);
+        next = adjust ? adjust(loaded.config) : loaded.config;
       }
     } catch (err) {
       const reason = err instanceof ConfigError
@@ -201,4 +205,20 @@ export class Lifecycle {
     ctx.history.close();
     ctx.log.info("server stopped");
   }
+}
+
+/** Separates an ICY title's artist, as most encoders send both in one: `Artist - Title`. */
+const ARTIST_SEPARATOR = " - ";
+
+/**
+ * The song history's title and artist: the source's artist when it named one (Vorbis
+ * comments), else split at the first " - " of the title when both sides hold text, so the
+ * history page's artist column is filled for ICY sources. Otherwise the title alone.
+ */
+export function splitSong(title: string, artist?: string): { title: string; artist?: string } {
+  if (artist) return { title, artist };
+  const at = title.indexOf(ARTIST_SEPARATOR);
+  const before = at > 0 ? title.slice(0, at).trim() : "";
+  const after = at > 0 ? title.slice(at + ARTIST_SEPARATOR.length).trim() : "";
+  return before && after ? { title: after, artist: before } : { title };
 }

@@ -23,7 +23,13 @@ import {
 const AUTH = basicAuth("source", SOURCE_PW);
 const ADMIN = "admin:adminpw";
 const ADMIN_AUTH = basicAuth("admin", "adminpw");
-const SERVER_INFO = { admin_email: "ops@example.org", location: "Testlab" };
+/**
+ * The mounts these tests stream to, configured (approved) but with no settings of their own:
+ * an unapproved mount stays out of status-json.xsl and playlists, and an empty entry leaves
+ * every value to the source.
+ */
+const APPROVED = { mounts: { "/a.mp3": {}, "/c.mp3": {}, "/stream": {} } };
+const SERVER_INFO = { admin_email: "ops@example.org", location: "Testlab", ...APPROVED };
 
 async function get(port: number, target: string, extra = ""): Promise<Reply> {
   return parseReply(
@@ -391,7 +397,7 @@ Deno.test("/admin/metadata answers Icecast's exact success response (Content-Len
 });
 
 Deno.test("/admin/metadata: song wins, artist+title join with ` - `, title alone is ignored", async () => {
-  await using srv = await startTestServer();
+  await using srv = await startTestServer(APPROVED);
   using _src = await openSource(srv.port, "/a.mp3");
   const title = async () => JSON.parse((await statusReply(srv.port)).body).icestats.source.title;
   const update = (q: string) => admin(srv.port, `/admin/metadata?mount=/a.mp3&mode=updinfo&${q}`);
@@ -457,7 +463,7 @@ Deno.test(needs(["curl"], {
   name:
     "/admin/metadata with source credentials from another IP is refused; admin credentials pass",
   async fn() {
-    await using srv = await startTestServer();
+    await using srv = await startTestServer(APPROVED);
     using _src = await openSource(srv.port, "/a.mp3");
     const title = async () => JSON.parse((await statusReply(srv.port)).body).icestats.source.title;
     const url = (song: string) =>
@@ -481,7 +487,7 @@ Deno.test(needs(["curl"], {
 }));
 
 Deno.test("/admin.cgi updates the title with ?pass=: missing pass 400, wrong pass 401, exact success page", async () => {
-  await using srv = await startTestServer();
+  await using srv = await startTestServer(APPROVED);
   using _src = await openSource(srv.port, "/stream");
   const missing = await get(srv.port, "/admin.cgi?mode=updinfo&song=x");
   assert.equal(missing.status, 400);
@@ -509,7 +515,7 @@ Deno.test("/admin.cgi updates the title with ?pass=: missing pass 400, wrong pas
 });
 
 Deno.test("GET /<mount>.m3u is Icecast's one-line playlist, using Host only when it has a port", async () => {
-  await using srv = await startTestServer();
+  await using srv = await startTestServer(APPROVED);
   using _src = await openSource(srv.port, "/a.mp3", ALPHA_HEADERS);
   const withPort = parseReply(
     await exchange(srv.port, "GET /a.mp3.m3u HTTP/1.0\r\nHost: radio.example:8123\r\n\r\n"),
@@ -528,7 +534,7 @@ Deno.test("GET /<mount>.m3u is Icecast's one-line playlist, using Host only when
 });
 
 Deno.test("GET /<mount>.m3u8 and .pls list the stream with its name", async () => {
-  await using srv = await startTestServer();
+  await using srv = await startTestServer(APPROVED);
   using _src = await openSource(srv.port, "/a.mp3", ALPHA_HEADERS);
   const host = `Host: 127.0.0.1:${srv.port}\r\n`;
   const m3u8 = parseReply(await exchange(srv.port, `GET /a.mp3.m3u8 HTTP/1.0\r\n${host}\r\n`));
@@ -548,7 +554,7 @@ Deno.test("GET /<mount>.m3u8 and .pls list the stream with its name", async () =
 });
 
 Deno.test("GET /<mount>.xspf is Icecast's XSPF document", async () => {
-  await using srv = await startTestServer();
+  await using srv = await startTestServer(APPROVED);
   using src = await openSource(
     srv.port,
     "/a.mp3",

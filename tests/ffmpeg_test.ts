@@ -341,7 +341,8 @@ for (const { legacy, label, mount } of mp3Cases) {
   Deno.test(needs(["ffmpeg", "ffprobe", "curl"], {
     name: `${label} goes live and ffmpeg and curl listeners get valid MP3 with exact ICY blocks`,
     async fn() {
-      await using srv = await startTestServer();
+      // Configured (approved): status-json.xsl lists no other mount.
+      await using srv = await startTestServer({ mounts: { [mount]: {} } });
       const src = ffmpegSource({ port: srv.port, mount, legacy, name: "Sine Radio" });
       try {
         await waitFor(async () => (await statusOf(srv.port, mount)) !== undefined, "mount live");

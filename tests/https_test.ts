@@ -137,7 +137,11 @@ Deno.test(needs(["openssl", "ffmpeg"], {
   async fn() {
     await withCa(async (dir, ca) => {
       const leaf = await ca.leaf("radio", ["127.0.0.1"]);
-      await using srv = await startTestServer(httpsWith(leaf));
+      // Configured (approved): status-json.xsl lists no other mount.
+      await using srv = await startTestServer({
+        ...httpsWith(leaf),
+        mounts: { "/tls.mp3": {}, "/put.mp3": {}, "/source.mp3": {} },
+      });
       const hp = srv.server.httpsPort!;
       const sources: Deno.ChildProcess[] = [];
       try {

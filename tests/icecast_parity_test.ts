@@ -460,7 +460,8 @@ Deno.test(needs(["curl"], {
   name:
     "CORS: status and playlists expose the ICY headers, a browser preflight on a mount gets 204, libshout's OPTIONS * is unchanged",
   async fn() {
-    await using srv = await startTestServer();
+    // Configured (approved): status-json.xsl and playlists list no other mount.
+    await using srv = await startTestServer({ mounts: { "/live": {} } });
     const port = srv.port;
     using _src = await openSource(port, "/live");
     for (const target of ["/status-json.xsl", "/live.m3u", "/live.xspf"]) {

@@ -162,8 +162,10 @@ Deno.test("a mount's name, genre, description, url, bitrate and public flag agre
   assert.equal(state2.mounts.find((m: { path: string }) => m.path === "/live").public, true);
 });
 
-Deno.test("without config, the source's own info and ice-public reach every surface", async () => {
-  await using srv = await startTestServer();
+Deno.test("with an empty config entry, the source's own info and ice-public reach every surface", async () => {
+  // Configured but empty: approved (status-json.xsl lists no other mount), every value the
+  // source's. A mount without any entry waits for approval (tests/rough_edges_test.ts).
+  await using srv = await startTestServer({ mounts: { "/open": {} } });
   using _src = await openSource(
     srv.port,
     "/open",

@@ -143,7 +143,8 @@ Deno.test(needs(["ezstream", "ffmpeg"], {
         "-metadata",
         "artist=Lab",
       ], `${dir}/tone.mp3`);
-      await using srv = await startTestServer();
+      // Configured (approved): status-json.xsl and playlists list no other mount.
+      await using srv = await startTestServer({ mounts: { "/ez.mp3": {} } });
       const xml = `${dir}/ez.xml`;
       await Deno.writeTextFile(
         xml,
@@ -243,7 +244,8 @@ Deno.test(needs(["liquidsoap"], {
   name: "liquidsoap output.icecast (no Host header) goes live and a listener gets its MP3",
   async fn() {
     await withTempDir("tinyice-real-", async (dir) => {
-      await using srv = await startTestServer();
+      // Configured (approved): status-json.xsl and playlists list no other mount.
+      await using srv = await startTestServer({ mounts: { "/liq.mp3": {} } });
       await Deno.writeTextFile(
         `${dir}/script.liq`,
         `settings.init.allow_root.set(true)\nsettings.log.file.set(false)\n` +
@@ -310,7 +312,8 @@ Deno.test(needs(["ices2", "ffmpeg"], {
         "artist=Lab",
       ], `${dir}/tone.ogg`);
       await Deno.writeTextFile(`${dir}/playlist.txt`, `${dir}/tone.ogg\n`);
-      await using srv = await startTestServer();
+      // Configured (approved): status-json.xsl and playlists list no other mount.
+      await using srv = await startTestServer({ mounts: { "/ices.ogg": {} } });
       await Deno.writeTextFile(
         `${dir}/ices.xml`,
         `<?xml version="1.0"?>\n<ices><background>0</background><logpath>${dir}</logpath>` +

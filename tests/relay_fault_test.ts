@@ -16,7 +16,12 @@ import {
 Deno.test("an exception in Mount.write() is logged at error level with its stack and ends only that source", async () => {
   await withTempDir("tinyice-fault-", async (dir) => {
     const logFile = `${dir}/tinyice.log`;
-    await using srv = await startTestServer({ logFile, logLevel: "info" });
+    // Configured (approved): status-json.xsl and playlists list no other mount.
+    await using srv = await startTestServer({
+      mounts: { "/healthy": {} },
+      logFile,
+      logLevel: "info",
+    });
     using broken = await openSource(srv.port, "/broken");
     using healthy = await openSource(srv.port, "/healthy");
     const { client: listener } = await openListener(srv.port, "/healthy", {

@@ -43,7 +43,8 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
         "the origin's /live",
         15_000,
       );
-      await using srv = await startTestServer();
+      // Configured (approved): this relay runs outside the config, which alone approves.
+      await using srv = await startTestServer({ mounts: { "/edge": {} } });
       await withRelay(srv, relayEntry(`http://127.0.0.1:${origin.port}/live`), async (relay) => {
         await waitFor(() => relay.state().state === "live", "relay live", 15_000);
         await setTitle(origin.port, "/live", "Origin Song – Ünïcode");
@@ -89,7 +90,8 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
         "the origin's /live.ogg",
         15_000,
       );
-      await using srv = await startTestServer();
+      // Configured (approved): this relay runs outside the config, which alone approves.
+      await using srv = await startTestServer({ mounts: { "/edge": {} } });
       await withRelay(
         srv,
         relayEntry(`http://127.0.0.1:${origin.port}/live.ogg`),
@@ -117,7 +119,8 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
   name:
     "icecast2 as an edge of TinyIce: our titles reach its status-json, its relayed audio decodes",
   async fn() {
-    await using srv = await startTestServer();
+    // Configured (approved): status-json.xsl and playlists list no other mount.
+    await using srv = await startTestServer({ mounts: { "/live": {} } });
     const encoder = ffmpegSource({ port: srv.port, mount: "/live", seconds: 120, name: "Tiny" });
     try {
       await waitFor(async () => (await statusSources(srv.port)).length === 1, "our /live", 15_000);

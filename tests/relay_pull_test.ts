@@ -86,7 +86,8 @@ async function readUntil(
 }
 
 Deno.test("a relayed upstream's StreamUrl travels with its title into our own ICY blocks", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): this relay runs outside the config, which alone approves.
+  await using srv = await startTestServer({ mounts: { "/edge": {} } });
   await using up = FakeUpstream.start(
     // The fake writes `StreamTitle='<this>';`, so this yields a block with both fields.
     mp3Upstream({ metaint: 1000, title: () => "Song';StreamUrl='http://art.example/1" }),
@@ -106,7 +107,8 @@ Deno.test("a relayed upstream's StreamUrl travels with its title into our own IC
 });
 
 Deno.test("a relayed ICY 200 OK upstream: audio exact after stripping, titles in status-json and in our own ICY framing", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): this relay runs outside the config, which alone approves.
+  await using srv = await startTestServer({ mounts: { "/edge": {} } });
   await using up = FakeUpstream.start(
     mp3Upstream({ metaint: 1000, title: (b) => `Song ${Math.floor(b / 8)}` }),
   );

@@ -56,7 +56,8 @@ async function titleOn(srv: TestServer, mount: string): Promise<unknown> {
 
 Deno.test("PushRelay sends a mount to another TinyIce byte for byte, with its titles", async () => {
   await using origin = await startTestServer(FAST);
-  await using target = await startTestServer(FAST);
+  // Configured (approved): the target's status-json.xsl lists no other mount.
+  await using target = await startTestServer({ ...FAST, mounts: { "/live": {} } });
   const push = new PushRelay(origin.server.ctx, pushTo(`http://127.0.0.1:${target.port}/live`));
   push.start();
   try {

@@ -274,7 +274,8 @@ Deno.test("max_connections_per_ip (64): the 65th connection from 127.0.0.2 gets 
 // Old: the first failed log write threw, the process died and every listener was dropped.
 Deno.test("a full disk (--log-file /dev/full --auth-log-file /dev/full) never stops the server: the listener keeps its bytes and SIGTERM exits 0", async () => {
   await withTempDir("tinyice-sec-", async (dir) => {
-    const { port, args } = await plainConfig(dir);
+    // Configured (approved): status-json.xsl lists no other mount.
+    const { port, args } = await plainConfig(dir, { mounts: { "/live": {} } });
     // Deno opens a device file only with --allow-all ("Requires all access to /dev/full")
     await using srv = new TinyIce(
       [...args, "--log-file", "/dev/full", "--auth-log-file", "/dev/full"],

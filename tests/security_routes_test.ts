@@ -226,7 +226,8 @@ Deno.test(needs(["python3"], {
   name:
     "/admin/stats stays well-formed XML with only known elements against a hostile source (finding 11)",
   async fn() {
-    await using srv = await startTestServer();
+    // Configured (approved): status-json.xsl and playlists list no other mount.
+    await using srv = await startTestServer({ mounts: { "/x": {} } });
     const info = "listeners>9</listeners><injected>1</injected><x=1;samplerate=44100;" +
       "bitrate=128;channels=%0D%0A2;artist=fake;title=fake";
     using src = await openSource(
@@ -255,7 +256,8 @@ Deno.test(needs(["python3"], {
 }));
 
 Deno.test("Mount paths with line breaks, bidi controls or 7000 characters are refused at connect (finding 12)", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/ok-1.mp3": {} } });
   const bad = [
     ["/nl%0Ainjected", 400],
     ["/cr%0Dx", 400],

@@ -165,7 +165,8 @@ Deno.test("SOURCE beyond max_sources gets 403 `too many sources connected`", asy
 });
 
 Deno.test("PUT without Content-Type gets 403 `No Content-type given`; SOURCE without it is audio/mpeg", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/nt.mp3": {} } });
   const put = await exchange(
     srv.port,
     `PUT /nt.mp3 HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Expect: 100-continue\r\n\r\n`,
@@ -331,7 +332,8 @@ Deno.test("A source that sends nothing for source_timeout_s is dropped", async (
 });
 
 Deno.test("libshout's unauthenticated probe gets 401 and never counts as a failed login", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/ez.mp3": {} } });
   // The captured ezstream pair: the probe (no auth, Content-Length: 0), then the real login.
   const ezHead = (auth: string, length: string) =>
     `SOURCE /ez.mp3 HTTP/1.0\r\n${auth}Host: 127.0.0.1:${srv.port}\r\n` +
@@ -392,7 +394,8 @@ Deno.test("GET /admin/!POKE (libshout's second probe) gets 400", async () => {
 });
 
 Deno.test("darkice's captured SOURCE (bare-LF lines, head in two writes) goes live with its ice-* headers", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/darkice.mp3": {} } });
   using src = await RawClient.connect(srv.port);
   const auth = btoa(`source:${SOURCE_PW}`);
   await src.send(
@@ -433,7 +436,8 @@ Deno.test("A head whose blank line arrives in a separate write is still recognis
 });
 
 Deno.test("liquidsoap's captured SOURCE (no Host) goes live and its ice-* headers show in /status-json.xsl", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/liq.mp3": {} } });
   using src = await RawClient.connect(srv.port);
   await src.send(
     "SOURCE /liq.mp3 HTTP/1.0\r\nice-url: http://liq.example\r\nice-name: Liq Name\r\n" +
@@ -457,7 +461,8 @@ Deno.test("liquidsoap's captured SOURCE (no Host) goes live and its ice-* header
 });
 
 Deno.test("ezstream's metadata GET gets 401 without auth, then 200 with auth and the title changes", async () => {
-  await using srv = await startTestServer();
+  // Configured (approved): status-json.xsl and playlists list no other mount.
+  await using srv = await startTestServer({ mounts: { "/ez.mp3": {} } });
   using _src = await openSource(srv.port, "/ez.mp3");
   const req = "GET /admin/metadata?mode=updinfo&mount=%2fez%2emp3&charset=UTF%2d8&artist=Lab" +
     `&title=Sine%20Test HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUser-Agent: libshout/2.4.6\r\n`;
@@ -630,7 +635,8 @@ Deno.test(needs(["ffmpeg"], {
     }).output();
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     const ogg = out.stdout;
-    await using srv = await startTestServer({ burst_size: 4096 });
+    // Configured (approved): status-json.xsl and playlists list no other mount.
+    await using srv = await startTestServer({ mounts: { "/opus.ogg": {} }, burst_size: 4096 });
     using src = await openSource(srv.port, "/opus.ogg", "Content-Type: audio/ogg\r\n");
     // Two thirds now, the rest once the late listener has joined.
     const split = Math.floor(ogg.length * 2 / 3);

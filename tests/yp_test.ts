@@ -129,6 +129,13 @@ Deno.test("YpAnnouncer adds a public mount with Icecast's fields, touches it eve
       "Content-Type: audio/mpeg\r\nice-public: 1\r\n",
     );
     const pumpHidden = feed(hidden);
+    // Not configured (waiting for approval): never announced, whatever its source says.
+    using unapproved = await openSource(
+      srv.port,
+      "/unapproved.mp3",
+      "Content-Type: audio/mpeg\r\nice-public: 1\r\n",
+    );
+    const pumpUnapproved = feed(unapproved);
     const { client: listener } = await openListener(srv.port, "/yp.mp3", { expect: / 200 OK/ });
     try {
       await waitFor(() => dir.of("add").length === 1, "the add");
@@ -182,10 +189,15 @@ Deno.test("YpAnnouncer adds a public mount with Icecast's fields, touches it eve
         dir.requests.every((r) => !r.raw.includes("private")),
         "the non-public mount is never announced",
       );
+      assert.ok(
+        dir.requests.every((r) => !r.raw.includes("unapproved")),
+        "the unapproved mount is never announced",
+      );
       assert.equal(yp.status().length, 1);
     } finally {
       listener[Symbol.dispose]();
       await pumpHidden.stop();
+      await pumpUnapproved.stop();
     }
   } finally {
     await yp.close();
@@ -334,10 +346,12 @@ Deno.test("YpAnnouncer removes a mount whose config stops making it public, and 
 
 Deno.test(needs(["ffmpeg"], {
   name:
-    "YpAnnouncer lists an unconfigured mount whose ffmpeg source sends ice-public, with the Ogg subtype in stype",
+    "YpAnnouncer lists a mount with an empty entry whose ffmpeg source sends ice-public, with the Ogg subtype in stype",
   async fn() {
     await using dir = new Directory();
-    await using srv = await startTestServer({ yp_urls: [dir.url] });
+    // Configured but empty (approved; an unapproved mount is never listed): the source's
+    // ice-public decides.
+    await using srv = await startTestServer({ yp_urls: [dir.url], mounts: { "/ogg": {} } });
     const yp = new YpAnnouncer(srv.server.ctx, { addDelayMs: 300, minTouchFreqS: 1 });
     const ffmpeg = ffmpegSource({
       port: srv.port,

@@ -169,7 +169,8 @@ export const MOUNT_ROUTES: ApiRoute[] = [
     method: "PUT",
     path: "/mounts/{mount}/fallback",
     tag: "Sources",
-    summary: "Set (or clear, with an empty string) the mount's runtime fallback",
+    summary: "Set (or clear, with an empty string) the mount's fallback: saved for a configured " +
+      "mount, for this run otherwise; it must name a configured, relayed or live mount",
     body: "Fallback",
     response: "Mount",
     handler: async (call) => {

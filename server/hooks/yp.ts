@@ -7,7 +7,7 @@ import { mountConfig } from "../../config/schema.ts";
 import type { Mount } from "../../relay/mod.ts";
 import type { ServerContext, YpStatus } from "../http/context.ts";
 import { SERVER_ID } from "../http/response.ts";
-import { mountInfo, UNSPECIFIED } from "../icecast/mount_info.ts";
+import { isApproved, mountInfo, UNSPECIFIED } from "../icecast/mount_info.ts";
 import { baseUrl } from "../icecast/status.ts";
 
 /** Icecast waits this long after a source starts before the first `add`: short sessions stay unlisted. */
@@ -115,9 +115,9 @@ function maskedUrl(url: string): string {
   }
 }
 
-/** True when `mount` belongs in the directories now: live, public, not disabled. */
-function isListable(ctx: Pick<ServerContext, "config">, mount: Mount): boolean {
-  if (!mount.source) return false;
+/** True when `mount` belongs in the directories now: live, approved, public, not disabled. */
+function isListable(ctx: Pick<ServerContext, "config" | "relays">, mount: Mount): boolean {
+  if (!mount.source || !isApproved(ctx, mount.path)) return false;
   if (mountConfig(ctx.config, mount.path)?.disabled) return false;
   return mountInfo(ctx.config, mount.path, mount).isPublic === true;
 }

@@ -5,6 +5,7 @@
 
 import { type Config, mountConfig } from "../../config/schema.ts";
 import type { Mount, MountMeta } from "../../relay/mod.ts";
+import type { ServerContext } from "../http/context.ts";
 
 export interface MountInfo {
   name?: string;
@@ -14,7 +15,10 @@ export interface MountInfo {
   url?: string;
   /** Listed in directories: the config's `public`, else the source's `ice-public`. */
   isPublic?: boolean;
-  /** The bitrate the source declared (`ice-bitrate`), as it sent it. */
+  /**
+   * The bitrate the source declared (`ice-bitrate`), as it sent it; for an MP3 source that
+   * declared none, the one its frame headers carry (source.ts), in kbit/s.
+   */
   bitrate?: string;
   /** The source's `ice-audio-info` header, whole. */
   audioInfo?: string;
@@ -49,4 +53,18 @@ export function mountInfo(config: Config, path: string, mount?: Mount): MountInf
     bitrate: meta.bitrate,
     audioInfo: meta.audioInfo,
   };
+}
+
+/**
+ * True when the operator set `path` up: it has a `mounts` entry, or a pull relay (from the
+ * config or the master's mount list) feeds it. A mount a source opened by itself with the
+ * default password is not approved until an admin approves it (which adds the entry): until
+ * then it is left out of everything public (status-json.xsl, playlists, YP, the station page)
+ * but stays in /admin/stats and the dashboard. Its listeners may still connect directly, as
+ * Icecast lets them: hiding is about not advertising a stream nobody vetted, not a lock.
+ */
+export function isApproved(ctx: Pick<ServerContext, "config" | "relays">, path: string): boolean {
+  if (mountConfig(ctx.config, path) !== undefined) return true;
+  if (ctx.config.relays.some((r) => r.mount === path)) return true;
+  return ctx.relays.states().some((s) => s.kind === "pull" && s.mount === path);
 }

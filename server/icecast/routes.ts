@@ -5,6 +5,7 @@ import type { RouteTable } from "../http/router.ts";
 import { htmlError } from "../http/response.ts";
 import { handleAdmin, handleAdminCgi } from "./admin.ts";
 import { playlist, splitPlaylist } from "./playlists.ts";
+import { isApproved } from "./mount_info.ts";
 import { statusJson } from "./status.ts";
 import { addMissingFields, corsFields } from "../http/extra_headers.ts";
 
@@ -28,7 +29,9 @@ export const ICECAST_ROUTES: RouteTable = {
   postPrefix: [],
   fallback: (req, ctx) => {
     const pl = splitPlaylist(req.path);
-    const mount = pl && ctx.registry.resolve(pl.mount);
+    // A playlist advertises a stream: none for a mount waiting for approval (its listeners
+    // may still open the mount's own URL, as in Icecast).
+    const mount = pl && isApproved(ctx, pl.mount) && ctx.registry.resolve(pl.mount);
     return mount ? playlist(req, ctx, mount, pl.suffix) : undefined;
   },
 };

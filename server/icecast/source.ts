@@ -19,6 +19,7 @@ import { authFailure, needAuth, textError, writeResponse } from "../http/respons
 import type { Socket } from "../net/socket.ts";
 import { ownersOf } from "../security/tenancy.ts";
 import { urlAuthClient } from "./url_auth.ts";
+import { Mp3BitrateProbe } from "./mp3_bitrate.ts";
 
 /** Icecast's source user name, for mounts without a `username` of their own. */
 export const SOURCE_USER = DEFAULT_SOURCE_USER;
@@ -375,6 +376,9 @@ export async function serveSource(
     await sock.writeAll(
       req.headers.get("expect")?.toLowerCase() === "100-continue" ? CONTINUE_AND_OK : OK,
     );
+    // An MP3 encoder that declares no bitrate (ffmpeg) gets the one its frames carry; the
+    // probe reads only the first frames, then the check below is one boolean per chunk.
+    let probe = mount.format === "mp3" && !mount.meta.bitrate ? new Mp3BitrateProbe() : undefined;
     // Read on every chunk, so a reload switching low-latency mode applies at once.
     const write = (chunk: Uint8Array) => {
       try {
@@ -382,6 +386,11 @@ export async function serveSource(
         if (ctx.config.low_latency_mode) mount.flush();
       } catch (err) {
         throw new RelayFault(err);
+      }
+      if (probe) {
+        const kbps = probe.push(chunk);
+        if (kbps) mount.meta = { ...mount.meta, bitrate: String(kbps) };
+        if (probe.isDone) probe = undefined;
       }
     };
     stopReason = await pumpBody(req, sock, write, config.source_timeout_s * 1000) ?? stopReason;

@@ -4,7 +4,7 @@
 import type { Mount } from "../../relay/mod.ts";
 import { mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
-import { mountInfo, UNSPECIFIED } from "./mount_info.ts";
+import { isApproved, mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import { escapeXml, httpDate, SERVER_ID } from "../http/response.ts";
 
 const pad = (n: number) => String(n).padStart(2, "0");
@@ -85,6 +85,14 @@ function objectJson(entries: Iterable<[string, string]>): string {
   return out + '"dummy":null}';
 }
 
+/**
+ * The live mounts public status documents list: approved ones only (see
+ * {@linkcode isApproved}); /admin/stats lists every live mount.
+ */
+export function publicLiveMounts(ctx: ServerContext): Mount[] {
+  return ctx.registry.live().filter((m) => isApproved(ctx, m.path));
+}
+
 /** The `/status-json.xsl` body: `source` is an object for one, an array for many, absent for none. */
 export function statusJson(ctx: ServerContext): string {
   const c = ctx.config;
@@ -93,7 +101,7 @@ export function statusJson(ctx: ServerContext): string {
     `"location":${JSON.stringify(c.location)},"server_id":${JSON.stringify(SERVER_ID)},` +
     `"server_start":${JSON.stringify(statsDate(ctx.startedAt))},` +
     `"server_start_iso8601":${JSON.stringify(isoDate(ctx.startedAt))}`;
-  const sources = ctx.registry.live().map((m) => objectJson(sourceStats(m, ctx)));
+  const sources = publicLiveMounts(ctx).map((m) => objectJson(sourceStats(m, ctx)));
   const source = sources.length === 0
     ? ""
     : sources.length === 1

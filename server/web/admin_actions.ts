@@ -37,10 +37,44 @@ import type { RequestHead } from "../http/http1.ts";
 import { parseBanEntry } from "../security/ip_ban.ts";
 import { checkCsrf } from "../security/session.ts";
 import { canManage, findUser } from "../security/tenancy.ts";
+import { mountPathProblem } from "../../config/mount_path.ts";
 import { LIVE_SETTINGS } from "../../config/live_settings.ts";
 
 /** Shortest password a user may set from the dashboard or the API. */
 const MIN_PASSWORD_CHARS = 8;
+/** Mount fields that inherit (from the encoder) when absent: an empty string removes them. */
+const INHERITED_TEXT = ["name", "genre", "description"] as const;
+/** Mount fields that inherit (from the global settings) when absent. */
+const INHERITED_NUMBERS = { max_listeners: 1_000_000, burst_size: MAX_BURST_BYTES } as const;
+/** Text a config field may not hold (it ends up in headers, playlists and logs). */
+const CONTROL_CHARS = /\p{Cc}/u;
+
+/**
+ * `fallback` for mount `path`, checked the way the form words it (field named first): a mount
+ * path, not `path` itself, managed by the user, and a mount that exists: configured, fed by a
+ * configured relay, or live now. A fallback to nothing once saved silently and cut listeners
+ * off instead of moving them. The format and self checks come before tenancy (a malformed
+ * value is a 400, not "you do not manage it"); existence after it, so a tenant cannot probe
+ * for mounts it does not manage.
+ */
+function checkFallback(call: Call, path: string, fallback: string): void {
+  const { ctx, user } = call;
+  const problem = mountPathProblem(fallback);
+  if (problem) throw new ActionError(400, `fallback ${JSON.stringify(fallback)} ${problem}`);
+  if (fallback === path) throw new ActionError(400, "fallback must be another mount than itself");
+  if (!canManage(ctx.config, user, fallback)) {
+    throw new ActionError(403, `You do not manage ${fallback}`);
+  }
+  const exists = Object.hasOwn(ctx.config.mounts, fallback) ||
+    ctx.config.relays.some((r) => r.mount === fallback) ||
+    ctx.registry.get(fallback)?.hasSource === true;
+  if (!exists) {
+    throw new ActionError(
+      400,
+      `fallback must name a mount that exists: ${fallback} is neither configured nor live`,
+    );
+  }
+}
 
 function liveMount(call: Call, path: string) {
   const mount = call.ctx.registry.get(path);
@@ -90,18 +124,27 @@ const ACTIONS: Record<ActionName, Action> = {
     return jsonReply({ ok: true, moved: result.moved });
   },
 
-  "set-fallback": (call) => {
+  "set-fallback": async (call) => {
+    const { ctx } = call;
     const path = validPath(managedPath(call));
     const fallback = text(call.body, "fallback");
-    // Checked before tenancy so a malformed fallback is a 400, not "you do not manage it".
-    if (fallback !== "") {
-      validPath(fallback);
-      if (!canManage(call.ctx.config, call.user, fallback)) {
-        throw new ActionError(403, `You do not manage ${fallback}`);
-      }
+    if (fallback !== "") checkFallback(call, path, fallback);
+    if (!Object.hasOwn(ctx.config.mounts, path)) {
+      // A mount without an entry (a live, unapproved one) has only the runtime fallback.
+      const refused = setRuntimeFallback(ctx, path, fallback, actor(call));
+      if (refused) throw new ActionError(refused.status, refused.message);
+      return ok();
     }
-    const refused = setRuntimeFallback(call.ctx, path, fallback, actor(call));
-    if (refused) throw new ActionError(refused.status, refused.message);
+    // A configured mount has one fallback, the saved one: the dashboard once had a runtime
+    // field beside the saved one, and the two disagreed after a restart.
+    await ctx.updateConfig((draft) => {
+      const mount = { ...draft.mounts[path] };
+      if (fallback === "") delete mount.fallback;
+      else mount.fallback = fallback;
+      draft.mounts[path] = mount;
+    });
+    ctx.registry.setFallback(path, undefined);
+    ctx.log.info("fallback saved", { mount: path, fallback, by: call.user.name });
     return ok();
   },
 
@@ -114,10 +157,10 @@ const ACTIONS: Record<ActionName, Action> = {
   "approve": async (call) => {
     requireSuper(call);
     const path = validPath(text(call.body, "mount", "mount path"));
-    const name = call.ctx.registry.get(path)?.meta.name;
     await call.ctx.updateConfig((draft) => {
       if (Object.hasOwn(draft.mounts, path)) return;
-      draft.mounts[path] = { public: true, ...(name ? { name } : {}) };
+      // No name copied from the encoder: a saved one would hide its later changes for good.
+      draft.mounts[path] = { public: true };
     });
     return ok();
   },
@@ -133,28 +176,23 @@ const ACTIONS: Record<ActionName, Action> = {
     if (!exists && user.role !== "super" && ctx.registry.get(path)?.hasSource) {
       throw new ActionError(403, `${path} is in use by an unapproved source`);
     }
-    const password = optionalText(body, "password");
-    const hash = password ? await ctx.hasher.hash(password) : undefined;
     const fallback = optionalText(body, "fallback");
-    if (fallback) validPath(fallback);
-    if (fallback && !canManage(ctx.config, user, fallback)) {
-      throw new ActionError(403, `You do not manage ${fallback}`);
-    }
+    if (fallback) checkFallback(call, path, fallback);
     const owner = optionalText(body, "owner");
     if (owner !== undefined && user.role !== "super") {
       throw new ActionError(403, "Only a super admin may change owners");
     }
-    const edits: Partial<MountConfig> = {
-      name: optionalText(body, "name"),
-      genre: optionalText(body, "genre"),
-      description: optionalText(body, "description"),
-      max_listeners: optionalInt(body, "max_listeners", 1_000_000),
-      burst_size: optionalInt(body, "burst_size", MAX_BURST_BYTES),
-    };
+    // Only fields the body holds change; an empty one removes the field, so the mount
+    // inherits again (the encoder's name, the global burst). Filling every field of the
+    // form once froze the encoder's genre and the global defaults into tinyice.json.
+    const edits = mountEdits(body);
+    const password = optionalText(body, "password");
+    const hash = password ? await ctx.hasher.hash(password) : undefined;
     await ctx.updateConfig((draft) => {
-      const mount: MountConfig = { ...(draft.mounts[path] ?? {}) };
+      const mount: Record<string, unknown> = { ...(draft.mounts[path] ?? {}) };
       for (const [k, v] of Object.entries(edits)) {
-        if (v !== undefined) (mount as Record<string, unknown>)[k] = v;
+        if (v === null) delete mount[k];
+        else mount[k] = v;
       }
       if (hash) mount.password = hash;
       if (fallback !== undefined) {
@@ -168,11 +206,14 @@ const ACTIONS: Record<ActionName, Action> = {
         else mount.owner = owner;
       }
       if (!exists && user.role !== "super") mount.owner = user.name;
-      if (mount.owner !== undefined && !Object.hasOwn(draft.users, mount.owner)) {
-        throw new ActionError(400, `No user ${mount.owner}`);
+      const newOwner = mount.owner as string | undefined;
+      if (newOwner !== undefined && !Object.hasOwn(draft.users, newOwner)) {
+        throw new ActionError(400, `owner: no user ${newOwner}`);
       }
-      draft.mounts[path] = mount;
+      draft.mounts[path] = mount as MountConfig;
     });
+    // The saved fallback is the one in force: a runtime one left from before would mask it.
+    if (fallback !== undefined) ctx.registry.setFallback(path, undefined);
     if (body.disabled === true) closeMount(ctx, path, "mount disabled by admin");
     ctx.log.info("mount saved", { mount: path, by: user.name });
     return ok();
@@ -327,6 +368,31 @@ const ACTIONS: Record<ActionName, Action> = {
 
   ...RELAY_ACTIONS,
 };
+
+/**
+ * The inheritable mount fields of a `mount-save` body: a value to set, `null` to remove the
+ * field (sent as ""), nothing for a field left out. Each is checked here, in the form's
+ * words, so a bad value never comes back as a config-file error.
+ */
+function mountEdits(body: Body): Record<string, string | number | null> {
+  const edits: Record<string, string | number | null> = {};
+  for (const key of INHERITED_TEXT) {
+    const value = optionalText(body, key);
+    if (value === undefined) continue;
+    if (CONTROL_CHARS.test(value)) {
+      throw new ActionError(400, `${key} must not contain control characters (line breaks, tabs)`);
+    }
+    edits[key] = value.trim() === "" ? null : value;
+  }
+  for (const [key, max] of Object.entries(INHERITED_NUMBERS)) {
+    if (body[key] === "") edits[key] = null;
+    else {
+      const value = optionalInt(body, key, max);
+      if (value !== undefined) edits[key] = value;
+    }
+  }
+  return edits;
+}
 
 function parseBan(textValue: string): string {
   try {

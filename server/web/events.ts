@@ -115,6 +115,8 @@ export class EventHub {
       cancel: () => this.#drop(client),
     });
     return new Response(body, {
+      // Unbuffered in either latency mode: an event stream a proxy buffers (nginx does by
+      // default) delivers nothing until its buffer fills, so the pages would sit still.
       // No Cache-Control here: the response writer then adds its full no-cache block.
       headers: { "content-type": "text/event-stream; charset=utf-8", "x-accel-buffering": "no" },
     });
