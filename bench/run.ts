@@ -98,6 +98,16 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
       slowFrac: 0,
       variant: { ...v, webhookUrl: WEBHOOK_URL },
     },
+    // Statistics off (no samples, no session log): the default keeps them; the ratio is to
+    // the default at the same N. bench/stats_cost.ts measures one sample and 5000 session ends.
+    {
+      server: "tinyice",
+      label: "TinyIce, statistics off",
+      n: extraN,
+      icy: true,
+      slowFrac: 0,
+      variant: { ...v, statsEnabled: false },
+    },
     {
       server: "tinyice",
       label: "TinyIce, Deno.Conn sockets",

@@ -17,6 +17,8 @@ export interface TinyIceVariant {
   scrapeMetrics?: boolean;
   /** A signed webhook for every event, POSTed to this URL (a receiver the bench runs). */
   webhookUrl?: string;
+  /** False: no listener samples, no session log (`stats_enabled: false`); default on. */
+  statsEnabled?: boolean;
 }
 
 export interface RunningServer {
@@ -172,6 +174,7 @@ export async function startTinyIce(
       write_interval_ms: variant.writeIntervalMs,
       socket_api: variant.socketApi,
       mounts: { [MOUNT]: { name: "Bench", public: false } },
+      ...(variant.statsEnabled === false ? { stats_enabled: false } : {}),
       // The scrape measures rendering /metrics, not the credential check in front of it.
       ...(variant.scrapeMetrics ? { metrics_allow: ["127.0.0.0/8"] } : {}),
       ...(variant.webhookUrl

@@ -11,6 +11,7 @@ import { defaultHistoryPath, type History, openHistory } from "../history/mod.ts
 import { Registry } from "../relay/mod.ts";
 import {
   type IntegrationsView,
+  type ListenerStats,
   newCounters,
   type RelayControl,
   type ServerContext,
@@ -51,6 +52,13 @@ export const NO_INTEGRATIONS: IntegrationsView = {
   webhooks: () => [],
   yp: () => [],
   testWebhook: () => Promise.resolve("webhooks are not running"),
+};
+
+/** No statistics: until server/mod.ts starts the hooks (and in handler tests). */
+export const NO_STATS: ListenerStats = {
+  sessionEnded: () => {},
+  store: undefined,
+  geoip: () => Promise.resolve(false),
 };
 
 /** No relays: for a context whose owner runs none (handler tests). */
@@ -133,6 +141,7 @@ export function createContext(options: ContextOptions): BuiltContext {
     integrations: NO_INTEGRATIONS,
     tokenUse: new Map(),
     history: openHistoryFor(config, options.configPath, log),
+    stats: NO_STATS,
     loopLag: new LoopLag(),
     bans: new BanList(config.bans),
     trustedProxies: new BanList(config.trusted_proxies, "trusted proxy"),

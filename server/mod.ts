@@ -177,9 +177,10 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     },
     apply: (next) => lifecycle.apply(options.adjust ? options.adjust(next) : next),
   });
-  // Webhooks, YP and mount programs follow the registry from here on.
+  // Webhooks, YP, mount programs and statistics follow the registry from here on.
   const hooks = new Hooks(ctx);
   ctx.integrations = hooks;
+  ctx.stats = hooks.stats;
   const lifecycle = new Lifecycle(ctx, hub, {
     configPath: options.configPath,
     adjust: options.adjust,

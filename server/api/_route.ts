@@ -49,11 +49,24 @@ export interface ApiRoute {
   readonly query?: Readonly<Record<string, QueryParam>>;
   /** The request body's component schema name. */
   readonly body?: string;
+  /**
+   * A body that is not JSON but a file, read by the handler from `req.body` (uploads): its
+   * media types and what it is, for the document.
+   */
+  readonly rawBody?: { readonly types: readonly string[]; readonly description: string };
   /** 200 (the default), 201 (created) or 204 (no body). */
   readonly status?: 200 | 201 | 204;
   /** The answer's component schema name (absent for 204). */
   readonly response?: string;
-  /** Answers the data to send as JSON (nothing for 204); throws ApiError to refuse. */
+  /**
+   * The answer's media type when it is not JSON (`text/csv`): the handler then returns the
+   * whole Response itself.
+   */
+  readonly produces?: string;
+  /**
+   * Answers the data to send as JSON (nothing for 204), or a Response for a route that
+   * `produces` another type; throws ApiError to refuse.
+   */
   readonly handler: (call: ApiCall) => unknown | Promise<unknown>;
 }
 

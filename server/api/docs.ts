@@ -45,7 +45,11 @@ function routeBlock(r: ApiRoute): string {
     (params.length ? `<ul>${params.join("")}</ul>` : "") +
     (r.body ? `<p>Body: <a href="#schema-${e(r.body)}">${e(r.body)}</a></p>` : "") +
     `<p>Answer: ${r.status ?? 200} ${
-      r.response ? `<a href="#schema-${e(r.response)}">${e(r.response)}</a>` : "(no content)"
+      r.produces
+        ? `<code>${e(r.produces)}</code>`
+        : r.response
+        ? `<a href="#schema-${e(r.response)}">${e(r.response)}</a>`
+        : "(no content)"
     }</p></section>`;
 }
 

@@ -40,7 +40,9 @@ function operation(route: ApiRoute): Record<string, unknown> {
     schema: q.schema,
   }));
   const status = String(route.status ?? 200);
-  const ok = route.response
+  const ok = route.produces
+    ? { description: "Success", content: { [route.produces]: { schema: { type: "string" } } } }
+    : route.response
     ? { description: "Success", content: { "application/json": { schema: ref(route.response) } } }
     : { description: "Done (no content)" };
   return {
@@ -62,7 +64,23 @@ function operation(route: ApiRoute): Record<string, unknown> {
         },
       }
       : {}),
-    responses: { [status]: ok, ...errorResponses() },
+    // A file upload: the bytes as they are (OpenAPI 3.1 describes binary with no schema).
+    ...(route.rawBody
+      ? {
+        requestBody: {
+          required: true,
+          description: route.rawBody.description,
+          content: Object.fromEntries(route.rawBody.types.map((type) => [type, {}])),
+        },
+      }
+      : {}),
+    responses: {
+      [status]: ok,
+      ...errorResponses(),
+      ...(route.rawBody
+        ? { "413": { description: "The file is larger than the upload limit" } }
+        : {}),
+    },
   };
 }
 

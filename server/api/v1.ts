@@ -168,6 +168,8 @@ export async function handleApi(
       query: req.query,
       body: readBody(req, route),
     });
+    // A route that produces something other than JSON (a CSV file) made its own answer
+    if (route.produces && data instanceof Response) return data;
     const status = route.status ?? 200;
     return status === 204
       ? new Response(null, { status, headers: { "cache-control": "no-store" } })

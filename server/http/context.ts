@@ -5,6 +5,7 @@ import type { Config } from "../../config/schema.ts";
 import type { ConfigEdit } from "../../config/update.ts";
 import type { PasswordHasher } from "../../config/password.ts";
 import type { History } from "../../history/mod.ts";
+import type { Stats } from "../../history/stats.ts";
 import type { Registry } from "../../relay/mod.ts";
 import type { Authenticator } from "../security/auth.ts";
 import type { BanList } from "../security/ip_ban.ts";
@@ -119,6 +120,28 @@ export interface IntegrationsView {
   testWebhook(index: number): Promise<string | undefined>;
 }
 
+/** A listener's connection as it ends, for the session log (server/icecast/listen.ts). */
+export interface ListenerSession {
+  /** The mount it asked for (its fallback may have served it). */
+  readonly mount: string;
+  readonly ip: string;
+  readonly userAgent: string;
+  readonly connectedAt: Date;
+  readonly bytesSent: number;
+  /** The request's `Referer`, as the client sent it. */
+  readonly referer: string | undefined;
+}
+
+/** Listener statistics as handlers see them; server/hooks/stats_sampler.ts keeps them. */
+export interface ListenerStats {
+  /** Logs a session that ended just now; never throws, never waits. */
+  sessionEnded(session: ListenerSession): void;
+  /** The samples and the session log; undefined while statistics are off. */
+  readonly store: Stats | undefined;
+  /** Loads the country database on first use; resolves whether countries can be told. */
+  geoip(): Promise<boolean>;
+}
+
 export interface ServerContext {
   /** The current config snapshot; replaced whole on reload, never edited in place. */
   config: Config;
@@ -143,6 +166,8 @@ export interface ServerContext {
   /** When and from where each API token (by id) was last used; kept in memory. */
   readonly tokenUse: Map<string, { at: string; ip: string }>;
   history: History;
+  /** Listener samples and sessions; set by server/mod.ts once the hooks run (none before). */
+  stats: ListenerStats;
   /** Event-loop lag samples for /metrics; the lifecycle starts and stops the sampler. */
   readonly loopLag: LoopLag;
   /** Built from `config.bans`; checked for every accepted connection. */

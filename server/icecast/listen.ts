@@ -45,6 +45,35 @@ const LISTENER_SAFETY: readonly HeadField[] = [
   ["Content-Security-Policy", "sandbox"],
 ];
 
+/**
+ * Sent in low-latency mode: nginx (and proxies that follow it) otherwise buffer the stream
+ * before passing it on, which adds seconds however fast we write. The no-cache block every
+ * listener answer carries (commonFields) keeps caching proxies from holding it either.
+ */
+const NO_PROXY_BUFFERING: HeadField = ["X-Accel-Buffering", "no"];
+
+/**
+ * Each server's connected listener sockets, so that switching low-latency mode on (or off)
+ * while the server runs reaches the listeners already there, not only new ones.
+ */
+const listenerSockets = new WeakMap<Pick<ServerContext, "registry">, Set<Socket>>();
+
+function socketsOf(ctx: Pick<ServerContext, "registry">): Set<Socket> {
+  let set = listenerSockets.get(ctx);
+  if (!set) listenerSockets.set(ctx, set = new Set());
+  return set;
+}
+
+/**
+ * Turns TCP_NODELAY on or off for every connected listener of the server (a live switch of
+ * `low_latency_mode`). Returns how many sockets it set.
+ */
+export function setListenersNoDelay(ctx: Pick<ServerContext, "registry">, on: boolean): number {
+  const sockets = socketsOf(ctx);
+  for (const sock of sockets) sock.setNoDelay(on);
+  return sockets.size;
+}
+
 /** Whether the request asked for ICY metadata (`Icy-MetaData` with a non-zero integer). */
 export function wantsIcy(req: RequestHead): boolean {
   const v = req.headers.get("icy-metadata");
@@ -117,13 +146,18 @@ export async function serveListener(
       ...icyFields(mount, ctx),
     ];
     if (useIcy) fields.push(["icy-metaint", String(metaint)]);
+    const isLowLatency = ctx.config.low_latency_mode;
+    if (isLowLatency) fields.push(NO_PROXY_BUFFERING);
     fields.push(...LISTENER_SAFETY, ...extra.filter((field) => field !== origin));
     const head = encoder.encode(serializeHead(200, fields));
     if (req.method === "HEAD") {
       await sock.writeAll(head);
       return "head request";
     }
-    if (ctx.config.low_latency_mode) sock.setNoDelay(true);
+    // Nagle's algorithm holds a small write back until the previous one is acknowledged;
+    // low-latency mode writes each source chunk at once, so it is turned off.
+    if (isLowLatency) sock.setNoDelay(true);
+    const sockets = socketsOf(ctx);
     const { promise: ended, resolve: onEnded } = Promise.withResolvers<void>();
     const current = new Listener({
       id,
@@ -139,6 +173,7 @@ export async function serveListener(
     });
     listener = current;
     sock.stopReading();
+    sockets.add(sock);
     sock.onClose(() => current.end("listener gone: peer closed"));
     current.attach(mount);
     // The backend's icecast-auth-timelimit: the listener is cut off then, wherever it is.
@@ -157,7 +192,17 @@ export async function serveListener(
       return current.endReason ?? `listener gone: ${(err as Error).name}`;
     } finally {
       clearTimeout(limit);
+      sockets.delete(sock);
       ctx.registry.leave(current);
+      // The session log (statistics): one row per listener that got its response head
+      ctx.stats.sessionEnded({
+        mount: current.homePath,
+        ip: current.ip,
+        userAgent: current.userAgent,
+        connectedAt: current.connectedAt,
+        bytesSent: current.bytesSent,
+        referer: req.headers.get("referer"),
+      });
     }
   } finally {
     // The client is let go first: a slow backend must not hold its connection open.
