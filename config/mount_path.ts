@@ -29,6 +29,7 @@ export const RESERVED_PATHS = {
     "/static",
     "/history",
     "/embed",
+    "/branding",
     "/.well-known",
     "/favicon.ico",
     "/robots.txt",

@@ -105,6 +105,7 @@ function createCard(mount) {
   setHref(q(".link-pls"), mountHref(mount.path, ".pls"));
   setHref(q(".link-xspf"), mountHref(mount.path, ".xspf"));
   setHref(q(".link-history"), mountHref("/history" + mount.path));
+  setHref(q(".link-embed"), mountHref("/embed" + mount.path));
   const direct = q(".link-direct");
   if (src) {
     const absolute = new URL(src, location.href).href;
@@ -203,7 +204,8 @@ function renderMounts(mounts) {
 }
 
 /**
- * Station title and subtitle can change from the admin settings while the page is open.
+ * Station title, tagline, accent colour and logo can change from the admin settings while the
+ * page is open.
  * @param {Station} station
  */
 function renderStation(station) {
@@ -214,6 +216,41 @@ function renderStation(station) {
   if (typeof station.subtitle === "string") {
     byId("station-subtitle", HTMLElement).textContent = station.subtitle;
   }
+  renderAccent(station.accentColor);
+  renderLogo(station.logoUrl);
+}
+
+/**
+ * Points the theme stylesheet at the accent colour's URL (the server's themeHref(): the colour
+ * is in the URL, so only a change loads anything).
+ * @param {unknown} color
+ */
+function renderAccent(color) {
+  if (typeof color !== "string" || !/^#[0-9a-fA-F]{6}$/.test(color)) return;
+  const link = byId("theme", HTMLLinkElement);
+  const href = `/branding/theme.css?v=${color.slice(1).toLowerCase()}`;
+  if (link.getAttribute("href") !== href) link.setAttribute("href", href);
+}
+
+/**
+ * Shows the uploaded logo beside the station name, or removes it. Only a same-origin path is
+ * taken (the server sends `/branding/logo` or nothing).
+ * @param {unknown} url
+ */
+function renderLogo(url) {
+  const current = document.getElementById("station-logo");
+  // The server's own logo URL, versioned by the upload's hash; nothing else is loaded.
+  const src = typeof url === "string" && /^\/branding\/logo(\?v=[0-9a-f]{16})?$/.test(url)
+    ? url
+    : null;
+  if (!src) {
+    current?.remove();
+    return;
+  }
+  if (current?.getAttribute("src") === src) return;
+  current?.remove();
+  const img = h("img", { class: "site-logo", id: "station-logo", src, alt: "" });
+  byId("station-brand", HTMLElement).prepend(img);
 }
 
 /**

@@ -16,6 +16,8 @@ interface Step {
   route: string;
   path: string;
   body?: unknown;
+  /** A file sent as the raw body instead of JSON (uploads). */
+  raw?: Uint8Array<ArrayBuffer>;
   /** Expected status when it is not the documented success (an error answer). */
   status?: number;
 }
@@ -35,7 +37,13 @@ function validatorFor(doc: Doc) {
 }
 
 Deno.test("openapi: every documented route answers as the document says", async () => {
-  await using srv = await startTestServer({ mounts: { "/live": {}, "/other": {} } });
+  // Uploads (the branding routes) are stored beside the config: a folder of the test's own.
+  const dir = await Deno.makeTempDir({ prefix: "tinyice_openapi_" });
+  await using _dir = { [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+  await using srv = await startTestServer({
+    configDir: dir,
+    mounts: { "/live": {}, "/other": {} },
+  });
   const port = srv.port;
   const docRes = await fetch(url(port, "/api/v1/openapi.json"));
   assert.equal(docRes.status, 200);
@@ -205,6 +213,36 @@ Deno.test("openapi: every documented route answers as the document says", async 
     { route: "DELETE /webhooks/{index}", path: "/webhooks/0" },
     { route: "DELETE /webhooks/{index}", path: "/webhooks/0", status: 404 },
     { route: "GET /yp", path: "/yp" },
+    { route: "GET /branding", path: "/branding" },
+    {
+      route: "POST /branding/logo",
+      path: "/branding/logo",
+      raw: Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]),
+    },
+    {
+      route: "POST /branding/logo",
+      path: "/branding/logo",
+      raw: new TextEncoder().encode("MZ, a program named logo.png"),
+      status: 400,
+    },
+    { route: "DELETE /branding/logo", path: "/branding/logo" },
+    {
+      route: "POST /branding/favicon",
+      path: "/branding/favicon",
+      raw: new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>'),
+    },
+    { route: "DELETE /branding/favicon", path: "/branding/favicon" },
+    () => {
+      // A sample now (the sampler's minute is too long for a test), so the series has points
+      (srv.server.ctx.stats as unknown as { sample(): void }).sample();
+      return Promise.resolve({ route: "GET /stats/listeners", path: "/stats/listeners?range=1h" });
+    },
+    { route: "GET /stats/listeners", path: "/stats/listeners?mount=%2Flive&range=7d" },
+    { route: "GET /stats/listeners", path: "/stats/listeners?range=1y", status: 400 },
+    { route: "GET /stats/summary", path: "/stats/summary?range=24h" },
+    { route: "GET /stats/summary", path: "/stats/summary?mount=%2Flive&range=30d" },
+    { route: "GET /stats/sessions.csv", path: "/stats/sessions.csv?from=2025-01-01" },
+    { route: "GET /stats/sessions.csv", path: "/stats/sessions.csv?from=x", status: 400 },
   ];
 
   const covered = new Set<string>();
@@ -219,8 +257,9 @@ Deno.test("openapi: every documented route answers as the document says", async 
         headers: {
           authorization: `Bearer ${token}`,
           ...(step.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(step.raw !== undefined ? { "content-type": "application/octet-stream" } : {}),
         },
-        body: step.body === undefined ? undefined : JSON.stringify(step.body),
+        body: step.raw ?? (step.body === undefined ? undefined : JSON.stringify(step.body)),
       });
       const documented = Object.keys(operation.responses).find((s) => s.startsWith("2"))!;
       const want = step.status ?? Number(documented);
@@ -229,7 +268,12 @@ Deno.test("openapi: every documented route answers as the document says", async 
       const answer = operation.responses[String(res.status)];
       assert.ok(answer, `${method} ${step.path}: status ${res.status} is documented`);
       const schema = answer.content?.["application/json"]?.schema;
-      if (schema === undefined) {
+      // A file answer (the statistics' CSV): its documented media type, and some text
+      const media = Object.keys(answer.content ?? {}).find((m) => m !== "application/json");
+      if (schema === undefined && media !== undefined) {
+        assert.ok(res.headers.get("content-type")?.startsWith(media), `${step.path}: ${media}`);
+        assert.notEqual(text, "", `${method} ${step.path} answers a file`);
+      } else if (schema === undefined) {
         assert.equal(text, "", `${method} ${step.path} answers no content`);
       } else {
         assert.match(res.headers.get("content-type") ?? "", /^application\/json/);

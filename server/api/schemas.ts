@@ -159,7 +159,7 @@ export const SCHEMAS: Record<string, Schema> = {
   MountCreate: input({ path: str("Mount path, e.g. /live"), ...MOUNT_FIELDS }, ["path"]),
   MountUpdate: input(MOUNT_FIELDS),
   Title: input({ title: str() }, ["title"]),
-  Fallback: input({ fallback: str("Mount path; empty clears the runtime fallback") }, [
+  Fallback: input({ fallback: str("Mount path; empty clears the fallback") }, [
     "fallback",
   ]),
   Listener: obj({ id: int(), ip: str(), userAgent: str(), connectedS: int() }),
@@ -294,6 +294,17 @@ export const SCHEMAS: Record<string, Schema> = {
   WebhookSave: input(WEBHOOK_FIELDS, ["url"]),
   WebhookUpdate: input(WEBHOOK_FIELDS),
   WebhookTest: obj({ delivered: bool(), error: str() }, ["error"]),
+  // Branding (_branding.ts); title, tagline and accent colour change through PATCH /settings.
+  Branding: obj({
+    title: str("Station name (`page_title`)"),
+    subtitle: str("Tagline (`page_subtitle`)"),
+    accentColor: str("`#rrggbb` (`accent_color`)"),
+    logoUrl: str("`/branding/logo` when a logo was uploaded, else empty"),
+    faviconUrl: str("Always `/favicon.ico` (a drawn default when none was uploaded)"),
+    hasFavicon: bool("Whether a favicon was uploaded"),
+    themeUrl: str("The accent colour's stylesheet, for a page's <head>"),
+    maxBytes: int("Largest upload, bytes"),
+  }),
   YpList: obj({
     urls: arr(str()),
     listings: arr(obj({
@@ -306,5 +317,37 @@ export const SCHEMAS: Record<string, Schema> = {
       lastError: str(),
       lastAt: str(),
     })),
+  }),
+  // Statistics (_stats.ts): contract.ts StatsSeries / StatsSummary.
+  StatsSeries: obj({
+    range: { enum: ["1h", "24h", "7d", "30d"] },
+    stepS: int("Seconds between points: 60 for 1h and 24h, 3600 for 7d and 30d"),
+    mounts: arr(obj({
+      mount: str(),
+      points: arr(
+        obj({
+          t: str("ISO 8601, the start of the step"),
+          listeners: { type: "number", minimum: 0, description: "Average over the step" },
+          peak: int("Most listeners at one sample in the step"),
+        }),
+        "Oldest first; one per step in which the server was sampling",
+      ),
+    })),
+  }),
+  StatsSummary: obj({
+    range: { enum: ["1h", "24h", "7d", "30d"] },
+    peak: int("Most listeners at one sample"),
+    average: { type: "number", minimum: 0, description: "Time-weighted average listeners" },
+    listeningHours: { type: "number", minimum: 0, description: "Sum of session durations" },
+    uniqueListeners: int("Distinct listener addresses (IPv6 by /64)"),
+    sessions: int("Sessions that started in the range and have ended"),
+    userAgents: arr(ref("StatsCount"), "Player families, most sessions first"),
+    countries: arr(ref("StatsCount"), "ISO country codes (`unknown`), most sessions first"),
+    geoip: bool("Whether a GeoIP database is loaded"),
+  }),
+  StatsCount: obj({
+    name: str(),
+    sessions: int(),
+    hours: { type: "number", minimum: 0 },
   }),
 };

@@ -43,6 +43,12 @@ export interface ConnHandlers {
 
 /** Largest POST body (admin forms and JSON actions are small). */
 const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Largest upload: the station's logo or favicon (server/web/branding.ts). Only paths under
+ * UPLOAD_PREFIX get it; every other body keeps the small cap.
+ */
+export const UPLOAD_MAX_BYTES = 256 * 1024;
+const UPLOAD_PREFIX = "/api/v1/branding/";
 
 export type ConnKind = "source" | "listener" | "http";
 
@@ -188,7 +194,7 @@ export async function handleConn(
         counters.clientConnections++;
         if (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") {
           req.body = await readBody(sock, req, {
-            maxBytes: MAX_BODY_BYTES,
+            maxBytes: req.path.startsWith(UPLOAD_PREFIX) ? UPLOAD_MAX_BYTES : MAX_BODY_BYTES,
             timeoutMs: ctx.config.header_timeout_s * 1000,
           });
         }

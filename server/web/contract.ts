@@ -19,6 +19,39 @@ export interface Station {
   logoUrl: string;
 }
 
+/**
+ * `GET /api/v1/branding`, and the answer to a logo or favicon upload or removal. The title,
+ * tagline and accent colour change through the settings (`page_title`, `page_subtitle`,
+ * `accent_color`); the images are uploaded as the raw request body.
+ */
+export interface Branding extends Station {
+  /** Always `/favicon.ico`: the uploaded icon, else one drawn in the accent colour. */
+  faviconUrl: string;
+  /** Whether an icon was uploaded (false: the drawn default is served). */
+  hasFavicon: boolean;
+  /** `/branding/theme.css?v=<rrggbb>`: the accent colour's stylesheet for a page's `<head>`. */
+  themeUrl: string;
+  /** Largest logo or favicon upload, bytes. */
+  maxBytes: number;
+}
+
+/** What `/embed/<mount>` starts from (the `initial` JSON of embed.html). */
+export interface EmbedInfo {
+  /** The mount path, `/live`. */
+  mount: string;
+  /** The configured name, else the source's, else the path. */
+  name: string;
+  /** The title when the page was made; the player shows in-stream titles from then on. */
+  title: string;
+  /** Whether a source is connected. */
+  live: boolean;
+  /** The stream's Content-Type (empty while off air). */
+  contentType: string;
+  /** "MP3", "AAC", "Opus", "Vorbis", "FLAC" or the content type; empty while off air. */
+  codec: string;
+  station: Station;
+}
+
 /** One live, publicly visible mount on the station page. */
 export interface PublicMount {
   path: string;
@@ -423,15 +456,19 @@ export interface ListenersReply {
   listeners: ListenerEntry[];
 }
 
-/** The `mount-save` body; a left-out field keeps (or, when creating, defaults) its value. */
+/**
+ * The `mount-save` body; a left-out field keeps (or, when creating, defaults) its value. The
+ * dashboard sends only the fields the user changed; an empty name, genre or description removes
+ * it from the config (the encoder's value shows again), an empty fallback clears it.
+ */
 export interface MountSaveBody {
   path: string;
-  name: string;
-  genre: string;
-  description: string;
-  fallback: string;
-  public: boolean;
-  disabled: boolean;
+  name?: string;
+  genre?: string;
+  description?: string;
+  fallback?: string;
+  public?: boolean;
+  disabled?: boolean;
   /** Left out to keep the current password. */
   password?: string;
   max_listeners?: number;

@@ -6,7 +6,8 @@ import { type Config, mountConfig } from "../../config/schema.ts";
 import type { RelayStatus, ServerContext } from "../http/context.ts";
 import { burstFor, sourceUser } from "../icecast/mount_settings.ts";
 import { LIVE_SETTINGS } from "../../config/live_settings.ts";
-import { mountInfo } from "../icecast/mount_info.ts";
+import { isApproved, mountInfo } from "../icecast/mount_info.ts";
+import { logoHref } from "./branding.ts";
 import { SERVER_ID } from "../http/response.ts";
 import { baseUrl } from "../icecast/status.ts";
 import { canManage, type WebUser } from "../security/tenancy.ts";
@@ -25,14 +26,15 @@ import type { TlsStatus } from "../net/tls.ts";
 import { safeUrl } from "../relays/types.ts";
 
 /**
- * True when `path` may appear on the public page: configured (an unknown mount waits for an
- * admin's approval), not disabled and not marked private (`public: false`, which also makes
- * `icy-pub` and the status `public` 0 through mountInfo()). The encoder's own `ice-public` only
- * speaks to directories: ffmpeg sends `Ice-Public: 0` unless told otherwise.
+ * True when `path` may appear on the public pages: approved (configured, or fed by a relay: the
+ * one rule status-json.xsl, playlists and YP follow too, icecast/mount_info.ts isApproved), not
+ * disabled and not marked private (`public: false`, which also makes `icy-pub` and the status
+ * `public` 0 through mountInfo()). The encoder's own `ice-public` only speaks to directories:
+ * ffmpeg sends `Ice-Public: 0` unless told otherwise.
  */
 export function isPubliclyVisible(ctx: ServerContext, path: string): boolean {
   const mc = mountConfig(ctx.config, path);
-  return mc !== undefined && mc.disabled !== true && mc.public !== false;
+  return isApproved(ctx, path) && mc?.disabled !== true && mc?.public !== false;
 }
 
 /** The station's name and branding, as every page shows them. */
@@ -41,7 +43,7 @@ export function station(config: Config): Station {
     title: config.page_title,
     subtitle: config.page_subtitle,
     accentColor: config.accent_color,
-    logoUrl: config.logo_file ? "/branding/logo" : "",
+    logoUrl: logoHref(config),
   };
 }
 
@@ -92,7 +94,7 @@ export function adminMount(ctx: ServerContext, path: string): AdminMount {
     path,
     live: m?.hasSource ?? false,
     configured: mc !== undefined,
-    approved: mc !== undefined,
+    approved: isApproved(ctx, path),
     public: mc ? mc.public !== false : false,
     disabled: mc?.disabled === true,
     name: info.name ?? "",
