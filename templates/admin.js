@@ -1,33 +1,45 @@
-// The admin dashboard: renders the admin snapshot and keeps it live from /admin/events.
+// The admin app: renders the admin snapshot into its views and keeps it live from
+// /admin/events, with one address per view (js/router.js).
 // @ts-check
 //
-// Each view lives in js/ (mount cards, relays, API tokens, webhooks and YP, users, bans,
-// settings, the chart); actions go through js/api.js as CSRF-protected JSON POSTs, or to the
-// JSON API with the session. Names, titles and user agents come from encoders and listeners,
-// so every server value reaches the DOM only as text or a form value.
+// Each view lives in js/ (overview, mounts and a mount's page, listeners, statistics, connect,
+// relays, security, users, integrations, settings, your account); actions go through js/api.js
+// as CSRF-protected JSON POSTs, or to the JSON API with the session. Names, titles and user
+// agents come from encoders and listeners, so every server value reaches the DOM only as text
+// or a form value.
 
+import { renderAccount, wireAccount } from "./js/account.js";
 import { arrayOf, state } from "./js/admin_state.js";
-import { errorText, onState, post, refresh, showStatus } from "./js/api.js";
+import { errorText, onState, refresh } from "./js/api.js";
 import { renderBans, wireBanForm } from "./js/bans.js";
-import { renderServer, watchChart } from "./js/chart.js";
-import { byId, field } from "./js/dom.js";
+import { loadBranding, wireBranding } from "./js/branding.js";
+import { renderConnect, showConnect, wireConnect } from "./js/connect.js";
 import { applyRole } from "./js/forms.js";
-import { readInitial } from "./js/initial_state.js";
-import { setLiveStatus, subscribe } from "./js/live.js";
-import { addMountFields, mountBody } from "./js/mount_form.js";
-import { renderMounts, showTitle } from "./js/mounts.js";
-import { renderRelays, wireRelayForm } from "./js/relays.js";
-import { renderSettings, wireSettingsForm } from "./js/settings.js";
+import { connection, renderHeader, setConnection } from "./js/header.js";
 import { renderHttps } from "./js/https.js";
+import { readInitial } from "./js/initial_state.js";
 import { renderWebhooks, renderYp, wireWebhookForm } from "./js/integrations.js";
+import { loadListenersView, renderListenersView } from "./js/listeners_view.js";
+import { subscribe } from "./js/live.js";
+import { renderMountPage, showMountPage, wireMountPage } from "./js/mount_page.js";
+import { renderMounts, renderOwnerChoices, wireAddMount } from "./js/mounts.js";
+import { notify } from "./js/notify.js";
+import { drawOverview, loadListenerHistory, renderOverview } from "./js/overview.js";
+import { renderRelays, wireRelayForm } from "./js/relays.js";
+import { current, onShow, showRoute, startRouter } from "./js/router.js";
+import { renderSettings, wireSettingsForm } from "./js/settings.js";
+import { statisticsView } from "./js/stats_view.js";
+import { watchTables } from "./js/tables.js";
 import { renderTokenOwners, renderTokens, wireTokenForm } from "./js/tokens.js";
 import { renderUserMountChecks, renderUsers, wireUserForm } from "./js/users.js";
 
+/** @typedef {import("./js/header.js").Connection} Connection */
 /** @typedef {import("../server/web/contract.ts").AdminEvents} AdminEvents */
 /** @typedef {import("../server/web/contract.ts").AdminMount} AdminMount */
 /** @typedef {import("../server/web/contract.ts").AdminSnapshot} AdminSnapshot */
 
-const debugPanel = byId("debug", HTMLDetailsElement);
+/** How often the page asks whether the server is back while it cannot reach it. */
+const PROBE_INTERVAL_MS = 5000;
 
 /**
  * The JSON last rendered per section, so unchanged lists are not rebuilt every snapshot.
@@ -49,27 +61,42 @@ function whenChanged(key, value, fn) {
   fn(value);
 }
 
+/** Set once the address is followed: views are shown from then on. */
+let routing = false;
+
 /**
  * Renders a snapshot (from the page, the event stream or /admin/api/state).
  * @param {AdminSnapshot} snapshot
  */
 function render(snapshot) {
-  if (!snapshot || typeof snapshot !== "object") return;
+  if (!snapshot || typeof snapshot !== "object" || !snapshot.user) return;
   const now = performance.now();
   const wasSuper = state.isSuper;
   state.snapshot = snapshot;
-  state.isSuper = snapshot.user?.role === "super";
-  if (state.isSuper !== wasSuper) applyRole(document);
+  state.isSuper = snapshot.user.role === "super";
+  if (state.isSuper !== wasSuper) {
+    applyRole(document);
+    // A snapshot fetched after the page loaded may open a view only a super admin has.
+    if (routing) showRoute();
+  }
 
-  if (snapshot.server) renderServer(snapshot.server, now);
+  renderHeader(snapshot);
   const mounts = uniqueMounts(snapshot.mounts);
-  renderMounts(mounts, now);
+  if (snapshot.server) renderOverview(snapshot.server, mounts, now);
+  renderMounts(mounts);
+  renderMountPage(now);
+  renderListenersView();
   // Every snapshot: rows update in place, and their "since" times move on.
   renderRelays(arrayOf(snapshot.relays));
   whenChanged("tokens", arrayOf(snapshot.tokens), renderTokens);
+  renderAccount();
+  if (current.view === "connect") renderConnect();
 
   if (state.isSuper) {
-    whenChanged("users", arrayOf(snapshot.users), renderUsers);
+    whenChanged("users", arrayOf(snapshot.users), (users) => {
+      renderUsers(users);
+      renderOwnerChoices();
+    });
     whenChanged("token-owners", arrayOf(snapshot.users), renderTokenOwners);
     // Every snapshot: rows update in place as deliveries are counted.
     renderWebhooks(arrayOf(snapshot.webhooks));
@@ -77,13 +104,12 @@ function render(snapshot) {
     whenChanged("user-mounts", mounts.map((m) => m.path), renderUserMountChecks);
     whenChanged("bans", arrayOf(snapshot.bans), renderBans);
     if (snapshot.settings) renderSettings(snapshot.settings);
-    if (snapshot.user.role === "super") renderHttps(snapshot.https);
+    renderHttps(snapshot.https);
   }
-  renderDebug();
 }
 
 /**
- * The snapshot's mounts with a path, each path once (cards are keyed by it).
+ * The snapshot's mounts with a path, each path once (rows are keyed by it).
  * @param {AdminMount[]} mounts
  */
 function uniqueMounts(mounts) {
@@ -96,70 +122,111 @@ function uniqueMounts(mounts) {
   });
 }
 
-/** The raw server object, written only while the panel is open. */
-function renderDebug() {
-  if (!debugPanel.open || !state.snapshot) return;
-  byId("debug-json", HTMLElement).textContent = JSON.stringify(
-    state.snapshot.server ?? null,
-    null,
-    2,
-  );
+/** The probe that runs while the server is unreachable (one at a time). */
+let probing = false;
+/** How many times the page found the server unreachable (tests wait on it). */
+let failedProbes = 0;
+
+/**
+ * Asks the server whether it is there (and this session still valid), and sets the indicator
+ * from the answer: unreachable, signed out, or (answering) on its way back.
+ * @returns {Promise<"up" | "down" | "signed-out">}
+ */
+async function probe() {
+  try {
+    const res = await fetch("/admin/api/state", { headers: { Accept: "application/json" } });
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      setConnection("signed-out");
+      notify(null, errorText(401, null, "events"), true);
+      return "signed-out";
+    }
+    await res.body?.cancel();
+    return "up";
+  } catch {
+    failedProbes++;
+    document.body.dataset.failedProbes = String(failedProbes);
+    setConnection("offline");
+    return "down";
+  }
 }
 
-/** Subscribes to /admin/events; a refused stream (expired session) is handled below. */
+/**
+ * The event stream failed: EventSource retries by itself, but only a request tells "the server
+ * is gone" from "a hiccup", so the page asks, and says so when nobody answers.
+ * @param {"live" | "reconnecting"} status
+ */
+function onStreamStatus(status) {
+  if (status === "live") {
+    setConnection("live");
+    return;
+  }
+  if (connection() === "signed-out") return;
+  if (connection() !== "offline") setConnection("reconnecting");
+  if (probing) return;
+  probing = true;
+  probe().finally(() => probing = false);
+}
+
+/**
+ * After the server refused the stream: stop if the session is gone, else try again in a while.
+ * @param {() => void} again
+ */
+async function reconnectLater(again) {
+  const outcome = await probe();
+  if (outcome === "signed-out") return;
+  setTimeout(again, PROBE_INTERVAL_MS);
+}
+
+/** Subscribes to /admin/events. */
 function connect() {
   /** @type {import("./js/live.js").LiveHandlers<AdminEvents>} */
   const handlers = {
     snapshot: (snapshot) => render(snapshot),
-    title: (data) => showTitle(data.mount, data.title),
+    title: () => refresh(),
   };
-  subscribe("/admin/events", handlers, reconnectLater);
+  subscribe("/admin/events", handlers, reconnectLater, onStreamStatus);
 }
 
-/**
- * After the stream was refused: stop if the session is gone, else try again in a while.
- * @param {() => void} again
- */
-async function reconnectLater(again) {
-  try {
-    const res = await fetch("/admin/api/state");
-    if (res.status === 401 || res.status === 403) {
-      setLiveStatus("signed out");
-      showStatus(errorText(401, null, "events"), true);
-      return;
-    }
-  } catch {
-    // the server is unreachable; keep trying
-  }
-  setTimeout(again, 5000);
-}
-
-/** Wires the add-mount form; a path typed without its leading slash gets one. */
-function wireAddMount() {
-  const form = byId("add-mount", HTMLFormElement);
-  addMountFields(form);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    let path = field(form, "path", HTMLInputElement).value.trim();
-    if (path && !path.startsWith("/")) path = `/${path}`;
-    if (await post("mount-save", mountBody(form, path, false), `Mount ${path} saved.`)) {
-      form.reset();
-    }
+/** What each view does when it is shown. */
+function wireViews() {
+  onShow("overview", () => drawOverview());
+  onShow("mount", (route) => showMountPage(route.mount));
+  onShow("listeners", () => loadListenersView());
+  onShow("connect", (route) => showConnect(route.mount));
+  onShow("settings", () => loadBranding());
+  /** @type {{ refresh(): Promise<void> } | null} */
+  let statistics = null;
+  onShow("statistics", () => {
+    const root = document.getElementById("stats-root");
+    if (!(root instanceof HTMLElement)) return;
+    statistics ??= statisticsView(root);
+    statistics.refresh().catch((err) => {
+      notify(root, `The statistics could not be loaded: ${err?.message ?? err}`, true);
+    });
   });
 }
 
 onState(render);
+setConnection("connecting");
+wireViews();
 wireAddMount();
+wireMountPage();
 wireRelayForm();
 wireUserForm();
 wireBanForm();
 wireSettingsForm();
 wireTokenForm();
 wireWebhookForm();
-debugPanel.addEventListener("toggle", renderDebug);
-watchChart();
+wireConnect();
+wireAccount();
+wireBranding();
+watchTables(document.body);
 /** @type {AdminSnapshot | null} */
 const initial = readInitial();
 if (initial) render(initial);
-else refresh(); // /admin/api/state and the event stream fill the page instead
+startRouter();
+routing = true;
+if (!initial) refresh(); // /admin/api/state and the event stream fill the page instead
+loadListenerHistory();
 connect();

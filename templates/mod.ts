@@ -5,6 +5,8 @@ import indexHtml from "./index.html" with { type: "text" };
 import historyHtml from "./history.html" with { type: "text" };
 import loginHtml from "./login.html" with { type: "text" };
 import adminHtml from "./admin.html" with { type: "text" };
+import embedHtml from "./embed.html" with { type: "text" };
+import statusHtml from "./status.html" with { type: "text" };
 import appCss from "./app.css" with { type: "text" };
 import publicJs from "./public.js" with { type: "text" };
 import historyJs from "./history.js" with { type: "text" };
@@ -29,12 +31,41 @@ import integrationsJs from "./js/integrations.js" with { type: "text" };
 import tokensJs from "./js/tokens.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
 import statsViewJs from "./js/stats_view.js" with { type: "text" };
+import accountJs from "./js/account.js" with { type: "text" };
+import brandingJs from "./js/branding.js" with { type: "text" };
+import connectJs from "./js/connect.js" with { type: "text" };
+import headerJs from "./js/header.js" with { type: "text" };
+import listenerUsersJs from "./js/listener_users.js" with { type: "text" };
+import listenersViewJs from "./js/listeners_view.js" with { type: "text" };
+import mountListJs from "./js/mount_list.js" with { type: "text" };
+import mountPageJs from "./js/mount_page.js" with { type: "text" };
+import notifyJs from "./js/notify.js" with { type: "text" };
+import overviewJs from "./js/overview.js" with { type: "text" };
+import routerJs from "./js/router.js" with { type: "text" };
+import tablesJs from "./js/tables.js" with { type: "text" };
+import embedCss from "./embed.css" with { type: "text" };
+import embedJs from "./embed.js" with { type: "text" };
+import embedSnippetJs from "./js/embed_snippet.js" with { type: "text" };
+// icecast-metadata-player's own build, byte for byte (templates/vendor/README.md): the entry,
+// the part it loads for Media Source playback, and the one it prefetches at once (stream
+// re-synchronisation; a 404 there is a console error on every embed).
+import metadataPlayerJs from "./vendor/icecast-metadata-player-1.17.13.main.min.js" with {
+  type: "text",
+};
+import metadataPlayerMseJs from "./vendor/icecast-metadata-player-1.17.13.mediasource.min.js" with {
+  type: "text",
+};
+import metadataPlayerSyncJs from "./vendor/icecast-metadata-player-1.17.13.synaudio.min.js" with {
+  type: "text",
+};
 
 const TEMPLATES = {
   index: indexHtml,
   history: historyHtml,
   login: loginHtml,
   admin: adminHtml,
+  embed: embedHtml,
+  status: statusHtml,
 } as const;
 
 export type TemplateName = keyof typeof TEMPLATES;
@@ -71,6 +102,30 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/tokens.js": { body: tokensJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },
   "js/stats_view.js": { body: statsViewJs, type: JS },
+  "js/account.js": { body: accountJs, type: JS },
+  "js/branding.js": { body: brandingJs, type: JS },
+  "js/connect.js": { body: connectJs, type: JS },
+  "js/header.js": { body: headerJs, type: JS },
+  "js/listener_users.js": { body: listenerUsersJs, type: JS },
+  "js/listeners_view.js": { body: listenersViewJs, type: JS },
+  "js/mount_list.js": { body: mountListJs, type: JS },
+  "js/mount_page.js": { body: mountPageJs, type: JS },
+  "js/notify.js": { body: notifyJs, type: JS },
+  "js/overview.js": { body: overviewJs, type: JS },
+  "js/router.js": { body: routerJs, type: JS },
+  "js/tables.js": { body: tablesJs, type: JS },
+  "embed.css": { body: embedCss, type: "text/css; charset=utf-8" },
+  "embed.js": { body: embedJs, type: JS },
+  "js/embed_snippet.js": { body: embedSnippetJs, type: JS },
+  "vendor/icecast-metadata-player-1.17.13.main.min.js": { body: metadataPlayerJs, type: JS },
+  "vendor/icecast-metadata-player-1.17.13.mediasource.min.js": {
+    body: metadataPlayerMseJs,
+    type: JS,
+  },
+  "vendor/icecast-metadata-player-1.17.13.synaudio.min.js": {
+    body: metadataPlayerSyncJs,
+    type: JS,
+  },
 };
 
 /**

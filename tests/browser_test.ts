@@ -1,7 +1,8 @@
 // The web UI in real headless Chromium (Debian's, driven by playwright-core): sign in, watch a
 // live ffmpeg mount and its title change arrive without reload, add a mount and stream to it,
 // play a stream in the public page's player, and render an XSS title as text.
-// TINYICE_SCREENSHOTS=<dir> also saves the public page and the dashboard there.
+// TINYICE_SCREENSHOTS=<dir> also saves the public page there (tests/web_app_test.ts saves the
+// admin's views, with no test strings in them).
 
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -57,43 +58,46 @@ Deno.test(needs(["chromium", "ffmpeg"], {
         await page.fill('#login [name="user"]', "admin");
         await page.fill('#login [name="password"]', ADMIN_PW);
         await Promise.all([page.waitForURL(`${base}/admin`), page.click('#login [type="submit"]')]);
-        await page.waitForSelector("#mounts");
+        await page.waitForSelector("#app-nav");
 
-        // The ffmpeg mount appears as live on the dashboard.
-        const liveCard = page.locator('#mounts [data-mount="/live"]');
-        await liveCard.locator(".mount-state", { hasText: "live" }).waitFor({ timeout: 15_000 });
+        // The ffmpeg mount appears as on air in the Mounts view.
+        await page.click('#app-nav a[data-view="mounts"]');
+        const liveRow = page.locator('#mounts [data-mount="/live"]');
+        await liveRow.locator(".mount-state", { hasText: "on air" }).waitFor({ timeout: 15_000 });
 
         // A title change (and an XSS attempt) arrives without a reload, as text.
         const navigations: string[] = [];
         page.on("framenavigated", (f) => navigations.push(f.url()));
         await setTitle(srv.port, "/live", XSS);
-        await liveCard.locator(".mount-title", { hasText: "onerror" }).waitFor({ timeout: 5000 });
-        assert.equal(await liveCard.locator(".mount-title").textContent(), XSS);
+        await liveRow.locator(".mount-title", { hasText: "onerror" }).waitFor({ timeout: 5000 });
+        assert.equal(await liveRow.locator(".mount-title").textContent(), XSS);
         assert.equal(await page.locator("#mounts img").count(), 0, "no element from the title");
-        assert.deepEqual(navigations, [], "no reload");
-        assert.notEqual(await page.title(), "pwned");
-        // The mount's history panel lists the title, as text too.
-        await liveCard.locator(".history-panel summary").click();
-        await liveCard.locator(".history-table td", { hasText: "onerror" }).first()
+        // The mount's page shows it too, and its history lists the title, as text.
+        await liveRow.locator("a").click();
+        await page.locator("#mp-title", { hasText: "onerror" }).waitFor({ timeout: 5000 });
+        assert.equal(await page.textContent("#mp-title"), XSS);
+        await page.locator("#mp-history-table td", { hasText: "onerror" }).first()
           .waitFor({ timeout: 5000 });
-        assert.equal(await liveCard.locator(".history-table img").count(), 0);
+        assert.equal(await page.locator("#view-mount img").count(), 0);
+        assert.deepEqual(
+          navigations.filter((u) => !u.startsWith(`${base}/admin#`)),
+          [],
+          "no reload (the views change only the address's #)",
+        );
+        assert.notEqual(await page.title(), "pwned");
 
         // Add a mount through the UI, then stream to it with its own password.
+        await page.click('#app-nav a[data-view="mounts"]');
         await page.fill('#add-mount [name="path"]', "/ui");
         await page.fill('#add-mount [name="name"]', "Made in the UI");
         await page.fill('#add-mount [name="password"]', "ui-pw");
         await page.click('#add-mount [type="submit"]');
-        await page.locator('#mounts [data-mount="/ui"]').waitFor({ timeout: 5000 });
+        // A new mount opens its own page, where the encoder settings are.
+        await page.locator("#view-mount #mp-path", { hasText: "/ui" }).waitFor({ timeout: 5000 });
         assert.match(srv.server.ctx.config.mounts["/ui"].password!, /^\$argon2id\$/);
         added = ffmpegSource({ port: srv.port, mount: "/ui", password: "ui-pw", seconds: 120 });
-        await page.locator('#mounts [data-mount="/ui"] .mount-state', { hasText: "live" })
-          .waitFor({ timeout: 15_000 });
+        await page.locator("#mp-state", { hasText: "on air" }).waitFor({ timeout: 15_000 });
         const shots = Deno.env.get("TINYICE_SCREENSHOTS");
-        if (shots) {
-          await page.evaluate("window.scrollTo(0, 0)");
-          await page.waitForTimeout(600); // one more snapshot, so the traffic chart has points
-          await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: false });
-        }
 
         // The public page: the title as text, and the built-in player reaches "playing".
         const pub = await context.newPage();

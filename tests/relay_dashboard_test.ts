@@ -444,6 +444,7 @@ Deno.test(needs(["chromium"], {
         await page.fill('#login [name="user"]', "admin");
         await page.fill('#login [name="password"]', ADMIN_PW);
         await Promise.all([page.waitForURL(`${base}/admin`), page.click('#login [type="submit"]')]);
+        await page.click('#app-nav a[data-view="relays"]');
         await page.waitForSelector("#relays-table");
         assert.equal(await page.isVisible("#relays-empty"), true);
 

@@ -128,13 +128,14 @@ async function signInThroughForm(page: Page, base: string): Promise<void> {
   await page.fill('#login [name="user"]', "admin");
   await page.fill('#login [name="password"]', ADMIN_PW);
   await Promise.all([page.waitForURL(`${base}/admin`), page.click('#login [type="submit"]')]);
-  await page.waitForSelector("#add-mount", { timeout: 10_000 });
+  await page.waitForSelector("#app-nav", { timeout: 10_000 });
 }
 
 /** Asserts that `page` shows the server's dashboard (only it has the add-mount form and token). */
 async function assertDashboard(page: Page): Promise<void> {
   assert.equal(await pwned(page), "undefined", "no source script ran on /admin");
-  await page.waitForSelector("#add-mount", { timeout: 5000 });
+  await page.waitForSelector("#app-nav", { timeout: 5000 });
+  await page.waitForSelector("#add-mount", { state: "attached", timeout: 5000 });
   assert.equal(await page.locator('meta[name="csrf-token"]').count(), 1);
   assert.equal(await page.locator("#mounts-heading").textContent(), "Mounts");
 }

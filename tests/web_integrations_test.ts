@@ -80,8 +80,14 @@ async function signInPage(
   await page.fill('#login [name="user"]', user);
   await page.fill('#login [name="password"]', password);
   await Promise.all([page.waitForURL(`${base}/admin`), page.click('#login [type="submit"]')]);
-  await page.waitForSelector("#tokens-section");
+  await page.locator("#connection[data-state='live']").waitFor();
   return page;
+}
+
+/** Opens a view of the admin app by its address (#/security, #/mounts/live, ...). */
+async function openView(page: Page, hash: string): Promise<void> {
+  await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+  await page.locator("section.view:visible").first().waitFor();
 }
 
 /** GET /api/v1/server with a bearer token: the status. */
@@ -139,8 +145,10 @@ Deno.test(needs(["chromium", "curl"], {
       try {
         await setTitle(port, "/live", XSS);
         const page = await signInPage(browser, base, "admin", ADMIN_PW, errors);
+        await openView(page, "#/mounts");
         const card = page.locator('#mounts [data-mount="/live"]');
-        await card.locator(".mount-state", { hasText: "live" }).waitFor({ timeout: 10_000 });
+        await card.locator(".mount-state", { hasText: "on air" }).waitFor({ timeout: 10_000 });
+        await openView(page, "#/integrations");
 
         // The page's copy of the webhook events is the server's list.
         const boxes = await page.locator('#webhook-form input[name="events"]').evaluateAll(
@@ -149,6 +157,7 @@ Deno.test(needs(["chromium", "curl"], {
         assert.deepEqual(boxes, [...WEBHOOK_EVENTS]);
 
         // Make a full token named with markup; its text is shown once, in the page.
+        await openView(page, "#/security");
         await page.fill('#token-form [name="name"]', XSS);
         await page.selectOption('#token-form [name="scope"]', "full");
         await page.fill('#token-form [name="expires_in_days"]', "30");
@@ -181,6 +190,7 @@ Deno.test(needs(["chromium", "curl"], {
         assert.equal(await serverStatus(port, token), 401);
 
         // A webhook to the receiver; "Send test" delivers, and the page says so beside it.
+        await openView(page, "#/integrations");
         await page.fill('#webhook-form [name="url"]', receiver.url);
         await page.fill('#webhook-form [name="secret"]', "hook-secret");
         await page.check('#webhook-form input[name="events"][value="source.connect"]');
@@ -219,16 +229,16 @@ Deno.test(needs(["chromium", "curl"], {
         assert.match(await ypRow.textContent() ?? "", /waiting/);
         assert.equal(await page.locator("#yp-empty").isHidden(), true);
 
-        // A listener user added in the mount's card: curl must now sign in.
+        // A listener user added on the mount's page: curl must now sign in.
         assert.equal(await curlStatus(port, "/live"), "200");
-        const users = card.locator(".listener-users-panel");
-        await users.locator("summary").click();
-        await users.locator(".listener-users-note", { hasText: "Adding the first user" })
+        await openView(page, "#/mounts/live");
+        const users = page.locator("#mp-users-card");
+        await users.locator("#mp-users-note", { hasText: "Adding the first user" })
           .waitFor({ timeout: 5000 });
         await users.locator('[name="user"]').fill("alice");
         await users.locator('[name="password"]').fill("alice-pw");
         await users.locator('[type="submit"]').click();
-        await users.locator(".listener-users-list li", { hasText: "alice" })
+        await users.locator("#mp-users-list li", { hasText: "alice" })
           .waitFor({ timeout: 5000 });
         const session = await signIn(port, "admin", ADMIN_PW);
         const listed = await getJson(session, "/api/v1/mounts/live/listener-users");
@@ -244,20 +254,29 @@ Deno.test(needs(["chromium", "curl"], {
         });
         assert.ok((await client.readBytes(1000)).length === 1000, "alice hears the stream");
         client[Symbol.dispose]();
-        await shot(page, "listener-users", '#mounts [data-mount="/live"]');
+        await shot(page, "listener-users", "#mp-users-card");
 
         // Removed again in the page: the list is empty and the note says nobody can listen.
         await users.getByRole("button", { name: /Remove listener user alice/ }).click();
-        await users.locator(".listener-users-note", { hasText: "nobody can listen" })
+        await users.locator("#mp-users-note", { hasText: "nobody can listen" })
           .waitFor({ timeout: 5000 });
-        assert.equal(await users.locator(".listener-users-list li").count(), 0);
+        assert.equal(await users.locator("#mp-users-list li").count(), 0);
 
         // Markup from the mount name, the title and the token name never became elements.
-        assert.equal(await page.locator("main img").count(), 0);
+        // (The Settings view's own logo and icon previews are the only images in the page.)
+        assert.equal(
+          await page.locator("main img:not(#branding-logo):not(#branding-icon)").count(),
+          0,
+        );
         assert.equal(await page.evaluate("typeof window.__pwned"), "undefined");
+        assert.equal(await page.textContent("#mp-name"), XSS);
+        assert.equal(await page.textContent("#mp-title"), XSS);
         assert.equal(await card.locator(".mount-name").textContent(), XSS);
         assert.equal(await card.locator(".mount-title").textContent(), XSS);
-        assert.equal(await overflowsSideways(page), false, "the dashboard fits 390 px");
+        for (const view of ["#/mounts/live", "#/security", "#/integrations"]) {
+          await openView(page, view);
+          assert.equal(await overflowsSideways(page), false, `${view} fits 390 px`);
+        }
         assert.deepEqual(errors, [], "no script errors");
       } finally {
         await browser.close();
@@ -307,6 +326,7 @@ Deno.test(needs(["chromium"], {
       const errors: string[] = [];
       try {
         const page = await signInPage(browser, base, "bob", BOB_PW, errors);
+        await openView(page, "#/security");
         assert.equal(await page.locator("#webhooks-section").isHidden(), true);
         assert.equal(await page.locator("#yp-section").isHidden(), true);
         assert.equal(await page.locator('#token-form [name="owner"]').isHidden(), true);

@@ -17,6 +17,7 @@ import {
   sessionCookie,
 } from "../security/session.ts";
 import { historyOf } from "./pages.ts";
+import { themeHref } from "./branding.ts";
 import { adminSnapshot } from "./snapshot.ts";
 import { canManage, currentUser, findUser, type WebUser } from "../security/tenancy.ts";
 
@@ -63,6 +64,7 @@ export function adminPage(req: RequestHead, ctx: ServerContext): Response {
   const signed = signedIn(req, ctx);
   if (!signed) return loginPage(ctx);
   const body = render("admin", {
+    theme: escapeHtml(themeHref(ctx.config.accent_color)),
     title: escapeHtml(ctx.config.page_title),
     csrf: escapeHtml(signed.session.csrf),
     user: escapeHtml(signed.user.name),

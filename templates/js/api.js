@@ -3,11 +3,11 @@
 // @ts-check
 //
 // Every action is a POST to /admin/api/<action> with the session's CSRF token; its outcome is
-// announced in #status, and a success reloads the whole state. The integrations sections call
-// /api/v1 the same way (session cookie plus X-CSRF-Token), whose errors are
-// `{"error":{"code","message"}}`.
+// shown next to what caused it (js/notify.js), and a success reloads the whole state. The
+// integrations views call /api/v1 the same way (session cookie plus X-CSRF-Token), whose errors
+// are `{"error":{"code","message"}}`.
 
-import { byId } from "./dom.js";
+import { clearFormNotices, clearNotice, clearToast, notify, notifyForm } from "./notify.js";
 
 /** @typedef {import("../../server/web/contract.ts").ActionBodies} ActionBodies */
 /** @typedef {import("../../server/web/contract.ts").ActionName} ActionName */
@@ -17,7 +17,6 @@ import { byId } from "./dom.js";
 /** @typedef {{ listeners: ListenersReply, history: HistoryReply }} MountQueries */
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
-const statusEl = byId("status", HTMLElement);
 
 /** What renders a fresh snapshot; the page sets it with {@linkcode onState}. */
 let renderState = /** @param {AdminSnapshot} _snapshot */ (_snapshot) => {};
@@ -31,24 +30,46 @@ export function onState(render) {
 }
 
 /**
- * Announces a message in the status area (role=status, so screen readers read it).
+ * Announces a message in the page's toast, for what has no place of its own on the page.
  * @param {string} text
  */
 export function showStatus(text, isError = false) {
-  statusEl.classList.toggle("is-error", isError);
-  statusEl.classList.toggle("is-ok", !isError && Boolean(text));
-  statusEl.textContent = text;
+  notify(null, text, isError);
 }
 
 /**
- * POSTs an action. Shows the server's error, or `okText`, in the status area and reloads the
- * state after a success. Returns whether the action succeeded.
+ * Clears the messages an earlier action left at `anchor` (a form: its fields' too).
+ * @param {Element | undefined} anchor
+ */
+function startAction(anchor) {
+  clearToast();
+  if (anchor instanceof HTMLFormElement) clearFormNotices(anchor);
+  else clearNotice(anchor);
+}
+
+/**
+ * Shows the outcome of an action at `anchor`: an error about a form next to the field it
+ * names, anything else beside the anchor (or in the toast without one).
+ * @param {Element | undefined} anchor
+ * @param {string} text
+ * @param {boolean} isError
+ */
+function endAction(anchor, text, isError) {
+  if (isError && anchor instanceof HTMLFormElement) notifyForm(anchor, text);
+  else notify(anchor, text, isError);
+}
+
+/**
+ * POSTs an action. Shows the server's error, or `okText`, next to `anchor` (the form or button
+ * that asked) and reloads the state after a success. Returns whether the action succeeded.
  * @template {ActionName} A
  * @param {A} action
  * @param {ActionBodies[A]} body
- * @param {string} okText
+ * @param {string} okText  empty: say nothing on success
+ * @param {Element} [anchor]
  */
-export async function post(action, body, okText) {
+export async function post(action, body, okText, anchor) {
+  startAction(anchor);
   let res;
   try {
     res = await fetch(`/admin/api/${action}`, {
@@ -57,7 +78,7 @@ export async function post(action, body, okText) {
       body: JSON.stringify(body),
     });
   } catch (err) {
-    showStatus(`Network error: ${err instanceof Error ? err.message : String(err)}`, true);
+    endAction(anchor, `Network error: ${err instanceof Error ? err.message : String(err)}`, true);
     return false;
   }
   /** @type {unknown} */
@@ -68,10 +89,10 @@ export async function post(action, body, okText) {
     // an empty or non-JSON body; the status code says enough
   }
   if (!res.ok || isRefusal(reply)) {
-    showStatus(errorText(res.status, reply, action), true);
+    endAction(anchor, errorText(res.status, reply, action), true);
     return false;
   }
-  showStatus(okText);
+  if (okText) endAction(anchor, okText, false);
   await refresh();
   return true;
 }
@@ -137,7 +158,7 @@ export async function fetchMountJson(path, query) {
 /**
  * Calls the JSON API at `/api/v1<path>` with the session; writes carry the CSRF token. Never
  * throws: a network failure is an error result too.
- * @param {"GET" | "POST" | "PUT" | "DELETE"} method
+ * @param {"GET" | "POST" | "PUT" | "PATCH" | "DELETE"} method
  * @param {string} path  under /api/v1, its parameters already percent-encoded
  * @param {unknown} [body]  sent as JSON when given
  * @returns {Promise<ApiResult>}
@@ -175,22 +196,66 @@ export async function callApi(method, path, body) {
 }
 
 /**
- * A JSON API write as a dashboard action: the error or `okText` is announced in #status and a
- * success reloads the state. Resolves with the result.
- * @param {"POST" | "PUT" | "DELETE"} method
+ * A JSON API write as a dashboard action: the error or `okText` is shown next to `anchor` and
+ * a success reloads the state. Resolves with the result.
+ * @param {"POST" | "PUT" | "PATCH" | "DELETE"} method
  * @param {string} path  under /api/v1
  * @param {unknown} body  sent as JSON (undefined: no body)
  * @param {string} okText
+ * @param {Element} [anchor]
  * @returns {Promise<ApiResult>}
  */
-export async function apiAction(method, path, body, okText) {
+export async function apiAction(method, path, body, okText, anchor) {
+  startAction(anchor);
   const result = await callApi(method, path, body);
   if (!result.ok) {
-    showStatus(result.error, true);
+    endAction(anchor, result.error, true);
     return result;
   }
-  showStatus(okText);
+  if (okText) endAction(anchor, okText, false);
   await refresh();
+  return result;
+}
+
+/**
+ * Uploads a file as the raw body of a JSON API POST (the branding routes take the bytes
+ * themselves; the server decides the type from them), as a dashboard action.
+ * @param {string} path  under /api/v1
+ * @param {File} file
+ * @param {string} okText
+ * @param {Element} [anchor]
+ * @returns {Promise<ApiResult>}
+ */
+export async function apiUpload(path, file, okText, anchor) {
+  startAction(anchor);
+  /** @type {ApiResult} */
+  let result;
+  try {
+    const res = await fetch(`/api/v1${path}`, {
+      method: "POST",
+      headers: {
+        Accept: "application/json",
+        "X-CSRF-Token": csrf,
+        "Content-Type": file.type || "application/octet-stream",
+      },
+      body: file,
+    });
+    const reply = await res.json().catch(() => null);
+    result = res.ok
+      ? { ok: true, status: res.status, data: reply }
+      : { ok: false, status: res.status, error: errorText(res.status, reply, path) };
+  } catch (err) {
+    result = {
+      ok: false,
+      status: 0,
+      error: `Network error: ${err instanceof Error ? err.message : String(err)}`,
+    };
+  }
+  if (!result.ok) endAction(anchor, result.error, true);
+  else {
+    if (okText) endAction(anchor, okText, false);
+    await refresh();
+  }
   return result;
 }
 

@@ -92,6 +92,19 @@ export function formatLine(mount) {
 }
 
 /**
+ * "MP3 · 128 kbit/s" from a mount's codec (as the server names it) and declared or measured
+ * bitrate, leaving out whatever is unknown.
+ * @param {unknown} codec
+ * @param {unknown} bitrate  kbit/s as text ("128"), or empty
+ */
+export function formatStream(codec, bitrate) {
+  const parts = [];
+  if (codec) parts.push(String(codec));
+  if (bitrate && Number(bitrate) > 0) parts.push(`${bitrate} kbit/s`);
+  return parts.join(" · ");
+}
+
+/**
  * Local time of a play as hours and minutes, with the date only when it was not today.
  * @param {string} iso
  */

@@ -3,6 +3,7 @@
 
 import { state } from "./admin_state.js";
 import { h } from "./dom.js";
+import { notify } from "./notify.js";
 
 /**
  * Follows a server value in an input unless the user has changed it or is typing in it: the
@@ -59,4 +60,32 @@ export function button(label, ariaLabel, onClick) {
     "aria-label": ariaLabel,
     onclick: onClick,
   }, label);
+}
+
+/**
+ * Copies `text` to the clipboard and says so next to `anchor`; where the browser refuses (plain
+ * HTTP on another host), says how to copy by hand instead.
+ * @param {string} text
+ * @param {Element} anchor
+ * @param {HTMLTextAreaElement | HTMLInputElement} [selectable]  selected for a manual copy
+ */
+export async function copyText(text, anchor, selectable) {
+  selectable?.select();
+  try {
+    await navigator.clipboard.writeText(text);
+    notify(anchor, "Copied.");
+  } catch {
+    notify(anchor, "The browser refused the clipboard: select the text and press Ctrl+C (⌘C).");
+  }
+}
+
+/**
+ * A "Copy" button for the text `getText` returns when clicked.
+ * @param {() => string} getText
+ * @param {string} ariaLabel
+ */
+export function copyButton(getText, ariaLabel) {
+  const copy = button("Copy", ariaLabel, () => copyText(getText(), copy));
+  copy.classList.add("copy");
+  return copy;
 }

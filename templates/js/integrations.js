@@ -5,7 +5,8 @@
 // Webhook rows are kept per hook and updated in place: counts change as events go out, and a
 // rebuilt row would lose the result shown beside its "Send test" button.
 
-import { apiAction, callApi, showStatus } from "./api.js";
+import { apiAction, callApi } from "./api.js";
+import { notify } from "./notify.js";
 import { button } from "./forms.js";
 import { byId, field, h } from "./dom.js";
 import { formatAgo, orDash } from "./format.js";
@@ -175,12 +176,15 @@ async function sendTest(entry) {
  * @param {WebhookEntry} hook
  */
 async function deleteHook(hook) {
-  if (!confirm(`Delete the webhook to ${hook.url}?`)) return;
+  const ask = `Delete the webhook to ${hook.url}?\n\nEvents are no longer sent there (queued ` +
+    "deliveries are dropped) and its secret is forgotten.";
+  if (!confirm(ask)) return;
   const result = await apiAction(
     "DELETE",
     `/webhooks/${hook.index}`,
     undefined,
     "Webhook deleted.",
+    byId("webhooks-table", HTMLTableElement),
   );
   // The form may hold the deleted hook (or one whose position moved up): start afresh.
   if (result.ok && indexInput.value !== "") form.reset();
@@ -274,12 +278,18 @@ export function wireWebhookForm() {
     const editing = index !== "";
     const body = hookBody(editing);
     if (body.template === "telegram" && !body.chat_id) {
-      showStatus("The telegram template needs the chat id to send to.", true);
+      notify(chatField, "The telegram template needs the chat id to send to.", true);
       return;
     }
     const result = editing
-      ? await apiAction("PUT", `/webhooks/${encodeURIComponent(index)}`, body, "Webhook saved.")
-      : await apiAction("POST", "/webhooks", body, "Webhook added.");
+      ? await apiAction(
+        "PUT",
+        `/webhooks/${encodeURIComponent(index)}`,
+        body,
+        "Webhook saved.",
+        form,
+      )
+      : await apiAction("POST", "/webhooks", body, "Webhook added.", form);
     if (result.ok) form.reset();
   });
   form.addEventListener("reset", leaveEdit);

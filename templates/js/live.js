@@ -35,19 +35,27 @@ function parseEvent(event) {
 /**
  * Subscribes to `url` and calls `handlers[event](data)` for each JSON frame. EventSource retries
  * network errors by itself; when the server refuses the stream (CLOSED) `onClosed` decides what
- * to do next (by default: try again in 5 s). The data is trusted to match the event map `E`
- * (server/web/contract.ts), as the server builds it from the same types.
+ * to do next (by default: try again in 5 s). `onStatus` hears "live" on each (re)connection and
+ * "reconnecting" on each failure (by default it is {@linkcode setLiveStatus}). The data is
+ * trusted to match the event map `E` (server/web/contract.ts), as the server builds it from the
+ * same types.
  * @template E
  * @param {string} url
  * @param {LiveHandlers<E>} handlers
  * @param {(again: () => void) => void} [onClosed]
+ * @param {(state: "live" | "reconnecting") => void} [onStatus]
  */
-export function subscribe(url, handlers, onClosed = (again) => setTimeout(again, 5000)) {
+export function subscribe(
+  url,
+  handlers,
+  onClosed = (again) => setTimeout(again, 5000),
+  onStatus = setLiveStatus,
+) {
   const start = () => {
     const source = new EventSource(url);
-    source.addEventListener("open", () => setLiveStatus("live"));
+    source.addEventListener("open", () => onStatus("live"));
     source.addEventListener("error", () => {
-      setLiveStatus("reconnecting");
+      onStatus("reconnecting");
       if (source.readyState === EventSource.CLOSED) onClosed(start);
     });
     for (const name in handlers) {

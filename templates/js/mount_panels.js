@@ -1,4 +1,5 @@
-// A mount card's fold-out panels: its listeners (with Kick buttons) and its recent songs.
+// A mount's listeners (with Kick buttons) and its recent songs, as tables: on the mount's page
+// and, for every mount at once, in the Listeners view.
 // @ts-check
 
 import { fetchMountJson, post } from "./api.js";
@@ -8,7 +9,7 @@ import { formatDuration, orDash } from "./format.js";
 /** @typedef {import("../../server/web/contract.ts").ListenerEntry} ListenerEntry */
 
 /**
- * The part of a mount card the panels fill.
+ * The part of a page a listeners or history table fills.
  * @typedef {object} Panels
  * @property {string} path
  * @property {boolean} loadingListeners
@@ -35,38 +36,39 @@ function messageOf(err) {
 }
 
 /**
- * Fetches the listeners of a mount into its panel.
- * @param {Panels} card
+ * Fetches the listeners of a mount into its table.
+ * @param {Panels} panel
  */
-export async function loadListeners(card) {
-  if (card.loadingListeners) return;
-  card.loadingListeners = true;
-  card.listenersStatus.hidden = false;
-  card.listenersStatus.textContent = "Loading…";
+export async function loadListeners(panel) {
+  if (panel.loadingListeners) return;
+  panel.loadingListeners = true;
   try {
-    const reply = await fetchMountJson(card.path, "listeners");
+    const reply = await fetchMountJson(panel.path, "listeners");
     const listeners = Array.isArray(reply.listeners) ? reply.listeners : [];
-    card.listenersBody.replaceChildren(...listeners.map((l) => listenerRow(card, l)));
-    card.listenersStatus.textContent = listeners.length ? "" : "Nobody is listening.";
-    card.listenersStatus.hidden = listeners.length > 0;
+    panel.listenersBody.replaceChildren(
+      ...listeners.map((l) => listenerRow(panel.path, l, () => loadListeners(panel))),
+    );
+    panel.listenersStatus.textContent = listeners.length ? "" : "Nobody is listening.";
+    panel.listenersStatus.hidden = listeners.length > 0;
   } catch (err) {
-    card.listenersStatus.textContent = `Could not load the listeners: ${messageOf(err)}`;
+    panel.listenersStatus.hidden = false;
+    panel.listenersStatus.textContent = `Could not load the listeners: ${messageOf(err)}`;
   } finally {
-    card.loadingListeners = false;
+    panel.loadingListeners = false;
   }
 }
 
 /**
- * Fetches the mount's last songs (at most 100) into its history panel.
- * @param {Panels} card
+ * Fetches the mount's last songs (at most 100) into its history table.
+ * @param {Panels} panel
  */
-export async function loadHistory(card) {
-  card.historyStatus.hidden = false;
-  card.historyStatus.textContent = "Loading…";
+export async function loadHistory(panel) {
+  panel.historyStatus.hidden = false;
+  panel.historyStatus.textContent = "Loading…";
   try {
-    const reply = await fetchMountJson(card.path, "history");
+    const reply = await fetchMountJson(panel.path, "history");
     const songs = Array.isArray(reply.songs) ? reply.songs : [];
-    card.historyBody.replaceChildren(...songs.map((song) => {
+    panel.historyBody.replaceChildren(...songs.map((song) => {
       const started = new Date(song.startedAt);
       return textRow([
         Number.isNaN(started.getTime()) ? "" : started.toLocaleString(),
@@ -75,35 +77,47 @@ export async function loadHistory(card) {
         String(song.listeners ?? ""),
       ]);
     }));
-    card.historyStatus.textContent = reply.available === false
+    panel.historyStatus.textContent = reply.available === false
       ? "History is unavailable (see the server log)."
       : songs.length
       ? ""
       : "No songs recorded yet.";
-    card.historyStatus.hidden = reply.available !== false && songs.length > 0;
+    panel.historyStatus.hidden = reply.available !== false && songs.length > 0;
   } catch (err) {
-    card.historyStatus.textContent = `Could not load the history: ${messageOf(err)}`;
+    panel.historyStatus.textContent = `Could not load the history: ${messageOf(err)}`;
   }
 }
 
 /**
- * One listener: address, user agent, time connected and a Kick button.
- * @param {Panels} card
+ * One listener: (the mount,) address, player, time connected and a Kick button that asks first.
+ * @param {string} path
  * @param {ListenerEntry} listener
+ * @param {() => void} onKicked
+ * @param {boolean} [withMount]  a first cell naming the mount (the Listeners view)
  */
-function listenerRow(card, listener) {
-  const tr = textRow([listener.ip, listener.userAgent, formatDuration(listener.connectedS)]);
+export function listenerRow(path, listener, onKicked, withMount = false) {
+  const ip = orDash(listener.ip);
+  const tr = textRow([
+    ...(withMount ? [path] : []),
+    listener.ip,
+    listener.userAgent,
+    formatDuration(listener.connectedS),
+  ]);
   const kick = h("button", {
     type: "button",
     class: "danger small",
-    "aria-label": `Kick listener ${orDash(listener.ip)}`,
+    "aria-label": `Kick listener ${ip} from ${path}`,
     onclick: async () => {
-      const body = { mount: card.path, id: listener.id };
-      if (await post("kick-listener", body, `Listener ${orDash(listener.ip)} disconnected.`)) {
-        loadListeners(card);
-      }
+      const ask = `Disconnect the listener ${ip} from ${path}?\n\n` +
+        "Their player stops now; many players reconnect by themselves. To keep an address " +
+        "out, ban it in Security.";
+      if (!confirm(ask)) return;
+      const body = { mount: path, id: listener.id };
+      // Said under the table: the row (and its button) goes away with the listener.
+      const anchor = kick.closest(".table-scroll") ?? kick;
+      if (await post("kick-listener", body, `Listener ${ip} disconnected.`, anchor)) onKicked();
     },
   }, "Kick");
-  tr.append(h("td", {}, kick));
+  tr.append(h("td", { class: "row-actions" }, kick));
   return tr;
 }

@@ -139,7 +139,12 @@ function actionButtons(row) {
   }
   if (relay.kind === "pull") {
     out.push(button("Restart", `Reconnect the ${what} now`, () => {
-      post("relay-restart", { mount: row.relay.mount }, `Relay of ${row.relay.mount} restarted.`);
+      post(
+        "relay-restart",
+        { mount: row.relay.mount },
+        `Relay of ${row.relay.mount} restarted.`,
+        tbody.closest("table") ?? undefined,
+      );
     }));
   }
   if (configured) {
@@ -157,25 +162,32 @@ function actionButtons(row) {
  */
 function setEnabled(relay, enabled) {
   const verb = enabled ? "resumed" : "paused";
+  const at = tbody.closest("table") ?? undefined;
   if (relay.kind === "pull") {
-    post(enabled ? "relay-resume" : "relay-pause", { mount: relay.mount }, `Relay ${verb}.`);
+    post(enabled ? "relay-resume" : "relay-pause", { mount: relay.mount }, `Relay ${verb}.`, at);
   } else {
     const body = { mount: relay.mount, url: relay.push?.url ?? relay.url };
-    post(enabled ? "push-resume" : "push-pause", body, `Push ${verb}.`);
+    post(enabled ? "push-resume" : "push-pause", body, `Push ${verb}.`, at);
   }
 }
 
 /** @param {RelayStateEntry} relay */
 function deleteRelay(relay) {
+  const at = tbody.closest("table") ?? undefined;
   if (relay.kind === "pull") {
-    if (confirm(`Delete the relay feeding ${relay.mount}?`)) {
-      post("relay-delete", { mount: relay.mount }, `Relay of ${relay.mount} deleted.`);
+    const ask = `Delete the relay feeding ${relay.mount}?\n\nThe connection to ${relay.url} ` +
+      "closes now and its settings are removed; listeners of the mount lose the stream unless " +
+      "an encoder or a fallback takes over.";
+    if (confirm(ask)) {
+      post("relay-delete", { mount: relay.mount }, `Relay of ${relay.mount} deleted.`, at);
     }
     return;
   }
   const url = relay.push?.url ?? relay.url;
-  if (confirm(`Stop pushing ${relay.mount} to ${url} and delete it?`)) {
-    post("push-delete", { mount: relay.mount, url }, `Push of ${relay.mount} deleted.`);
+  const ask = `Stop pushing ${relay.mount} to ${url} and delete it?\n\nThe other server loses ` +
+    "this source now, and the target's settings (and password) are removed.";
+  if (confirm(ask)) {
+    post("push-delete", { mount: relay.mount, url }, `Push of ${relay.mount} deleted.`, at);
   }
 }
 
@@ -296,8 +308,8 @@ export function wireRelayForm() {
     event.preventDefault();
     const data = new FormData(form);
     const saved = kindSelect.value === "push"
-      ? await post("push-save", pushBody(data), "Push target saved.")
-      : await post("relay-save", relayBody(data), "Relay saved.");
+      ? await post("push-save", pushBody(data), "Push target saved.", form)
+      : await post("relay-save", relayBody(data), "Relay saved.", form);
     if (saved) form.reset();
   });
   form.addEventListener("reset", leaveEdit);

@@ -78,12 +78,15 @@ export function renderTokenOwners(users) {
  * @param {TokenEntry} token
  */
 async function revokeToken(token) {
-  if (!confirm(`Revoke the API token "${token.name}"? Scripts using it will be refused.`)) return;
+  const ask = `Revoke the API token "${token.name}"?\n\nIt stops working at once: every ` +
+    "script or tool using it is refused from now on. This cannot be undone.";
+  if (!confirm(ask)) return;
   await apiAction(
     "DELETE",
     `/tokens/${encodeURIComponent(token.id)}`,
     undefined,
     `Token ${token.name} revoked.`,
+    byId("tokens-table", HTMLTableElement),
   );
 }
 
@@ -131,7 +134,7 @@ export function wireTokenForm() {
     if (days !== "") body.expires_in_days = Number(days);
     if (state.isSuper && ownerSelect.value) body.owner = ownerSelect.value;
     hideCreated();
-    const result = await apiAction("POST", "/tokens", body, `Token ${name} created.`);
+    const result = await apiAction("POST", "/tokens", body, `Token ${name} created.`, form);
     if (!result.ok) return;
     showCreated(/** @type {TokenCreated} */ (result.data));
     form.reset();
