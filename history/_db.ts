@@ -207,7 +207,7 @@ function toSongRow(row: Record<string, SQLOutputValue>): SongRow {
 }
 
 // The error that made us roll back is the one worth reporting, not a failed rollback.
-function rollbackQuietly(db: DatabaseSync): void {
+export function rollbackQuietly(db: DatabaseSync): void {
   try {
     if (db.isTransaction) db.exec("ROLLBACK");
   } catch {
@@ -215,7 +215,7 @@ function rollbackQuietly(db: DatabaseSync): void {
   }
 }
 
-function closeQuietly(db: DatabaseSync | undefined): void {
+export function closeQuietly(db: DatabaseSync | undefined): void {
   try {
     db?.close();
   } catch {

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { DamagedHistoryError } from "./_problem.ts";
+import { closeQuietly, rollbackQuietly } from "./_db.ts";
 
 // Bump with a migration step in migrate() whenever the schema changes.
 const SCHEMA_VERSION = 1;
@@ -417,21 +418,4 @@ function prepareFile(db: DatabaseSync): string {
 
 function hex(b: number): string {
   return b.toString(16).padStart(2, "0");
-}
-
-// The error that made us roll back is the one worth reporting, not a failed rollback.
-function rollbackQuietly(db: DatabaseSync): void {
-  try {
-    if (db.isTransaction) db.exec("ROLLBACK");
-  } catch {
-    // SQLite rolls back by itself when it cannot go on (a full disk, an I/O error)
-  }
-}
-
-function closeQuietly(db: DatabaseSync | undefined): void {
-  try {
-    db?.close();
-  } catch {
-    // Already closed, or the file went away: either way there is nothing left to release
-  }
 }

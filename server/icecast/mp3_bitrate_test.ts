@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { Mp3BitrateProbe, parseFrameHeader } from "./mp3_bitrate.ts";
+import { concat } from "../../tests/_helpers.ts";
 
 /** One MPEG frame: the 4 header bytes, then filler up to its length (no 0xFF in it). */
 function frame(header: number[], bytes: number, fill = 0x55, tag?: string): Uint8Array {
   const out = new Uint8Array(bytes).fill(fill);
   out.set(header);
   if (tag) out.set([...tag].map((c) => c.charCodeAt(0)), 36);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

@@ -22,25 +22,11 @@ const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 /** The rule in words, as the server states it. */
 export const MOUNT_PATH_RULE = `A mount path is "/" followed by letters, digits, ".", "_", "~" ` +
   `or "-" (segments separated by "/"), at most ${MAX_MOUNT_PATH_CHARS} characters in all.`;
-/** The server's own pages (config/mount_path.ts RESERVED_PATHS), which no mount may take. */
-const RESERVED = {
-  exact: [
-    "/events",
-    "/metrics",
-    "/static",
-    "/history",
-    "/embed",
-    "/.well-known",
-    "/favicon.ico",
-    "/robots.txt",
-  ],
-  prefix: ["/admin", "/api", "/status"],
-  suffix: [".m3u", ".m3u8", ".pls", ".xspf"],
-};
-
 /**
- * Why `path` cannot name a mount, in words for the form, or "" when it can. The server checks
- * again; this only spares a round trip and shows the rule before anything is sent.
+ * Why `path` cannot name a mount, in words for the form, or "" when it can: the shape only (a
+ * space, a missing slash). The server checks again with the one rule (config/mount_path.ts),
+ * which also keeps its own pages' paths; its answer is shown beside the field, so no copy of
+ * that list lives here to drift.
  * @param {string} path
  */
 export function mountPathProblem(path) {
@@ -50,11 +36,7 @@ export function mountPathProblem(path) {
   for (const segment of path.slice(1).split("/")) {
     if (!SEGMENT.test(segment) || segment === "." || segment === "..") return MOUNT_PATH_RULE;
   }
-  const p = path.toLowerCase();
-  const reserved = RESERVED.exact.some((name) => p === name || p.startsWith(`${name}/`)) ||
-    RESERVED.prefix.some((prefix) => p.startsWith(prefix)) ||
-    RESERVED.suffix.some((suffix) => p.endsWith(suffix));
-  return reserved ? `${path} is reserved for the server's own pages.` : "";
+  return "";
 }
 
 /**
