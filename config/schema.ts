@@ -126,6 +126,12 @@ export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
   stats_enabled: boolean;
   /** Days the listener-session log (statistics) is kept; listener samples have their own tiers. */
   stats_retention_days: number;
+  /** HLS segment length in seconds (cut on frame boundaries, so each is about this long). */
+  hls_segment_s: number;
+  /** Segments in a live HLS playlist's sliding window. */
+  hls_window_segments: number;
+  /** A mount stops segmenting this many seconds after its last HLS request. */
+  hls_idle_s: number;
   /** A MaxMind-format (.mmdb) country database for statistics; absent: the bundled one, if any. */
   geoip_db?: string;
   /** Song history database; absent means history.db next to the config file. */
@@ -213,6 +219,9 @@ export const CONFIG_DEFAULTS: Readonly<
   accent_color: "#0a58ca",
   stats_enabled: true,
   stats_retention_days: 90,
+  hls_segment_s: 4,
+  hls_window_segments: 6,
+  hls_idle_s: 180,
   sse_interval_ms: 500,
   max_sse_clients: 200,
   max_admin_sse_clients: 50,
@@ -254,6 +263,9 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   favicon_file: nonEmptyString(),
   stats_enabled: boolean(),
   stats_retention_days: integer(1, 3650),
+  hls_segment_s: integer(1, 30),
+  hls_window_segments: integer(2, 60),
+  hls_idle_s: integer(10, 86_400),
   geoip_db: nonEmptyString(),
   history_path: nonEmptyString(),
   sse_interval_ms: integer(100, 60_000),

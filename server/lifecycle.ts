@@ -15,6 +15,7 @@ import type { Socket } from "./net/socket.ts";
 import { BanList } from "./security/ip_ban.ts";
 import type { EventHub } from "./web/events.ts";
 import { ROUTES } from "./routes.ts";
+import { closeHls } from "./hls/routes.ts";
 
 /** How often listeners stuck in a write are looked for. */
 const SWEEP_INTERVAL_MS = 1000;
@@ -202,6 +203,7 @@ export class Lifecycle {
     // After the handlers: the sources have let go of their mounts by now, so the webhooks'
     // source.disconnect events and the YP removes are queued before the hooks close.
     await this.#options.hooks?.close();
+    closeHls(ctx);
     ctx.history.close();
     ctx.log.info("server stopped");
   }

@@ -11,7 +11,8 @@ const LEAF_FOLDERS = ["relay/", "config/", "history/", "templates/"];
  * server/'s rooms from lowest to highest. A file may import its own room or a lower one:
  * log/ and security/ are leaves anyone may use, net/ moves bytes (TLS included), http/ speaks
  * HTTP, tls/ keeps the certificates (files, ACME), icecast/ and web/ are the protocols,
- * relays/ feeds mounts from upstreams and mounts to other servers (as Icecast peers do),
+ * relays/ feeds mounts from upstreams and mounts to other servers (as Icecast peers do), hls/
+ * serves mounts as HLS playlists and segments,
  * hooks/ tells the outside world what happened (webhooks, YP, programs), web/ is the browser
  * app, api/ the JSON API and metrics for scripts and monitoring, and server/*.ts (mod,
  * lifecycle, routes) joins them.
@@ -24,6 +25,7 @@ const SERVER_ROOMS = [
   "tls/",
   "icecast/",
   "relays/",
+  "hls/",
   "hooks/",
   "web/",
   "api/",

@@ -33,6 +33,7 @@ type MetricsCtx = Pick<
   | "relays"
   | "admission"
   | "loopLag"
+  | "hlsSessions"
 >;
 
 /** What one scrape reads once and the server rows share. */
@@ -73,6 +74,12 @@ const SERVER_METRICS: readonly ServerMetric[] = [
     (s) => (s.nowMs - s.ctx.startedAt.getTime()) / 1000,
   ],
   ["tinyice_listeners", "gauge", "Listeners connected now", (s) => s.ctx.registry.listenerCount],
+  [
+    "tinyice_hls_sessions",
+    "gauge",
+    "HLS listeners now (playlist sessions; not in tinyice_listeners)",
+    (s) => s.ctx.hlsSessions?.total ?? 0,
+  ],
   [
     "tinyice_sources",
     "gauge",
@@ -378,6 +385,11 @@ export function renderMetrics(ctx: MetricsCtx, nowMs = Date.now()): string {
       out.push(`${name}${labels[i]} ${row.mount ? formatValue(read(row.mount)) : "0"}`);
     });
   }
+  // By path, not by Mount: a session outlives its mount's source for a moment.
+  familyHead(out, "tinyice_mount_hls_sessions", "gauge", "HLS listeners of the mount now");
+  rows.forEach((row, i) => {
+    out.push(`tinyice_mount_hls_sessions${labels[i]} ${ctx.hlsSessions?.of(row.path) ?? 0}`);
+  });
   out.push("");
   return out.join("\n");
 }

@@ -142,6 +142,17 @@ export interface ListenerStats {
   geoip(): Promise<boolean>;
 }
 
+/**
+ * HLS sessions counted as listeners (server/hls/sessions.ts keeps them; declared here because
+ * icecast/ counts them and may not import the higher hls/ room).
+ */
+export interface HlsSessionCounts {
+  /** Live HLS sessions of `mount`. */
+  of(mount: string): number;
+  /** Live HLS sessions over all mounts. */
+  readonly total: number;
+}
+
 export interface ServerContext {
   /** The current config snapshot; replaced whole on reload, never edited in place. */
   config: Config;
@@ -168,6 +179,8 @@ export interface ServerContext {
   history: History;
   /** Listener samples and sessions; set by server/mod.ts once the hooks run (none before). */
   stats: ListenerStats;
+  /** HLS sessions by mount; set by server/hls/ on its first request (absent: none yet). */
+  hlsSessions?: HlsSessionCounts;
   /** Event-loop lag samples for /metrics; the lifecycle starts and stops the sampler. */
   readonly loopLag: LoopLag;
   /** Built from `config.bans`; checked for every accepted connection. */

@@ -36,6 +36,7 @@ export interface RouteTable {
   readonly fallback?: (
     req: RequestHead,
     ctx: ServerContext,
+    ip: string,
   ) => Response | undefined;
 }
 
@@ -59,9 +60,9 @@ export function joinRoutes(...tables: RouteTable[]): RouteTable {
     anyMethod: tables.flatMap((t) => t.anyMethod ?? []),
     prefix: tables.flatMap((t) => t.prefix),
     postPrefix: tables.flatMap((t) => t.postPrefix),
-    fallback: (req, ctx) => {
+    fallback: (req, ctx, ip) => {
       for (const f of fallbacks) {
-        const res = f(req, ctx);
+        const res = f(req, ctx, ip);
         if (res) return res;
       }
       return undefined;
@@ -118,6 +119,6 @@ export async function routeHttp(
   if (req.method !== "GET" && req.method !== "HEAD") return htmlError(400, "unknown request");
   const route = lookup(table.exact, req.path) ?? byPrefix(table.prefix, req.path);
   if (route) return await route(req, ctx, ip);
-  return table.fallback?.(req, ctx) ??
+  return table.fallback?.(req, ctx, ip) ??
     htmlError(404, "The file you requested could not be found");
 }

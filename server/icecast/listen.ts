@@ -86,11 +86,15 @@ export function wantsIcy(req: RequestHead): boolean {
  */
 export function refuseListener(ctx: ServerContext, mount: Mount): Response | undefined {
   const config = ctx.config;
-  if (config.max_listeners > 0 && ctx.registry.listenerCount >= config.max_listeners) {
+  // HLS sessions share the caps (server/hls/sessions.ts).
+  const hls = ctx.hlsSessions;
+  const total = ctx.registry.listenerCount + (hls?.total ?? 0);
+  if (config.max_listeners > 0 && total >= config.max_listeners) {
     return textError(403, "Icecast connection limit reached");
   }
   const cap = mountConfig(config, mount.path)?.max_listeners ?? 0;
-  if (cap > 0 && mount.listeners.size >= cap) return textError(403, "max listeners reached");
+  const here = mount.listeners.size + (hls?.of(mount.path) ?? 0);
+  if (cap > 0 && here >= cap) return textError(403, "max listeners reached");
   return undefined;
 }
 

@@ -3,6 +3,7 @@
 
 import type { Mount } from "../../relay/mod.ts";
 import { mountConfig } from "../../config/schema.ts";
+import { urlAuthFor } from "../../config/integrations.ts";
 import type { ServerContext } from "../http/context.ts";
 import { isApproved, mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import { escapeXml, httpDate, SERVER_ID } from "../http/response.ts";
@@ -30,6 +31,16 @@ function sortedByKey(stats: Map<string, string>): Map<string, string> {
   return new Map([...stats].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/**
+ * A live mount's HLS playlist URL, or "" when HLS is not offered for it: a mount that asks
+ * listeners to sign in is refused over HLS (server/hls/service.ts), so it is not advertised.
+ */
+export function hlsUrl(ctx: Pick<ServerContext, "config" | "port">, path: string): string {
+  const c = ctx.config;
+  if (mountConfig(c, path)?.listener_auth || urlAuthFor(c, path)) return "";
+  return `http://${c.hostname}:${ctx.port}${path}/index.m3u8`;
+}
+
 /** Public stats of one live mount, keys sorted, values as strings (typing happens per format). */
 export function sourceStats(mount: Mount, ctx: ServerContext): Map<string, string> {
   return sortedByKey(publicStats(mount, ctx));
@@ -51,7 +62,8 @@ function publicStats(mount: Mount, ctx: ServerContext): Map<string, string> {
     s.set("ice-bitrate", String(Math.round(meta.audioBitrate / 1000)));
   }
   s.set("listener_peak", String(mount.stats.listenerPeak));
-  s.set("listeners", String(mount.listeners.size));
+  // HLS sessions are listeners too (server/hls/sessions.ts).
+  s.set("listeners", String(mount.listeners.size + (ctx.hlsSessions?.of(mount.path) ?? 0)));
   s.set("listenurl", baseUrl(ctx) + mount.path);
   s.set("server_description", info.description ?? UNSPECIFIED.description);
   s.set("server_name", info.name ?? UNSPECIFIED.name);
@@ -101,7 +113,14 @@ export function statusJson(ctx: ServerContext): string {
     `"location":${JSON.stringify(c.location)},"server_id":${JSON.stringify(SERVER_ID)},` +
     `"server_start":${JSON.stringify(statsDate(ctx.startedAt))},` +
     `"server_start_iso8601":${JSON.stringify(isoDate(ctx.startedAt))}`;
-  const sources = publicLiveMounts(ctx).map((m) => objectJson(sourceStats(m, ctx)));
+  const sources = publicLiveMounts(ctx).map((m) => {
+    // hls_url is ours, not Icecast's: JSON readers ignore a key they do not know, while the
+    // stats XML keeps Icecast's exact element set.
+    const stats = publicStats(m, ctx);
+    const hls = hlsUrl(ctx, m.path);
+    if (hls) stats.set("hls_url", hls);
+    return objectJson(sortedByKey(stats));
+  });
   const source = sources.length === 0
     ? ""
     : sources.length === 1
@@ -143,7 +162,7 @@ export function statsXml(ctx: ServerContext, only?: Mount): string {
     ["file_connections", "0"],
     ["host", c.hostname],
     ["listener_connections", String(counters.listenerConnections)],
-    ["listeners", String(ctx.registry.listenerCount)],
+    ["listeners", String(ctx.registry.listenerCount + (ctx.hlsSessions?.total ?? 0))],
     ["location", c.location],
     ["server_id", SERVER_ID],
     ["server_start", statsDate(ctx.startedAt)],

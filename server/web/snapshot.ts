@@ -9,7 +9,7 @@ import { LIVE_SETTINGS } from "../../config/live_settings.ts";
 import { isApproved, mountInfo } from "../icecast/mount_info.ts";
 import { logoHref } from "./branding.ts";
 import { SERVER_ID } from "../http/response.ts";
-import { baseUrl } from "../icecast/status.ts";
+import { baseUrl, hlsUrl } from "../icecast/status.ts";
 import { canManage, type WebUser } from "../security/tenancy.ts";
 import type {
   AdminMount,
@@ -72,11 +72,12 @@ export function publicSnapshot(ctx: ServerContext): PublicSnapshot {
         genre: info.genre ?? "",
         description: info.description ?? "",
         title: m.title ?? "",
-        listeners: m.listeners.size,
+        listeners: m.listeners.size + (ctx.hlsSessions?.of(m.path) ?? 0),
         // The declared bitrate, else the one an Ogg stream's headers carry.
         bitrate: info.bitrate ?? (m.meta.audioBitrate ? String(m.meta.audioBitrate / 1000) : ""),
         contentType: m.meta.contentType,
         listenUrl: base + m.path,
+        hlsUrl: hlsUrl(ctx, m.path),
       };
     }),
   };
@@ -104,7 +105,8 @@ export function adminMount(ctx: ServerContext, path: string): AdminMount {
     sourceIp: m?.source?.ip ?? "",
     sourceAgent: m?.source?.userAgent ?? "",
     sourceSince: m?.source?.startedAt.toISOString() ?? "",
-    listeners: m?.listeners.size ?? 0,
+    // HLS sessions are listeners too (server/hls/sessions.ts).
+    listeners: (m?.listeners.size ?? 0) + (ctx.hlsSessions?.of(path) ?? 0),
     peak: stats?.listenerPeak ?? 0,
     bytesIn: stats?.bytesRead ?? 0,
     bytesOut: stats?.bytesSent ?? 0,
@@ -140,7 +142,7 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
     if (!m) continue;
     bytesIn += m.stats.bytesRead;
     bytesOut += m.stats.bytesSent;
-    listeners += m.listeners.size;
+    listeners += m.listeners.size + (ctx.hlsSessions?.of(path) ?? 0);
     if (m.hasSource) sources++;
   }
   return {
@@ -152,7 +154,7 @@ export function adminSnapshot(ctx: ServerContext, user: WebUser): AdminSnapshot 
       connectionLimit: isSuper ? ctx.admission.limit : 0,
       connectionsRefused: isSuper ? ctx.admission.refused : 0,
       logLinesDropped: isSuper ? ctx.log.droppedLines : 0,
-      listeners: isSuper ? ctx.registry.listenerCount : listeners,
+      listeners: isSuper ? ctx.registry.listenerCount + (ctx.hlsSessions?.total ?? 0) : listeners,
       sources: isSuper ? ctx.registry.sourceCount : sources,
       bytesIn,
       bytesOut,

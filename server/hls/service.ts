@@ -1,0 +1,230 @@
+// HLS for every live mount, on demand: the first playlist request of a mount starts its
+// segmenter, a timer pumps the active ones, and a mount nobody asked for in `hls_idle_s` stops.
+// Playlists are live sliding windows (RFC 8216); segments are immutable and cacheable, so any
+// HTTP cache or CDN in front of `/<mount>/` can serve them to many listeners.
+
+import { mountConfig } from "../../config/schema.ts";
+import { urlAuthFor } from "../../config/integrations.ts";
+import type { ServerContext } from "../http/context.ts";
+import { corsFields } from "../http/extra_headers.ts";
+import { htmlError, textError } from "../http/response.ts";
+import { type Segment, Segmenter } from "./segmenter.ts";
+import { HlsSessions, type PlaylistClient } from "./sessions.ts";
+
+/** How often active segmenters read their mount's ring. */
+const PUMP_MS = 250;
+
+const TYPES = {
+  playlist: "application/vnd.apple.mpegurl",
+  ts: "video/mp2t",
+  m4s: "video/iso.segment",
+  init: "video/mp4",
+} as const;
+
+/** A request for one of a mount's HLS resources, from its path. */
+export interface HlsRequest {
+  mount: string;
+  /** `index.m3u8`, `init-<n>.mp4`, or a segment `<n>.ts` / `<n>.m4s`. */
+  kind: "playlist" | "init" | "segment";
+  n: number;
+}
+
+const PATTERN = /^(\/.+)\/(?:(index\.m3u8)|init-(\d{1,9})\.mp4|(\d{1,12})\.(ts|m4s))$/;
+
+/** The mount and resource a path names, or undefined when it is no HLS path. */
+export function parseHlsPath(path: string): HlsRequest | undefined {
+  const m = PATTERN.exec(path);
+  if (!m) return undefined;
+  if (m[2]) return { mount: m[1], kind: "playlist", n: 0 };
+  if (m[3] !== undefined) return { mount: m[1], kind: "init", n: Number(m[3]) };
+  return { mount: m[1], kind: "segment", n: Number(m[4]) };
+}
+
+type HlsCtx = Pick<ServerContext, "config" | "registry" | "hlsSessions">;
+
+export class HlsService {
+  readonly #ctx: HlsCtx;
+  readonly #active = new Map<string, Segmenter>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** HLS listeners: one per playlist `sid` (sessions.ts). */
+  readonly sessions: HlsSessions;
+
+  constructor(ctx: HlsCtx) {
+    this.#ctx = ctx;
+    this.sessions = new HlsSessions({
+      segmentS: () => ctx.config.hls_segment_s,
+      refusal: (path) => this.#refusal(path),
+    });
+    // Status documents, the dashboard and /metrics count HLS listeners through the context.
+    ctx.hlsSessions = this.sessions;
+  }
+
+  /** Mounts being segmented now. */
+  get activeMounts(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /** The bytes held for `path`'s segments (for the memory figure). */
+  heldBytes(path: string): number {
+    const s = this.#active.get(path);
+    if (!s) return 0;
+    let n = 0;
+    for (const seg of s.segments) n += seg.bytes.length;
+    for (const init of s.inits.values()) n += init.length;
+    return n;
+  }
+
+  /** Answers an HLS request; undefined when the path is no HLS path (the caller 404s). */
+  answer(req: HlsRequest, client?: PlaylistClient): Response {
+    const { config, registry } = this.#ctx;
+    const mount = registry.get(req.mount);
+    if (!mount?.hasSource || mountConfig(config, req.mount)?.disabled) {
+      return htmlError(404, "No such stream");
+    }
+    // Listener sign-in happens on the stream's GET; HLS has no such door yet, so a mount that
+    // asks listeners to sign in is not offered over HLS at all rather than offered to everyone.
+    if (mountConfig(config, req.mount)?.listener_auth || urlAuthFor(config, req.mount)) {
+      return textError(403, "HLS is not available for a mount that asks listeners to sign in");
+    }
+    // Only playlist requests count listeners: segment URLs carry no sid, so that a cache in
+    // front serves one copy of each segment to every session.
+    if (req.kind === "playlist" && client) {
+      const session = this.sessions.playlist(req.mount, client);
+      if (session.kind === "refused") return textError(403, session.reason);
+      if (session.kind === "redirect") return this.#toSession(session.id);
+    }
+    let seg = this.#active.get(req.mount);
+    if (!seg) {
+      if (req.kind !== "playlist") return htmlError(404, "No such segment");
+      seg = new Segmenter(mount, {
+        segmentS: () => this.#ctx.config.hls_segment_s,
+        windowSegments: () => this.#ctx.config.hls_window_segments,
+      });
+      this.#active.set(req.mount, seg);
+      this.#start();
+    }
+    seg.lastRequestAt = Date.now();
+    seg.pump(mount);
+    if (req.kind === "playlist") return this.#playlist(seg);
+    if (req.kind === "init") {
+      const init = seg.init(req.n);
+      return init
+        ? this.#immutable(init, TYPES.init, `"init-${req.n}"`)
+        : htmlError(404, "No such init segment");
+    }
+    const found = seg.segments.find((s) => s.sequence === req.n);
+    if (!found) return htmlError(404, "No such segment (it left the window)");
+    return this.#immutable(found.bytes, seg.container === "ts" ? TYPES.ts : TYPES.m4s, found.etag);
+  }
+
+  /** Stops every segmenter (shutdown). */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#active.clear();
+    this.sessions.clear();
+  }
+
+  /** Why a new HLS session of `path` is refused (listener caps, ICY and HLS together), if so. */
+  #refusal(path: string): string | undefined {
+    const { config, registry } = this.#ctx;
+    const hls = this.sessions;
+    if (config.max_listeners > 0 && registry.listenerCount + hls.total >= config.max_listeners) {
+      return "Icecast connection limit reached";
+    }
+    const cap = mountConfig(config, path)?.max_listeners ?? 0;
+    const icy = registry.get(path)?.listeners.size ?? 0;
+    if (cap > 0 && icy + hls.of(path) >= cap) return "max listeners reached";
+    return undefined;
+  }
+
+  /**
+   * The playlist URL with a new session's sid. Never cached: each player gets its own sid (a
+   * cache keyed on the path alone serves the cached playlist instead, which plays as well).
+   */
+  #toSession(sid: string): Response {
+    return new Response(null, {
+      status: 302,
+      headers: {
+        // Relative, so it holds behind any proxy or CDN prefix.
+        location: `index.m3u8?sid=${sid}`,
+        "cache-control": "no-store",
+        ...Object.fromEntries(corsFields(this.#ctx.config)),
+      },
+    });
+  }
+
+  #start(): void {
+    this.#timer ??= setInterval(() => this.#tick(), PUMP_MS);
+  }
+
+  #tick(): void {
+    const idleMs = this.#ctx.config.hls_idle_s * 1000;
+    const now = Date.now();
+    for (const [path, seg] of this.#active) {
+      const mount = this.#ctx.registry.get(path);
+      if (!mount?.hasSource || now - seg.lastRequestAt > idleMs) {
+        this.#active.delete(path);
+        continue;
+      }
+      seg.pump(mount);
+    }
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #playlist(seg: Segmenter): Response {
+    const config = this.#ctx.config;
+    const window = seg.segments.slice(-config.hls_window_segments);
+    const ext = seg.container === "ts" ? "ts" : "m4s";
+    const lines = [
+      "#EXTM3U",
+      `#EXT-X-VERSION:${seg.container === "ts" ? 3 : 7}`,
+      `#EXT-X-TARGETDURATION:${seg.targetDurationS}`,
+      `#EXT-X-MEDIA-SEQUENCE:${window[0]?.sequence ?? 0}`,
+    ];
+    // Discontinuities before the window (a client matching timelines across reloads counts them).
+    const before = seg.droppedDiscontinuities +
+      seg.segments.filter((s) => s.discontinuity && s.sequence <= (window[0]?.sequence ?? 0))
+        .length;
+    if (before > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${before}`);
+    let map: number | undefined;
+    for (const s of window) {
+      // The window's first segment's discontinuity is counted in the sequence above.
+      if (s.discontinuity && s !== window[0]) lines.push("#EXT-X-DISCONTINUITY");
+      if (s.init !== undefined && s.init !== map) {
+        lines.push(`#EXT-X-MAP:URI="init-${s.init}.mp4"`);
+        map = s.init;
+      }
+      lines.push(`#EXT-X-PROGRAM-DATE-TIME:${s.startedAt.toISOString()}`);
+      lines.push(`#EXTINF:${s.durationS.toFixed(5)},`);
+      lines.push(`${s.sequence}.${ext}`);
+    }
+    const maxAge = Math.max(1, Math.floor(config.hls_segment_s / 2));
+    return new Response(lines.join("\n") + "\n", {
+      headers: {
+        "content-type": TYPES.playlist,
+        "cache-control": `public, max-age=${maxAge}`,
+        ...Object.fromEntries(corsFields(config)),
+      },
+    });
+  }
+
+  #immutable(bytes: Uint8Array, type: string, etag: string): Response {
+    const config = this.#ctx.config;
+    const maxAge = config.hls_segment_s * (config.hls_window_segments + 2);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, {
+      headers: {
+        "content-type": type,
+        "cache-control": `public, max-age=${maxAge}, immutable`,
+        etag,
+        ...Object.fromEntries(corsFields(config)),
+      },
+    });
+  }
+}
+
+export type { Segment };

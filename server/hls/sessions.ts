@@ -1,0 +1,173 @@
+// HLS sessions counted as listeners. A session is a `sid` on a mount's playlist URL
+// (`index.m3u8?sid=…`), alive while its playlist is re-fetched; segment URLs carry no sid, so
+// a cache or CDN serves one copy of each segment to every session.
+
+/** Sessions idle this many target durations are gone (a player re-fetches once per target). */
+const IDLE_TARGETS = 3;
+/** ... but never sooner than this: a phone switching networks skips a reload or two. */
+const MIN_IDLE_MS = 15_000;
+/** Hard bound on sessions held, whatever `max_listeners` says (0 = unlimited): memory. */
+export const MAX_SESSIONS = 100_000;
+/** Expired sessions are looked for at most this often (counts are read on every request). */
+const SWEEP_MS = 1000;
+/** What a client-sent sid must look like: ours are 22 base64url characters. */
+const SID = /^[A-Za-z0-9_-]{16,64}$/;
+
+/** One HLS listener. */
+export interface HlsSession {
+  readonly id: string;
+  readonly mount: string;
+  readonly ip: string;
+  readonly userAgent: string;
+  readonly startedAt: number;
+  /** Epoch ms of its last playlist request. */
+  seenAt: number;
+  /** It came back with its sid (a player that drops the redirect's query never does). */
+  confirmed: boolean;
+}
+
+/** Who asks for a playlist: the sid its URL carries (if any) and the connection it came on. */
+export interface PlaylistClient {
+  readonly sid: string | null;
+  readonly ip: string;
+  readonly userAgent: string;
+}
+
+/**
+ * What to answer a playlist request: the playlist (`ok`, for the session `id`), a redirect to
+ * the playlist URL with a new session's sid, or a refusal (a cap is reached).
+ */
+export type SessionAnswer =
+  | { readonly kind: "ok"; readonly id: string }
+  | { readonly kind: "redirect"; readonly id: string }
+  | { readonly kind: "refused"; readonly reason: string };
+
+export interface SessionOptions {
+  /** The segment length in seconds, read on every sweep (the idle timeout follows it). */
+  segmentS(): number;
+  /** Why a new session of `mount` may not start (a listener cap), or undefined. */
+  refusal(mount: string): string | undefined;
+  /** The clock (tests turn it); Date.now by default. */
+  now?: () => number;
+}
+
+/** Every mount's HLS sessions; one per server. */
+export class HlsSessions {
+  readonly #byKey = new Map<string, HlsSession>();
+  readonly #perMount = new Map<string, number>();
+  /** Sessions whose redirect was not followed yet, by mount, address and user agent. */
+  readonly #unconfirmed = new Map<string, HlsSession>();
+  readonly #options: SessionOptions;
+  readonly #now: () => number;
+  #sweptAt = 0;
+
+  constructor(options: SessionOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Live sessions of `mount`. */
+  of(mount: string): number {
+    this.#sweep();
+    return this.#perMount.get(mount) ?? 0;
+  }
+
+  /** Live sessions over all mounts. */
+  get total(): number {
+    this.#sweep();
+    return this.#byKey.size;
+  }
+
+  /** A snapshot of `mount`'s live sessions (for listener lists). */
+  list(mount: string): HlsSession[] {
+    this.#sweep();
+    return [...this.#byKey.values()].filter((s) => s.mount === mount);
+  }
+
+  /**
+   * Counts a playlist request of `mount`. A known sid is refreshed. A well-formed sid we do not
+   * know (the server restarted, or the player paused past the timeout) starts that session
+   * again, caps permitting. A request without a (valid) sid gets a new session and a redirect
+   * to its URL, except that a client (same address and user agent) whose last redirect was
+   * never followed gets the same sid again: a player that reloads the original URL instead of
+   * the redirected one counts once, not once per reload.
+   */
+  playlist(mount: string, client: PlaylistClient): SessionAnswer {
+    this.#sweep();
+    const now = this.#now();
+    const sid = client.sid !== null && SID.test(client.sid) ? client.sid : undefined;
+    if (sid) {
+      const known = this.#byKey.get(key(mount, sid));
+      if (known) {
+        known.seenAt = now;
+        if (!known.confirmed) {
+          known.confirmed = true;
+          this.#unconfirmed.delete(clientKey(mount, known));
+        }
+        return { kind: "ok", id: sid };
+      }
+      const why = this.#refusal(mount);
+      if (why) return { kind: "refused", reason: why };
+      this.#add({ ...client, id: sid, mount, startedAt: now, seenAt: now, confirmed: true });
+      return { kind: "ok", id: sid };
+    }
+    const pending = this.#unconfirmed.get(clientKey(mount, client));
+    if (pending) {
+      pending.seenAt = now;
+      return { kind: "redirect", id: pending.id };
+    }
+    const why = this.#refusal(mount);
+    if (why) return { kind: "refused", reason: why };
+    const id = newSid();
+    this.#add({ ...client, id, mount, startedAt: now, seenAt: now, confirmed: false });
+    return { kind: "redirect", id };
+  }
+
+  /** Forgets every session (shutdown). */
+  clear(): void {
+    this.#byKey.clear();
+    this.#perMount.clear();
+    this.#unconfirmed.clear();
+  }
+
+  #refusal(mount: string): string | undefined {
+    if (this.#byKey.size >= MAX_SESSIONS) return "Too many HLS sessions";
+    return this.#options.refusal(mount);
+  }
+
+  #add(s: HlsSession): void {
+    this.#byKey.set(key(s.mount, s.id), s);
+    this.#perMount.set(s.mount, (this.#perMount.get(s.mount) ?? 0) + 1);
+    if (!s.confirmed) this.#unconfirmed.set(clientKey(s.mount, s), s);
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    if (now - this.#sweptAt < SWEEP_MS && now >= this.#sweptAt) return;
+    this.#sweptAt = now;
+    const idleMs = Math.max(MIN_IDLE_MS, IDLE_TARGETS * this.#options.segmentS() * 1000);
+    for (const [k, s] of this.#byKey) {
+      if (now - s.seenAt <= idleMs) continue;
+      this.#byKey.delete(k);
+      if (!s.confirmed) this.#unconfirmed.delete(clientKey(s.mount, s));
+      const left = (this.#perMount.get(s.mount) ?? 1) - 1;
+      if (left > 0) this.#perMount.set(s.mount, left);
+      else this.#perMount.delete(s.mount);
+    }
+  }
+}
+
+function key(mount: string, sid: string): string {
+  return mount + "\n" + sid;
+}
+
+function clientKey(mount: string, c: { ip: string; userAgent: string }): string {
+  return mount + "\n" + c.ip + "\n" + c.userAgent;
+}
+
+/** 16 random bytes as base64url (22 characters): unguessable, so a sid names one player. */
+function newSid(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
