@@ -6,6 +6,7 @@ import historyHtml from "./history.html" with { type: "text" };
 import loginHtml from "./login.html" with { type: "text" };
 import adminHtml from "./admin.html" with { type: "text" };
 import embedHtml from "./embed.html" with { type: "text" };
+import hlsHtml from "./hls.html" with { type: "text" };
 import statusHtml from "./status.html" with { type: "text" };
 import appCss from "./app.css" with { type: "text" };
 import publicJs from "./public.js" with { type: "text" };
@@ -45,6 +46,7 @@ import routerJs from "./js/router.js" with { type: "text" };
 import tablesJs from "./js/tables.js" with { type: "text" };
 import embedCss from "./embed.css" with { type: "text" };
 import embedJs from "./embed.js" with { type: "text" };
+import hlsJs from "./hls.js" with { type: "text" };
 import embedSnippetJs from "./js/embed_snippet.js" with { type: "text" };
 // icecast-metadata-player's own build, byte for byte (templates/vendor/README.md): the entry,
 // the part it loads for Media Source playback, and the one it prefetches at once (stream
@@ -59,12 +61,17 @@ import metadataPlayerSyncJs from "./vendor/icecast-metadata-player-1.17.13.synau
   type: "text",
 };
 
+// hls.js's light build, byte for byte (templates/vendor/README.md): MPEG-TS and fMP4 audio with
+// ID3 timed metadata, without the subtitle, alternate-audio and DRM parts a radio never uses.
+import hlsLibraryJs from "./vendor/hls-1.7.4.light.min.js" with { type: "text" };
+
 const TEMPLATES = {
   index: indexHtml,
   history: historyHtml,
   login: loginHtml,
   admin: adminHtml,
   embed: embedHtml,
+  hls: hlsHtml,
   status: statusHtml,
 } as const;
 
@@ -117,6 +124,8 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "embed.css": { body: embedCss, type: "text/css; charset=utf-8" },
   "embed.js": { body: embedJs, type: JS },
   "js/embed_snippet.js": { body: embedSnippetJs, type: JS },
+  "hls.js": { body: hlsJs, type: JS },
+  "vendor/hls-1.7.4.light.min.js": { body: hlsLibraryJs, type: JS },
   "vendor/icecast-metadata-player-1.17.13.main.min.js": { body: metadataPlayerJs, type: JS },
   "vendor/icecast-metadata-player-1.17.13.mediasource.min.js": {
     body: metadataPlayerMseJs,

@@ -60,6 +60,24 @@ function mountHref(path, suffix = "") {
   }
 }
 
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+
+/**
+ * Whether the card's player should take the mount's HLS playlist instead of the stream. The
+ * direct stream has the lower latency, so HLS is used only where the browser plays HLS natively
+ * and cannot play the stream well: no MediaSource at all (iPhone Safari, where the long direct
+ * download also stops in the background), or neither Media Source nor <audio> knows the
+ * stream's type (Safari on a Mac with an Ogg stream).
+ * @param {HTMLAudioElement} audio
+ * @param {PublicMount} mount
+ */
+function prefersHls(audio, mount) {
+  if (!mount.hlsUrl || !audio.canPlayType(HLS_TYPE)) return false;
+  if (typeof MediaSource === "undefined") return true;
+  const type = String(mount.contentType || "");
+  return !MediaSource.isTypeSupported(type) && audio.canPlayType(type) === "";
+}
+
 /**
  * Sets or removes an href built by mountHref.
  * @param {Element} link
@@ -100,12 +118,17 @@ function createCard(mount) {
 
   // The stream URLs depend only on the path, which is the card's key, so they are set once.
   const src = mountHref(mount.path);
-  if (src) card.audio.setAttribute("src", src);
+  const player = prefersHls(card.audio, mount) ? mountHref(mount.path, "/index.m3u8") : src;
+  if (player) card.audio.setAttribute("src", player);
   setHref(q(".link-m3u"), mountHref(mount.path, ".m3u"));
   setHref(q(".link-pls"), mountHref(mount.path, ".pls"));
   setHref(q(".link-xspf"), mountHref(mount.path, ".xspf"));
   setHref(q(".link-history"), mountHref("/history" + mount.path));
   setHref(q(".link-embed"), mountHref("/embed" + mount.path));
+  // Mounts that ask listeners to sign in are not offered over HLS (hlsUrl is empty).
+  const hlsLink = q(".link-hls");
+  hlsLink.hidden = !mount.hlsUrl;
+  setHref(hlsLink, mount.hlsUrl ? mountHref(mount.path, "/hls.html") : null);
   const direct = q(".link-direct");
   if (src) {
     const absolute = new URL(src, location.href).href;

@@ -52,6 +52,20 @@ export interface EmbedInfo {
   station: Station;
 }
 
+/** What `/<mount>/hls.html` starts from (the `initial` JSON of hls.html). */
+export interface HlsPageInfo {
+  /** The mount path, `/live`. */
+  mount: string;
+  /** The configured name, else the source's, else the path. */
+  name: string;
+  /** The title when the page was made; the player shows the segments' ID3 titles from then on. */
+  title: string;
+  /** Whether a source is connected. */
+  live: boolean;
+  /** The same-origin playlist path, `/live/index.m3u8`. */
+  playlist: string;
+}
+
 /** One live, publicly visible mount on the station page. */
 export interface PublicMount {
   path: string;
@@ -67,6 +81,8 @@ export interface PublicMount {
   contentType: string;
   /** The absolute stream URL (the page builds its own same-origin links from `path`). */
   listenUrl: string;
+  /** The absolute HLS playlist URL, or empty when the mount is not offered over HLS. */
+  hlsUrl: string;
 }
 
 /** The station page's state: embedded in `/` and sent as each public `snapshot` event. */
