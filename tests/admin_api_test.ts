@@ -119,7 +119,10 @@ Deno.test("/status-json.xsl with one source renders `source` as an object with I
       r.body,
       icestatsHead(srv, serverId) +
         `,"source":{"audio_info":"samplerate=44100;bitrate=128;channels=2","bitrate":128,` +
-        `"channels":2,"genre":"Rock","listener_peak":2,"listeners":1,` +
+        // Icecast's keys, plus TinyIce's hls_url in its sorted place (clients ignore keys they
+        // do not know).
+        `"channels":2,"genre":"Rock","hls_url":"http://127.0.0.1:${srv.port}/a.mp3/index.m3u8",` +
+        `"listener_peak":2,"listeners":1,` +
         `"listenurl":"http://127.0.0.1:${srv.port}/a.mp3","samplerate":44100,` +
         `"server_description":"Test desc","server_name":"Alpha Radio","server_type":"audio/mpeg",` +
         `"server_url":"http://example.org",${
