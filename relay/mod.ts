@@ -35,4 +35,4 @@ export {
   TooManySourcesError,
 } from "./registry.ts";
 export { type OggStreamInfo, OggTracker, parseHeaderPackets } from "./ogg.ts";
-export { findFrameSync, isFrameHeader } from "./mp3.ts";
+export { findFrameSync, isFrameHeader, MPEG_KBPS, MPEG_SAMPLE_RATES } from "./mp3.ts";

@@ -1,20 +1,11 @@
 // Cuts a byte stream of MPEG audio (Layers I-III, MPEG-1/2/2.5) or ADTS AAC into whole frames,
 // whatever the chunking, passing over ID3v2 tags and garbage between frames.
 
+import { MPEG_KBPS, MPEG_SAMPLE_RATES as MPEG_RATES } from "../../relay/mod.ts";
 import type { AudioFrame } from "./types.ts";
 
-/** kbit/s by bitrate index, per version family and layer (index 0 "free format" and 15 bad). */
-const KBPS_V1_L1 = [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448];
-const KBPS_V1_L2 = [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384];
-const KBPS_V1_L3 = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
-const KBPS_V2_L1 = [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256];
-const KBPS_V2_L23 = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
-/** MPEG sample rates by version bits (3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5) and rate index. */
-const MPEG_RATES: Record<number, readonly number[]> = {
-  3: [44100, 48000, 32000],
-  2: [22050, 24000, 16000],
-  0: [11025, 12000, 8000],
-};
+const { v1l1: KBPS_V1_L1, v1l2: KBPS_V1_L2, v1l3: KBPS_V1_L3 } = MPEG_KBPS;
+const { v2l1: KBPS_V2_L1, v2l23: KBPS_V2_L23 } = MPEG_KBPS;
 /** ADTS sampling_frequency_index values (ISO 14496-3 table 1.18); 13 and up are reserved. */
 const ADTS_RATES = [
   96000,

@@ -1,16 +1,10 @@
 // The bitrate of an MPEG audio stream read from its first frame headers, for sources that do
 // not declare one (ffmpeg sends no ice-bitrate), so listeners, status and the dashboard see it.
 
-/** kbit/s by bitrate index: MPEG-1 Layer III, MPEG-1 Layer II, MPEG-2/2.5 Layers II and III. */
-const KBPS_V1_L3 = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
-const KBPS_V1_L2 = [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384];
-const KBPS_V2 = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
-/** Sample rates by version bits (3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5) and rate index. */
-const SAMPLE_RATES: Record<number, readonly number[]> = {
-  3: [44100, 48000, 32000],
-  2: [22050, 24000, 16000],
-  0: [11025, 12000, 8000],
-};
+import { MPEG_KBPS, MPEG_SAMPLE_RATES } from "../../relay/mod.ts";
+
+const { v1l3: KBPS_V1_L3, v1l2: KBPS_V1_L2, v2l23: KBPS_V2 } = MPEG_KBPS;
+const SAMPLE_RATES = MPEG_SAMPLE_RATES;
 const MPEG1 = 3;
 const LAYER_3 = 1;
 const LAYER_2 = 2;
