@@ -8,7 +8,7 @@
 // poll of /status-json.xsl keeps the on-air state and title current. Titles come from encoders:
 // they reach the page only as text.
 
-import { byId } from "./js/dom.js";
+import { audio, isActive, playButton, setState, showTitle, wireVolume } from "./js/player_ui.js";
 import { readInitial } from "./js/initial_state.js";
 
 /** @typedef {import("../server/web/contract.ts").EmbedInfo} EmbedInfo */
@@ -31,11 +31,6 @@ import { readInitial } from "./js/initial_state.js";
  * ICY (`StreamTitle`) or Ogg comment (`TITLE`, `ARTIST`) metadata, as the library passes it.
  * @typedef {Record<string, unknown>} StreamMetadata
  */
-/**
- * What the player shows: "offline" (no source), "stopped", "loading", "playing", "error" or
- * "unsupported" (this browser cannot play the format).
- * @typedef {"offline" | "stopped" | "loading" | "playing" | "error" | "unsupported"} PlayerState
- */
 
 /** How often the on-air state and title are refreshed while nothing plays. */
 const POLL_MS = 20_000;
@@ -43,13 +38,6 @@ const POLL_MS = 20_000;
 const RETRY_S = 15;
 /** Seconds of audio buffered before playback starts (the library's default). */
 const BUFFER_S = 1;
-
-const root = byId("player", HTMLElement);
-const playButton = byId("play", HTMLButtonElement);
-const volume = byId("volume", HTMLInputElement);
-const audio = byId("audio", HTMLAudioElement);
-const titleEl = byId("title", HTMLElement);
-const statusEl = byId("status", HTMLElement);
 
 const Library = /** @type {{ IcecastMetadataPlayer?: MetadataPlayerClass }} */ (
   /** @type {unknown} */ (globalThis)
@@ -63,34 +51,6 @@ let player = null;
 let playerType = "";
 /** The last failure the library reported, shown if playback stops because of it. */
 let lastError = "";
-
-/** The words under the station name for each state. */
-const STATUS_TEXT = {
-  offline: "Off air",
-  stopped: "On air",
-  loading: "Connecting…",
-  playing: "Playing",
-  error: "Playback failed",
-  unsupported: "Cannot play here",
-};
-
-/**
- * Shows `state`; `note` replaces the status words (a reason, a retry).
- * @param {PlayerState} state
- * @param {string} [note]
- */
-function setState(state, note) {
-  root.dataset.state = state;
-  statusEl.textContent = note ?? STATUS_TEXT[state];
-  const isActive = state === "playing" || state === "loading";
-  playButton.disabled = state === "offline" || state === "unsupported";
-  playButton.setAttribute("aria-label", isActive ? "Pause" : "Play");
-}
-
-/** @param {string} text */
-function showTitle(text) {
-  if (titleEl.textContent !== text) titleEl.textContent = text;
-}
 
 /**
  * The title in a metadata update: ICY's StreamTitle, else Ogg's ARTIST and TITLE comments.
@@ -169,9 +129,8 @@ function playerFor(lib, embed) {
       lastError = String(message);
     },
     onStop: () => {
-      if (lastError) setState("error", "Playback failed");
-      else setState(embed.live ? "stopped" : "offline");
-      statusEl.title = lastError;
+      if (lastError) setState("error", "Playback failed", lastError);
+      else setState(embed.live ? "stopped" : "offline", undefined, lastError);
       schedulePoll();
     },
   });
@@ -267,11 +226,6 @@ function showIdle(embed) {
   }
 }
 
-function isActive() {
-  const state = root.dataset.state;
-  return state === "playing" || state === "loading";
-}
-
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let pollTimer;
 
@@ -295,10 +249,7 @@ function start() {
   }
   showIdle(info);
   playButton.addEventListener("click", () => void toggle());
-  audio.volume = Number(volume.value) / 100;
-  volume.addEventListener("input", () => {
-    audio.volume = Math.min(1, Math.max(0, Number(volume.value) / 100));
-  });
+  wireVolume();
   document.addEventListener("visibilitychange", () => void poll());
   schedulePoll();
 }

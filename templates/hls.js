@@ -7,7 +7,7 @@
 // the audio reaches it, not when the server learned it. Titles come from encoders: they reach
 // the page only as text.
 
-import { byId } from "./js/dom.js";
+import { audio, isActive, playButton, setState, showTitle, wireVolume } from "./js/player_ui.js";
 import { readInitial } from "./js/initial_state.js";
 
 /** @typedef {import("../server/web/contract.ts").HlsPageInfo} HlsPageInfo */
@@ -31,23 +31,12 @@ import { readInitial } from "./js/initial_state.js";
  *   Events: Record<string, string>,
  * }} HlsClass
  */
-/**
- * "offline" (no source), "stopped", "loading", "playing", "error" or "unsupported".
- * @typedef {"offline" | "stopped" | "loading" | "playing" | "error" | "unsupported"} PlayerState
- */
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 /** Titles waiting for the audio to reach them; more than this means none is being played. */
 const MAX_PENDING_TITLES = 32;
 /** Longest ID3 tag read for a title: ours carry at most 1 KiB of text (server/hls/id3.ts). */
 const MAX_TAG_BYTES = 64 * 1024;
-
-const root = byId("player", HTMLElement);
-const playButton = byId("play", HTMLButtonElement);
-const volume = byId("volume", HTMLInputElement);
-const audio = byId("audio", HTMLAudioElement);
-const titleEl = byId("title", HTMLElement);
-const statusEl = byId("status", HTMLElement);
 
 const Library = /** @type {{ Hls?: HlsClass }} */ (/** @type {unknown} */ (globalThis)).Hls;
 
@@ -60,33 +49,6 @@ let hls = null;
  * @type {{ at: number, title: string }[]}
  */
 let pending = [];
-
-/** The words under the station name for each state. */
-const STATUS_TEXT = {
-  offline: "Off air",
-  stopped: "On air",
-  loading: "Connecting…",
-  playing: "Playing",
-  error: "Playback failed",
-  unsupported: "Cannot play here",
-};
-
-/**
- * @param {PlayerState} state
- * @param {string} [note]
- */
-function setState(state, note) {
-  root.dataset.state = state;
-  statusEl.textContent = note ?? STATUS_TEXT[state];
-  const isActive = state === "playing" || state === "loading";
-  playButton.disabled = state === "offline" || state === "unsupported";
-  playButton.setAttribute("aria-label", isActive ? "Pause" : "Play");
-}
-
-/** @param {string} text */
-function showTitle(text) {
-  if (titleEl.textContent !== text) titleEl.textContent = text;
-}
 
 /**
  * An ID3v2 syncsafe integer (7 bits a byte), or -1 when a high bit says it is none.
@@ -230,8 +192,7 @@ function play() {
   player.on(Library.Events.ERROR, (_e, data) => {
     if (!data?.fatal) return; // hls.js retries the rest itself
     stop();
-    setState("error", info?.live ? "Playback failed" : "Off air");
-    statusEl.title = String(data.details ?? "");
+    setState("error", info?.live ? "Playback failed" : "Off air", String(data.details ?? ""));
   });
   player.attachMedia(audio);
   player.loadSource(url);
@@ -248,11 +209,6 @@ function stop() {
   setState(info?.live === false ? "offline" : "stopped");
 }
 
-function isActive() {
-  const state = root.dataset.state;
-  return state === "playing" || state === "loading";
-}
-
 function start() {
   if (!info) {
     setState("error", "The page is incomplete");
@@ -266,10 +222,7 @@ function start() {
   audio.textTracks.addEventListener("addtrack", (e) => {
     if (e.track && !hls) watchNativeCues(e.track);
   });
-  audio.volume = Number(volume.value) / 100;
-  volume.addEventListener("input", () => {
-    audio.volume = Math.min(1, Math.max(0, Number(volume.value) / 100));
-  });
+  wireVolume();
 }
 
 start();

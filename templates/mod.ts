@@ -32,6 +32,7 @@ import integrationsJs from "./js/integrations.js" with { type: "text" };
 import tokensJs from "./js/tokens.js" with { type: "text" };
 import usersJs from "./js/users.js" with { type: "text" };
 import statsViewJs from "./js/stats_view.js" with { type: "text" };
+import playerUiJs from "./js/player_ui.js" with { type: "text" };
 import accountJs from "./js/account.js" with { type: "text" };
 import brandingJs from "./js/branding.js" with { type: "text" };
 import connectJs from "./js/connect.js" with { type: "text" };
@@ -109,6 +110,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/tokens.js": { body: tokensJs, type: JS },
   "js/users.js": { body: usersJs, type: JS },
   "js/stats_view.js": { body: statsViewJs, type: JS },
+  "js/player_ui.js": { body: playerUiJs, type: JS },
   "js/account.js": { body: accountJs, type: JS },
   "js/branding.js": { body: brandingJs, type: JS },
   "js/connect.js": { body: connectJs, type: JS },
