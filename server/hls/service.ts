@@ -55,6 +55,8 @@ export class HlsService {
     this.sessions = new HlsSessions({
       segmentS: () => ctx.config.hls_segment_s,
       refusal: (path) => this.#refusal(path),
+      // The same per-address budget as connections: a session stands for one player.
+      perAddress: () => ctx.config.max_connections_per_ip,
     });
     // Status documents, the dashboard and /metrics count HLS listeners through the context.
     ctx.hlsSessions = this.sessions;

@@ -2,6 +2,8 @@
 // (`index.m3u8?sid=…`), alive while its playlist is re-fetched; segment URLs carry no sid, so
 // a cache or CDN serves one copy of each segment to every session.
 
+import { addressKey } from "../security/auth_guard.ts";
+
 /** Sessions idle this many target durations are gone (a player re-fetches once per target). */
 const IDLE_TARGETS = 3;
 /** ... but never sooner than this: a phone switching networks skips a reload or two. */
@@ -47,6 +49,12 @@ export interface SessionOptions {
   segmentS(): number;
   /** Why a new session of `mount` may not start (a listener cap), or undefined. */
   refusal(mount: string): string | undefined;
+  /**
+   * Live sessions one address (IPv6: its /64) may hold; 0 means no cap. A session is no
+   * connection, so the accept-side per-address cap never sees it: without this, one address
+   * inventing sids (or user agents) could fill `max_listeners` and lock real listeners out.
+   */
+  perAddress(): number;
   /** The clock (tests turn it); Date.now by default. */
   now?: () => number;
 }
@@ -55,6 +63,8 @@ export interface SessionOptions {
 export class HlsSessions {
   readonly #byKey = new Map<string, HlsSession>();
   readonly #perMount = new Map<string, number>();
+  /** Live sessions by address key (IPv6 by /64). */
+  readonly #perAddress = new Map<string, number>();
   /** Sessions whose redirect was not followed yet, by mount, address and user agent. */
   readonly #unconfirmed = new Map<string, HlsSession>();
   readonly #options: SessionOptions;
@@ -106,7 +116,7 @@ export class HlsSessions {
         }
         return { kind: "ok", id: sid };
       }
-      const why = this.#refusal(mount);
+      const why = this.#refusal(mount, client.ip);
       if (why) return { kind: "refused", reason: why };
       this.#add({ ...client, id: sid, mount, startedAt: now, seenAt: now, confirmed: true });
       return { kind: "ok", id: sid };
@@ -116,7 +126,7 @@ export class HlsSessions {
       pending.seenAt = now;
       return { kind: "redirect", id: pending.id };
     }
-    const why = this.#refusal(mount);
+    const why = this.#refusal(mount, client.ip);
     if (why) return { kind: "refused", reason: why };
     const id = newSid();
     this.#add({ ...client, id, mount, startedAt: now, seenAt: now, confirmed: false });
@@ -127,17 +137,23 @@ export class HlsSessions {
   clear(): void {
     this.#byKey.clear();
     this.#perMount.clear();
+    this.#perAddress.clear();
     this.#unconfirmed.clear();
   }
 
-  #refusal(mount: string): string | undefined {
+  #refusal(mount: string, ip: string): string | undefined {
     if (this.#byKey.size >= MAX_SESSIONS) return "Too many HLS sessions";
+    const cap = this.#options.perAddress();
+    if (cap > 0 && (this.#perAddress.get(addressKey(ip)) ?? 0) >= cap) {
+      return "Too many HLS sessions from your address";
+    }
     return this.#options.refusal(mount);
   }
 
   #add(s: HlsSession): void {
     this.#byKey.set(key(s.mount, s.id), s);
     this.#perMount.set(s.mount, (this.#perMount.get(s.mount) ?? 0) + 1);
+    bump(this.#perAddress, addressKey(s.ip), 1);
     if (!s.confirmed) this.#unconfirmed.set(clientKey(s.mount, s), s);
   }
 
@@ -150,11 +166,17 @@ export class HlsSessions {
       if (now - s.seenAt <= idleMs) continue;
       this.#byKey.delete(k);
       if (!s.confirmed) this.#unconfirmed.delete(clientKey(s.mount, s));
-      const left = (this.#perMount.get(s.mount) ?? 1) - 1;
-      if (left > 0) this.#perMount.set(s.mount, left);
-      else this.#perMount.delete(s.mount);
+      bump(this.#perMount, s.mount, -1);
+      bump(this.#perAddress, addressKey(s.ip), -1);
     }
   }
+}
+
+/** Adds `by` to `map`'s count of `k`, forgetting it at zero. */
+function bump(map: Map<string, number>, k: string, by: number): void {
+  const n = (map.get(k) ?? 0) + by;
+  if (n > 0) map.set(k, n);
+  else map.delete(k);
 }
 
 function key(mount: string, sid: string): string {

@@ -3,12 +3,13 @@ import { HlsSessions } from "./sessions.ts";
 
 const PHONE = { ip: "10.0.0.1", userAgent: "AppleCoreMedia/1.0" };
 
-function sessions(opts: { cap?: number } = {}) {
+function sessions(opts: { cap?: number; perAddress?: number } = {}) {
   const clock = { now: 1_000_000 };
   const s = new HlsSessions({
     segmentS: () => 4,
     refusal: (mount): string | undefined =>
       opts.cap !== undefined && s.of(mount) >= opts.cap ? "max listeners reached" : undefined,
+    perAddress: () => opts.perAddress ?? 0,
     now: () => clock.now,
   });
   return { s, clock };
@@ -81,4 +82,29 @@ Deno.test("HlsSessions.playlist() treats a malformed sid as none (a redirect to 
     const answer = s.playlist("/live", { sid, ip: `10.0.0.${sid.length}`, userAgent: "ua" });
     assert.equal(answer.kind, "redirect", JSON.stringify(sid));
   }
+});
+
+Deno.test("HlsSessions caps the sessions of one address (IPv6 by /64), made-up sids included", () => {
+  const { s, clock } = sessions({ perAddress: 3 });
+  const sid = (n: number) => `attacker-made-sid-${String(n).padStart(4, "0")}`;
+  const answers = [1, 2, 3, 4].map((n) => s.playlist("/live", { sid: sid(n), ...PHONE }));
+  assert.deepEqual(answers.map((a) => a.kind), ["ok", "ok", "ok", "refused"]);
+  assert.equal(
+    answers[3].kind === "refused" && answers[3].reason,
+    "Too many HLS sessions from your address",
+  );
+  // Other user agents from that address share its budget; other addresses have their own.
+  assert.equal(s.playlist("/live", { sid: null, ip: PHONE.ip, userAgent: "x" }).kind, "refused");
+  assert.equal(s.playlist("/live", { sid: null, ip: "10.0.0.2", userAgent: "x" }).kind, "redirect");
+  const v6 = (host: string) => ({ sid: null, ip: `2001:db8:1:2::${host}`, userAgent: host });
+  assert.deepEqual(["a", "b", "c", "d"].map((h) => s.playlist("/other", v6(h)).kind), [
+    "redirect",
+    "redirect",
+    "redirect",
+    "refused",
+  ]);
+  // A known session still refreshes, and idle ones free the budget.
+  assert.equal(s.playlist("/live", { sid: sid(1), ...PHONE }).kind, "ok");
+  clock.now += 60_000;
+  assert.equal(s.playlist("/live", { sid: sid(9), ...PHONE }).kind, "ok");
 });
