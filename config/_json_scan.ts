@@ -37,12 +37,16 @@ export function scanJson(text: string): JsonNode {
   return new Scanner(text).document();
 }
 
-/** Follows object `keys` from `root`; undefined when a key is missing or a node is no object. */
+/**
+ * Follows `keys` from `root`: member names in objects, decimal indexes in arrays; undefined
+ * when a key is missing or a node has no such member or item.
+ */
 export function nodeAt(root: JsonNode, keys: readonly string[]): JsonNode | undefined {
   let node: JsonNode | undefined = root;
   for (const key of keys) {
-    if (node?.kind !== "object") return undefined;
-    node = node.members.get(key);
+    if (node?.kind === "object") node = node.members.get(key);
+    else if (node?.kind === "array" && /^(0|[1-9][0-9]{0,8})$/.test(key)) node = node.items[+key];
+    else return undefined;
   }
   return node;
 }

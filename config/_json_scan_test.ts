@@ -95,7 +95,10 @@ Deno.test("scanJson() spans slice out each value's exact source", () => {
   assert.equal(slice(["b", "c"]), "-3.0e1");
   assert.equal(slice(["ab"]), "true", "escaped keys are decoded");
   assert.equal(nodeAt(root, ["missing"]), undefined);
-  assert.equal(nodeAt(root, ["a", "0"]), undefined, "arrays are not walked by key");
+  assert.equal(slice(["a", "1"]), '"two"', "arrays are walked by decimal index");
+  assert.equal(nodeAt(root, ["a", "2"]), undefined, "an index past the end");
+  assert.equal(nodeAt(root, ["a", "01"]), undefined, "no leading zeros");
+  assert.equal(nodeAt(root, ["a", "-1"]), undefined);
 });
 
 Deno.test("scanJson() maps a repeated key to its last value, like JSON.parse()", () => {

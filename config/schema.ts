@@ -32,6 +32,7 @@ import {
   type HttpsConfig,
 } from "./https.ts";
 import { mountPathProblem } from "./mount_path.ts";
+import { AUTODJ_DEFAULTS, AUTODJ_RULES, type AutoDjSection, checkAutoDj } from "./autodj.ts";
 import {
   checkIntegrations,
   checkListenerAuth,
@@ -91,7 +92,7 @@ export interface UserConfig {
 }
 
 /** A validated tinyice.json. Unknown fields from the file are kept at runtime but not typed here. */
-export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
+export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig, AutoDjSection {
   bind_host: string;
   port: number;
   hostname: string;
@@ -165,6 +166,7 @@ export interface Config extends HttpsConfig, RelaysConfig, IntegrationsConfig {
 export { ConfigError };
 export type { CertificateConfig, HttpsConfig } from "./https.ts";
 export type { MasterConfig, PushConfig, RelayConfig, RelaysConfig } from "./relays.ts";
+export type { AutoDjConfig, AutoDjFormat } from "./autodj.ts";
 export type {
   ApiTokenConfig,
   IntegrationsConfig,
@@ -200,6 +202,7 @@ export const CONFIG_DEFAULTS: Readonly<
   ...HTTPS_DEFAULTS,
   ...RELAYS_DEFAULTS,
   ...INTEGRATIONS_DEFAULTS,
+  ...AUTODJ_DEFAULTS,
   bind_host: "0.0.0.0",
   port: 8000,
   hostname: "localhost",
@@ -287,6 +290,7 @@ const TOP_LEVEL_RULES: Record<keyof Config, Rule> = {
   ...HTTPS_RULES,
   ...RELAYS_RULES,
   ...INTEGRATIONS_RULES,
+  ...AUTODJ_RULES,
 };
 
 const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
@@ -370,6 +374,7 @@ export function validateConfig(raw: unknown, file: string): Config {
   checkHttps(out, file, raw.use_https !== undefined);
   checkRelays(out, file);
   checkIntegrations(out, file);
+  checkAutoDj(out, file);
   return deepFreeze(out) as unknown as Config;
 }
 

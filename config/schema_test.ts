@@ -296,3 +296,69 @@ Deno.test("validateConfig() checks web users, bans and the new mount fields", ()
     /mounts\["\/m"\]\.disabled must be true or false/,
   );
 });
+
+Deno.test("validateConfig() checks AutoDJ instances and fills their defaults", () => {
+  const config = validateConfig(
+    minimal({ autodj: [{ name: "Night shift", mount: "/auto", music_dir: "music" }] }),
+    FILE,
+  );
+  assert.deepEqual(config.autodj, [{
+    name: "Night shift",
+    mount: "/auto",
+    music_dir: "music",
+    shuffle: true,
+    loop: true,
+    enabled: true,
+    format: "mp3",
+    bitrate: 128,
+    inject_metadata: true,
+    mpd_bind: "127.0.0.1",
+  }]);
+  const dj = (extra: Record<string, unknown>) =>
+    minimal({ autodj: [{ name: "a", mount: "/auto", music_dir: "m", ...extra }] });
+  assertInvalid(minimal({ autodj: {} }), /autodj must be a list of AutoDJ instances/);
+  assertInvalid(
+    minimal({ autodj: [{ name: "a", mount: "/auto" }] }),
+    /autodj\[0\] needs music_dir or playlist/,
+  );
+  assertInvalid(dj({ name: "../etc" }), /autodj\[0\]\.name must be 1 to 64 letters/);
+  assertInvalid(dj({ mount: "auto" }), /autodj\[0\]\.mount must/);
+  assertInvalid(dj({ format: "wav" }), /autodj\[0\]\.format must be one of "mp3", "aac"/);
+  assertInvalid(dj({ bitrate: 9999 }), /autodj\[0\]\.bitrate/);
+  assertInvalid(dj({ mpd_port: 8000 }), /autodj\[0\]\.mpd_port is the server's own port/);
+  assertInvalid(dj({ song_command: "a\nb" }), /autodj\[0\]\.song_command must not contain control/);
+  assertInvalid(
+    minimal({
+      autodj: [
+        { name: "One", mount: "/a", music_dir: "m", mpd_port: 6600 },
+        { name: "one", mount: "/b", music_dir: "m" },
+      ],
+    }),
+    /autodj\[1\]\.name is taken by autodj\[0\]/,
+  );
+  assertInvalid(
+    minimal({
+      autodj: [
+        { name: "One", mount: "/a", music_dir: "m" },
+        { name: "Two", mount: "/a", music_dir: "m" },
+      ],
+    }),
+    /autodj\[1\]\.mount is fed by autodj\[0\]/,
+  );
+  assertInvalid(
+    minimal({
+      autodj: [
+        { name: "One", mount: "/a", music_dir: "m", mpd_port: 6600 },
+        { name: "Two", mount: "/b", music_dir: "m", mpd_port: 6600 },
+      ],
+    }),
+    /autodj\[1\]\.mpd_port is taken by autodj\[0\]/,
+  );
+  assertInvalid(
+    minimal({
+      relays: [{ url: "http://127.0.0.2:8000/x", mount: "/a" }],
+      autodj: [{ name: "One", mount: "/a", music_dir: "m" }],
+    }),
+    /autodj\[0\]\.mount is fed by a relay/,
+  );
+});

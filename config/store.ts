@@ -277,6 +277,11 @@ function plainTextPasswords(config: Config): PlainPassword[] {
       });
     }
   }
+  config.autodj.forEach((dj, i) => {
+    if (dj.mpd_password === undefined || isPasswordHash(dj.mpd_password)) return;
+    const field = `autodj[${i}].mpd_password`;
+    found.push({ field, keys: ["autodj", String(i), "mpd_password"], value: dj.mpd_password });
+  });
   for (const [name, { password }] of Object.entries(config.users)) {
     if (isPasswordHash(password)) continue;
     const field = `users[${JSON.stringify(name)}].password`;

@@ -136,6 +136,34 @@ Deno.test("loadConfig() hashes plain-text passwords and changes nothing else in 
   });
 });
 
+Deno.test("loadConfig() hashes an AutoDJ's plain-text MPD password in place", async () => {
+  using hasher = new PasswordHasher();
+  const dir = await Deno.makeTempDir({ prefix: "tinyice-config-" });
+  try {
+    const path = `${dir}/tinyice.json`;
+    const hash = await hasher.hash("x");
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        source_password: hash,
+        admin_password: hash,
+        autodj: [
+          { name: "A", mount: "/a", music_dir: "m" },
+          { name: "B", mount: "/b", music_dir: "m", mpd_port: 6601, mpd_password: "mpd secret" },
+        ],
+      }),
+    );
+    const result = await loadConfig(path, hasher);
+    assert.deepEqual(result.rehashed, ["autodj[1].mpd_password"]);
+    const stored = JSON.parse(await Deno.readTextFile(path));
+    assert.ok(isPasswordHash(stored.autodj[1].mpd_password));
+    assert.equal(await hasher.verify(stored.autodj[1].mpd_password, "mpd secret"), true);
+    assert.equal(result.config.autodj[1].mpd_password, stored.autodj[1].mpd_password);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("loadConfig() keeps a byte order mark when it rewrites the file", async () => {
   using hasher = new PasswordHasher();
   await withTempDir(async (dir) => {

@@ -13,6 +13,7 @@ import type {
 } from "./schema.ts";
 import { KNOWN_FIELDS } from "./schema.ts";
 import { isPlainObject } from "./_rules.ts";
+import { AUTODJ_FIELDS } from "./autodj.ts";
 
 /** A field no rule reads: where it is, and the known field it most likely meant. */
 export interface UnknownField {
@@ -111,6 +112,7 @@ const LIST_FIELDS: Readonly<Record<string, readonly string[]>> = {
   url_auth: URL_AUTH_FIELDS,
   api_tokens: TOKEN_FIELDS,
   certificates: CERTIFICATE_FIELDS,
+  autodj: AUTODJ_FIELDS,
 };
 
 /**

@@ -26,6 +26,7 @@ const SERVER_ROOMS = [
   "icecast/",
   "relays/",
   "hls/",
+  "autodj/",
   "hooks/",
   "web/",
   "api/",
