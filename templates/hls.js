@@ -179,7 +179,9 @@ function play() {
     enableWorker: true,
     lowLatencyMode: false,
     // The titles are read from FRAG_PARSING_METADATA below. hls.js's own cues would need a
-    // <track src="data:,WEBVTT">, which the page's CSP (media-src 'self' blob:) refuses.
+    // <track src="data:,WEBVTT">, which the page's CSP (media-src 'self' blob:) refuses. The
+    // event still carries every ID3 tag: the TS ones and fMP4's emsg ones (Opus mounts), whose
+    // parsing these options do not turn off, only the cues made from them.
     enableID3MetadataCues: false,
     enableEmsgMetadataCues: false,
     enableDateRangeMetadataCues: false,

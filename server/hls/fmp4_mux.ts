@@ -1,6 +1,9 @@
 // fMP4 (CMAF) muxing of Opus for HLS: the init segment (ftyp + moov) and one media segment
-// (styp + moof + mdat) per call, built from bytes alone (ISO 14496-12, Opus-in-ISOBMFF).
+// (styp + emsg* + moof + mdat) per call, built from bytes alone (ISO 14496-12, Opus-in-ISOBMFF),
+// with the stream title as ID3 timed metadata in `emsg` boxes (AOM "Carriage of ID3 Timed
+// Metadata in CMAF").
 
+import { id3TitleTag } from "./id3.ts";
 import type { OpusHead, SegmentInput } from "./types.ts";
 
 const OPUS_RATE = 48000;
@@ -16,6 +19,12 @@ const UNITY_MATRIX = [0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000];
 /** ISO 639-2 "und" packed into three 5-bit letters. */
 const LANGUAGE_UND = ((0x75 - 0x60) << 10) | ((0x6e - 0x60) << 5) | (0x64 - 0x60);
 const TWO_32 = 2 ** 32;
+/** The scheme of ID3 tags in `emsg` (AOM ID3-in-CMAF), the one hls.js matches. */
+const EMSG_ID3_SCHEME = "https://aomedia.org/emsg/ID3";
+/** emsg event_duration "unknown": a title lasts until the next one, which is not known yet. */
+const EMSG_DURATION_UNKNOWN = 0xffffffff;
+/** emsg ids are the segment's sequence number times this, plus the title's index in it. */
+const EMSG_IDS_PER_SEGMENT = 256;
 
 /** A growing big-endian byte writer: enough for box building, nothing more. */
 class Writer {
@@ -184,10 +193,13 @@ function opusSampleEntry(w: Writer, head: OpusHead): void {
 }
 
 /**
- * One media segment: `styp` + `moof` (mfhd with `input.sequence`; traf with tfhd, a version-1
- * tfdt whose baseMediaDecodeTime is `input.startSample`, and a trun listing each frame's
- * duration and size) + `mdat` with the frames' bytes in order. Durations are in samples, so
- * they are exact in the init's timescale (the frames' sample rate).
+ * One media segment: `styp` + one `emsg` per title + `moof` (mfhd with `input.sequence`; traf
+ * with tfhd, a version-1 tfdt whose baseMediaDecodeTime is `input.startSample`, and a trun
+ * listing each frame's duration and size) + `mdat` with the frames' bytes in order. Durations
+ * are in samples, so they are exact in the init's timescale (the frames' sample rate).
+ *
+ * Each title's `emsg` (see {@linkcode emsgId3}) sits before the `moof`, where CMAF puts event
+ * messages; the trun's data_offset counts from the moof, so the emsg boxes do not move it.
  *
  * Throws a RangeError for a segment a player could not use: no frames, frames of different
  * sample rates, a frame without samples, or numbers outside their fields.
@@ -217,8 +229,20 @@ export function fmp4Segment(input: SegmentInput): Uint8Array {
   if (mdatBytes + 8 >= TWO_32) {
     throw new RangeError(`Cannot mux an fMP4 segment: ${mdatBytes} bytes of media is too many`);
   }
+  for (const t of input.titles) {
+    if (!Number.isSafeInteger(t.atSample)) {
+      throw new RangeError(`Cannot mux an fMP4 segment: a title starts at sample ${t.atSample}`);
+    }
+  }
   const w = new Writer();
   w.box("styp", (w) => w.ascii("msdh").u32(0).ascii("msdh").ascii("msix"));
+  input.titles.forEach((t, i) => {
+    // As in the TS muxer: a title that began before the segment (the one in force) starts with it.
+    const at = Math.max(t.atSample, input.startSample);
+    const id = ((input.sequence % (TWO_32 / EMSG_IDS_PER_SEGMENT)) * EMSG_IDS_PER_SEGMENT +
+      (i % EMSG_IDS_PER_SEGMENT)) >>> 0;
+    emsgId3(w, at, id, id3TitleTag(t.title));
+  });
   const moofStart = w.length;
   let dataOffsetAt = 0;
   w.box("moof", (w) => {
@@ -240,4 +264,20 @@ export function fmp4Segment(input: SegmentInput): Uint8Array {
   w.u32(8 + mdatBytes).ascii("mdat");
   for (const f of frames) w.bytes(f.bytes);
   return w.done();
+}
+
+/**
+ * A version-1 `emsg` (ISO 23009-1 §5.10.3.3) carrying one ID3 tag, as AOM's ID3-in-CMAF asks:
+ * scheme {@linkcode EMSG_ID3_SCHEME}, an empty value, the track's timescale (48 kHz), and
+ * presentation_time as an absolute time on the same clock as tfdt (`sample`, samples since the
+ * segmenter started). hls.js takes a version-1 box's time as presentation_time / timescale and
+ * maps it to the media timeline with the same offset as the segment's tfdt, so the title's cue
+ * lands on the sample where it starts. The duration is "unknown": it lasts until the next one.
+ */
+function emsgId3(w: Writer, sample: number, id: number, tag: Uint8Array): void {
+  w.fullBox("emsg", 1, 0, (w) => {
+    w.u32(OPUS_RATE).u64(sample).u32(EMSG_DURATION_UNKNOWN).u32(id);
+    w.ascii(EMSG_ID3_SCHEME).u8(0).u8(0); // scheme_id_uri, value "" (both NUL-terminated)
+    w.bytes(tag); // message_data
+  });
 }

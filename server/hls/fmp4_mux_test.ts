@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { concat, opusHead } from "../../relay/_testing.ts";
 import { needs, withTempDir } from "../../tests/_helpers.ts";
 import { fmp4Init, fmp4Segment } from "./fmp4_mux.ts";
+import { id3TitleTag } from "./id3.ts";
 import { OggOpusScanner, parseOpusHead } from "./ogg_opus.ts";
 import type { AudioFrame, OpusHead } from "./types.ts";
 
@@ -158,6 +159,124 @@ Deno.test("fmp4Segment() writes styp, moof (mfhd, tfhd, tfdt, trun) and mdat", (
   assert.deepEqual(mdat.body, concat(...frames.map((f) => f.bytes)));
 });
 
+/** A NUL-terminated string at `at`: its text and where the next field starts. */
+function cString(b: Uint8Array, at: number): { text: string; next: number } {
+  const end = b.indexOf(0, at);
+  assert.ok(end >= 0, `no NUL after ${at}`);
+  return { text: new TextDecoder().decode(b.subarray(at, end)), next: end + 1 };
+}
+
+interface Emsg {
+  version: number;
+  flags: number;
+  timescale: number;
+  presentationTime: bigint;
+  duration: number;
+  id: number;
+  scheme: string;
+  value: string;
+  data: Uint8Array;
+}
+
+/** A version-1 emsg body (ISO 23009-1 §5.10.3.3), field by field. */
+function readEmsg(body: Uint8Array): Emsg {
+  const v = dv(body);
+  const scheme = cString(body, 24);
+  const value = cString(body, scheme.next);
+  return {
+    version: body[0],
+    flags: v.getUint32(0) & 0xffffff,
+    timescale: v.getUint32(4),
+    presentationTime: v.getBigUint64(8),
+    duration: v.getUint32(16),
+    id: v.getUint32(20),
+    scheme: scheme.text,
+    value: value.text,
+    data: body.subarray(value.next),
+  };
+}
+
+/** The TIT2 text of an ID3v2.4 tag with one frame, read by hand (not with id3.ts). */
+function tit2(tag: Uint8Array): string {
+  assert.deepEqual([...tag.subarray(0, 5)], [0x49, 0x44, 0x33, 4, 0]); // "ID3" v2.4.0
+  const syncsafe = (at: number) =>
+    (tag[at] << 21) | (tag[at + 1] << 14) | (tag[at + 2] << 7) | tag[at + 3];
+  assert.equal(syncsafe(6), tag.length - 10);
+  assert.equal(String.fromCharCode(...tag.subarray(10, 14)), "TIT2");
+  const size = syncsafe(14);
+  assert.equal(20 + size, tag.length);
+  assert.equal(tag[20], 3); // UTF-8
+  assert.equal(tag[tag.length - 1], 0); // NUL-terminated
+  return new TextDecoder().decode(tag.subarray(21, tag.length - 1));
+}
+
+Deno.test("fmp4Segment() puts each title in a version-1 emsg (ID3 TIT2) before the moof", () => {
+  const frames = [frame(100, 960, 1), frame(37, 480, 2), frame(255, 1920, 3)];
+  const startSample = 2 ** 33 + 5; // presentation_time needs 64 bits too
+  const titles = [
+    { atSample: startSample - 5000, title: "In force" }, // began in an earlier segment
+    { atSample: startSample + 1440, title: "Ünïcödé — Sóng" }, // after the second frame
+  ];
+  const seg = fmp4Segment({ frames, startSample, sequence: 42, titles });
+  const boxes = parseBoxes(seg);
+  assert.deepEqual(tree(boxes), [
+    "styp",
+    "emsg",
+    "emsg",
+    { moof: ["mfhd", { traf: ["tfhd", "tfdt", "trun"] }] },
+    "mdat",
+  ]);
+  const emsgs = boxes.filter((b) => b.type === "emsg");
+  const expected = [
+    { at: startSample, id: 42 * 256, title: "In force" },
+    { at: startSample + 1440, id: 42 * 256 + 1, title: "Ünïcödé — Sóng" },
+  ];
+  emsgs.forEach((box, i) => {
+    const tag = id3TitleTag(expected[i].title);
+    // Header 8 + version/flags 4 + timescale 4 + time 8 + duration 4 + id 4 + scheme + NUL +
+    // value "" (its NUL) + the tag: nothing else in the box.
+    assert.equal(box.size, 8 + 24 + "https://aomedia.org/emsg/ID3".length + 1 + 1 + tag.length);
+    assert.equal(String.fromCharCode(...seg.subarray(box.start + 4, box.start + 8)), "emsg");
+    assert.deepEqual(readEmsg(box.body), {
+      version: 1,
+      flags: 0,
+      timescale: 48000, // the track's (mdhd) timescale
+      presentationTime: BigInt(expected[i].at),
+      duration: 0xffffffff, // unknown: until the next title
+      id: expected[i].id,
+      scheme: "https://aomedia.org/emsg/ID3",
+      value: "",
+      data: tag,
+    });
+    // The same ID3 tag the TS muxer writes, and it says the title.
+    assert.equal(tit2(readEmsg(box.body).data), expected[i].title);
+  });
+  // hls.js: a version-1 emsg starts at presentation_time / timescale, on the clock of tfdt /
+  // the mdhd timescale; so the second title is 1440 samples (30 ms) into the segment.
+  const tfdt = dv(find(boxes, "moof/traf/tfdt").body).getBigUint64(4);
+  assert.equal(tfdt, BigInt(startSample));
+  assert.equal(Number(readEmsg(emsgs[1].body).presentationTime - tfdt) / 48000, 0.03);
+
+  // The emsg boxes change nothing else: without them the bytes are the title-less segment's,
+  // and the trun's data_offset (from the moof's start) still lands on the first sample.
+  const plain = fmp4Segment({ frames, startSample, sequence: 42, titles: [] });
+  const emsgBytes = emsgs.reduce((n, b) => n + b.size, 0);
+  assert.equal(emsgs[0].start, find(boxes, "styp").size);
+  assert.deepEqual(
+    concat(seg.subarray(0, emsgs[0].start), seg.subarray(emsgs[0].start + emsgBytes)),
+    plain,
+  );
+  const trun = dv(find(boxes, "moof/traf/trun").body);
+  assert.equal(find(boxes, "moof").start + trun.getInt32(8), find(boxes, "mdat").start + 8);
+  assert.deepEqual(find(boxes, "mdat").body, concat(...frames.map((f) => f.bytes)));
+});
+
+Deno.test("fmp4Segment() writes no emsg for a segment without titles", () => {
+  const seg = fmp4Segment({ frames: [frame(10, 960, 0)], startSample: 0, sequence: 0, titles: [] });
+  assert.deepEqual(parseBoxes(seg).map((b) => b.type), ["styp", "moof", "mdat"]);
+  assert.equal(new TextDecoder("latin1").decode(seg).includes("emsg"), false);
+});
+
 Deno.test("fmp4Segment() refuses a segment a player could not use", () => {
   const ok = frame(10, 960, 0);
   const seg = (over: object) =>
@@ -168,6 +287,7 @@ Deno.test("fmp4Segment() refuses a segment a player could not use", () => {
   assert.throws(() => seg({ startSample: -1 }), RangeError);
   assert.throws(() => seg({ startSample: 1.5 }), RangeError);
   assert.throws(() => seg({ sequence: 2 ** 32 }), RangeError);
+  assert.throws(() => seg({ titles: [{ atSample: Number.NaN, title: "x" }] }), RangeError);
 });
 
 async function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -186,7 +306,8 @@ interface ProbedPacket {
 }
 
 Deno.test(needs(["ffmpeg", "ffprobe"], {
-  name: "fmp4Init() + fmp4Segment() of ffmpeg's Opus packets probe and decode cleanly",
+  name:
+    "fmp4Init() + fmp4Segment() of ffmpeg's Opus packets, with emsg titles, probe and decode cleanly",
   async fn() {
     await withTempDir("tinyice-fmp4-", async (dir) => {
       await run("ffmpeg", [
@@ -199,16 +320,28 @@ Deno.test(needs(["ffmpeg", "ffprobe"], {
       assert.ok(scanner.takeNewStream());
       const head = scanner.head!;
       // Three segments of about 4 s, cut on packet boundaries; the first starts mid-stream
-      // (as after a playlist window slid), so timestamps start at a non-zero sample.
+      // (as after a playlist window slid), so timestamps start at a non-zero sample. Each
+      // carries titles (the one in force, and one that starts 1 s in), so emsg boxes sit
+      // between styp and moof: the demuxer must skip them and still find every sample.
       const perSegment = Math.floor(frames.length / 3);
       const firstSample = 48000 * 3600;
       const parts = [fmp4Init(head)];
       let sample = firstSample;
       for (let s = 0; s < 3; s++) {
         const slice = frames.slice(s * perSegment, s === 2 ? frames.length : (s + 1) * perSegment);
-        parts.push(
-          fmp4Segment({ frames: slice, startSample: sample, sequence: s + 1, titles: [] }),
-        );
+        const titles = [
+          { atSample: sample - 1, title: `Song ${s}` },
+          { atSample: sample + 48000, title: `Song ${s + 1} — ünïcode` },
+        ];
+        const seg = fmp4Segment({ frames: slice, startSample: sample, sequence: s + 1, titles });
+        assert.deepEqual(parseBoxes(seg).map((b) => b.type), [
+          "styp",
+          "emsg",
+          "emsg",
+          "moof",
+          "mdat",
+        ]);
+        parts.push(seg);
         sample += slice.reduce((n, f) => n + f.samples, 0);
       }
       const file = `${dir}/cat.mp4`;
