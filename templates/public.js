@@ -125,7 +125,6 @@ function createCard(mount) {
   setHref(q(".link-xspf"), mountHref(mount.path, ".xspf"));
   setHref(q(".link-history"), mountHref("/history" + mount.path));
   setHref(q(".link-embed"), mountHref("/embed" + mount.path));
-  // Mounts that ask listeners to sign in are not offered over HLS (hlsUrl is empty).
   const hlsLink = q(".link-hls");
   hlsLink.hidden = !mount.hlsUrl;
   setHref(hlsLink, mount.hlsUrl ? mountHref(mount.path, "/hls.html") : null);

@@ -1,5 +1,6 @@
 // HLS in the browser: /<mount>/hls.html plays MP3 and Ogg/Opus mounts through the vendored
-// hls.js in headless Chromium and shows the ID3 title the TS segments carry; the page's headers
+// hls.js in headless Chromium and shows the ID3 title the segments carry (a PES in the MPEG-TS
+// segments, an emsg box in the fMP4 ones); the page's headers
 // and slots; `hls_url` in /status-json.xsl and `hlsUrl` in the station page's snapshot; the
 // station page keeps the direct stream where Media Source plays it; the vendored hls.js is the
 // npm package's bytes.
@@ -53,7 +54,7 @@ function initialOf(page: string): Record<string, unknown> {
 
 Deno.test(needs(["chromium", "ffmpeg"], {
   name:
-    "browser: /<mount>/hls.html plays MP3 and Ogg/Opus over hls.js and shows the ID3 title when heard",
+    "browser: /<mount>/hls.html plays MP3 and Ogg/Opus over hls.js and shows the ID3 titles (TS, emsg) when heard",
   // Playwright keeps its pipe to the browser process open in ways the sanitizers cannot see end.
   sanitizeOps: false,
   sanitizeResources: false,
@@ -110,14 +111,29 @@ Deno.test(needs(["chromium", "ffmpeg"], {
         },
       );
 
-      await t.step("Ogg/Opus (fMP4): plays for 10 s", async () => {
-        await page.goto(`${base}/opus/hls.html`);
-        await page.click("#play");
-        await waitFor(async () => (await playerState(page)).state === "playing", "playing", 30_000);
-        await audioAdvances(page, 10);
-        await page.click("#play");
-        await waitFor(async () => (await playerState(page)).state === "stopped", "stopped");
-      });
+      await t.step(
+        "Ogg/Opus (fMP4): plays for 10 s; a new title shows from the emsg ID3 tag",
+        async () => {
+          await page.goto(`${base}/opus/hls.html`);
+          await page.click("#play");
+          await waitFor(
+            async () => (await playerState(page)).state === "playing",
+            "playing",
+            30_000,
+          );
+          await audioAdvances(page, 10);
+          // The admin route takes Ogg mounts too (server/icecast/admin.ts has no format check),
+          // and the segmenter reads the mount's title whatever its format.
+          await setTitle(port, "/opus", "Fragment Song");
+          await waitFor(
+            async () => (await playerState(page)).title === "Fragment Song",
+            "the emsg ID3 title",
+            30_000,
+          );
+          await page.click("#play");
+          await waitFor(async () => (await playerState(page)).state === "stopped", "stopped");
+        },
+      );
 
       await t.step("no console errors, no request off the origin, segments over HLS", () => {
         assert.deepEqual(problems, []);
@@ -142,6 +158,39 @@ Deno.test(needs(["chromium", "ffmpeg"], {
           assert.equal(await page.getAttribute(`${card} .link-hls`, "href"), "/live/hls.html");
         },
       );
+
+      await t.step(
+        "where HLS is native and Media Source is missing (an iPhone), both pages take the playlist",
+        async () => {
+          // iPhone Safari as the pages see it: no MediaSource (so hls.js is unsupported) and an
+          // <audio> element that says it plays application/vnd.apple.mpegurl.
+          const iphone = await browser.newPage();
+          await iphone.addInitScript({
+            content: `
+              delete window.MediaSource;
+              delete window.ManagedMediaSource;
+              const real = HTMLMediaElement.prototype.canPlayType;
+              HTMLMediaElement.prototype.canPlayType = function (type) {
+                return type === "application/vnd.apple.mpegurl" ? "maybe" : real.call(this, type);
+              };`,
+          });
+          await iphone.goto(`${base}/`);
+          const card = '[data-mount="/live"]';
+          await iphone.waitForSelector(card);
+          assert.equal(await iphone.getAttribute(`${card} audio`, "src"), "/live/index.m3u8");
+          await iphone.goto(`${base}/live/hls.html`);
+          await iphone.click("#play");
+          // Chromium cannot play the playlist itself: what matters is that the page handed it
+          // to the <audio> element, as Safari's native player would get it.
+          await waitFor(
+            async () =>
+              String(await iphone.evaluate(`document.querySelector("audio")?.src ?? ""`))
+                .endsWith("/live/index.m3u8"),
+            "the playlist on the <audio> element",
+          );
+          await iphone.close();
+        },
+      );
     } finally {
       await browser.close();
       await stopChild(mp3);
@@ -150,7 +199,7 @@ Deno.test(needs(["chromium", "ffmpeg"], {
   },
 }));
 
-Deno.test("GET /<mount>/hls.html: strict CSP, escaped slots; hidden and sign-in mounts have no page", async () => {
+Deno.test("GET /<mount>/hls.html: strict CSP, escaped slots, the station's theme; hidden mounts have no page", async () => {
   await using srv = await startTestServer({
     page_title: "HLS <FM>",
     mounts: {
@@ -180,6 +229,7 @@ Deno.test("GET /<mount>/hls.html: strict CSP, escaped slots; hidden and sign-in 
     assert.match(page, /HLS &lt;FM&gt;/);
     assert.match(page, /<script defer src="\/static\/vendor\/hls-1\.7\.4\.light\.min\.js">/);
     assert.match(page, /<script type="module" src="\/static\/hls\.js">/);
+    assert.match(page, /<link rel="stylesheet" href="\/branding\/theme\.css[^"]*">/);
     assert.deepEqual(initialOf(page), {
       mount: "/live",
       name: `Live "quoted" <b>`,
@@ -193,7 +243,12 @@ Deno.test("GET /<mount>/hls.html: strict CSP, escaped slots; hidden and sign-in 
     assert.match(nested, /data-state="offline"/);
     assert.match(nested, /Off air/);
 
-    for (const path of ["/private/hls.html", "/off/hls.html", "/paid/hls.html", "/hls.html"]) {
+    // A sign-in mount has its page: its playlist asks for the credentials, as the stream does.
+    const signIn = await fetch(url(port, "/paid/hls.html"));
+    await signIn.body?.cancel();
+    assert.equal(signIn.status, 200);
+
+    for (const path of ["/private/hls.html", "/off/hls.html", "/hls.html"]) {
       const hidden = await fetch(url(port, path));
       await hidden.body?.cancel();
       assert.equal(hidden.status, 404, path);
@@ -209,7 +264,7 @@ Deno.test("GET /<mount>/hls.html: strict CSP, escaped slots; hidden and sign-in 
   }
 });
 
-Deno.test("hls_url in /status-json.xsl and hlsUrl in the station snapshot, empty where HLS is refused", async () => {
+Deno.test("hls_url in /status-json.xsl and hlsUrl in the station snapshot, sign-in mounts included", async () => {
   await using srv = await startTestServer({
     mounts: {
       "/live": { public: true },
@@ -229,7 +284,7 @@ Deno.test("hls_url in /status-json.xsl and hlsUrl in the station snapshot, empty
     const byPath = new Map(sources.map((s) => [new URL(String(s.listenurl)).pathname, s]));
     const host = srv.server.ctx.config.hostname;
     assert.equal(byPath.get("/live")?.hls_url, `http://${host}:${port}/live/index.m3u8`);
-    assert.equal(Object.hasOwn(byPath.get("/paid")!, "hls_url"), false);
+    assert.equal(byPath.get("/paid")?.hls_url, `http://${host}:${port}/paid/index.m3u8`);
     // Keys stay sorted, as in Icecast's document.
     const keys = Object.keys(byPath.get("/live")!).filter((k) => k !== "dummy");
     assert.deepEqual(keys, [...keys].sort());
@@ -243,7 +298,10 @@ Deno.test("hls_url in /status-json.xsl and hlsUrl in the station snapshot, empty
     const mounts = initialOf(index).mounts as { path: string; hlsUrl: string }[];
     assert.deepEqual(
       mounts.map((m) => [m.path, m.hlsUrl]).sort(),
-      [["/live", `http://${host}:${port}/live/index.m3u8`], ["/paid", ""]],
+      [
+        ["/live", `http://${host}:${port}/live/index.m3u8`],
+        ["/paid", `http://${host}:${port}/paid/index.m3u8`],
+      ],
     );
   } finally {
     for (const f of feeds) await f.stop();

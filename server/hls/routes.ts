@@ -3,7 +3,6 @@
 
 import type { ServerContext } from "../http/context.ts";
 import type { RouteTable } from "../http/router.ts";
-import { hlsPage, hlsPageMount } from "./page.ts";
 import { HlsService, parseHlsPath } from "./service.ts";
 
 const services = new WeakMap<ServerContext, HlsService>();
@@ -29,11 +28,9 @@ export const HLS_ROUTES: RouteTable = {
   post: {},
   postPrefix: [],
   fallback: (req, ctx, ip) => {
-    const page = hlsPageMount(req.path);
-    if (page) return hlsPage(req, ctx, page);
     const hls = parseHlsPath(req.path);
     if (!hls) return undefined;
     const userAgent = req.headers.get("user-agent") ?? "";
-    return hlsFor(ctx).answer(hls, { sid: req.query.get("sid"), ip, userAgent });
+    return hlsFor(ctx).answer(hls, { sid: req.query.get("sid"), ip, userAgent, head: req });
   },
 };

@@ -4,12 +4,13 @@
 // HTTP cache or CDN in front of `/<mount>/` can serve them to many listeners.
 
 import { mountConfig } from "../../config/schema.ts";
-import { urlAuthFor } from "../../config/integrations.ts";
 import type { ServerContext } from "../http/context.ts";
+import type { RequestHead } from "../http/http1.ts";
 import { corsFields } from "../http/extra_headers.ts";
 import { htmlError, textError } from "../http/response.ts";
+import { admitListener, asksListenersToSignIn } from "../icecast/listener_auth.ts";
 import { type Segment, Segmenter } from "./segmenter.ts";
-import { HlsSessions, type PlaylistClient } from "./sessions.ts";
+import { type HlsSession, HlsSessions, type PlaylistClient } from "./sessions.ts";
 
 /** How often active segmenters read their mount's ring. */
 const PUMP_MS = 250;
@@ -40,17 +41,20 @@ export function parseHlsPath(path: string): HlsRequest | undefined {
   return { mount: m[1], kind: "segment", n: Number(m[4]) };
 }
 
-type HlsCtx = Pick<ServerContext, "config" | "registry" | "hlsSessions">;
+/** What a sign-in mount's request brings besides the session facts: its head (credentials). */
+export interface HlsClient extends PlaylistClient {
+  readonly head: RequestHead;
+}
 
 export class HlsService {
-  readonly #ctx: HlsCtx;
+  readonly #ctx: ServerContext;
   readonly #active = new Map<string, Segmenter>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /** HLS listeners: one per playlist `sid` (sessions.ts). */
   readonly sessions: HlsSessions;
 
-  constructor(ctx: HlsCtx) {
+  constructor(ctx: ServerContext) {
     this.#ctx = ctx;
     this.sessions = new HlsSessions({
       segmentS: () => ctx.config.hls_segment_s,
@@ -60,6 +64,18 @@ export class HlsService {
     });
     // Status documents, the dashboard and /metrics count HLS listeners through the context.
     ctx.hlsSessions = this.sessions;
+    const active = this.#active;
+    const held = (path: string) => this.heldBytes(path);
+    ctx.hlsFigures = {
+      get segmenters() {
+        return active.size;
+      },
+      get heldBytes() {
+        let n = 0;
+        for (const path of active.keys()) n += held(path);
+        return n;
+      },
+    };
   }
 
   /** Mounts being segmented now. */
@@ -77,18 +93,14 @@ export class HlsService {
     return n;
   }
 
-  /** Answers an HLS request; undefined when the path is no HLS path (the caller 404s). */
-  answer(req: HlsRequest, client?: PlaylistClient): Response {
+  /** Answers an HLS request of a live mount (404 when it is not live). */
+  answer(req: HlsRequest, client?: HlsClient): Response | Promise<Response> {
     const { config, registry } = this.#ctx;
     const mount = registry.get(req.mount);
     if (!mount?.hasSource || mountConfig(config, req.mount)?.disabled) {
       return htmlError(404, "No such stream");
     }
-    // Listener sign-in happens on the stream's GET; HLS has no such door yet, so a mount that
-    // asks listeners to sign in is not offered over HLS at all rather than offered to everyone.
-    if (mountConfig(config, req.mount)?.listener_auth || urlAuthFor(config, req.mount)) {
-      return textError(403, "HLS is not available for a mount that asks listeners to sign in");
-    }
+    if (asksListenersToSignIn(config, req.mount)) return this.#signedIn(req, client);
     // Only playlist requests count listeners: segment URLs carry no sid, so that a cache in
     // front serves one copy of each segment to every session.
     if (req.kind === "playlist" && client) {
@@ -96,6 +108,37 @@ export class HlsService {
       if (session.kind === "refused") return textError(403, session.reason);
       if (session.kind === "redirect") return this.#toSession(session.id);
     }
+    return this.#serve(req);
+  }
+
+  /**
+   * A sign-in mount: every request needs a live session's sid, opened only after the mount's
+   * authenticator (its user list or URL auth, as for the stream's GET) admitted the client.
+   * Its playlist, init and segment URLs carry the sid and nothing is cacheable by others.
+   */
+  async #signedIn(req: HlsRequest, client: HlsClient | undefined): Promise<Response> {
+    if (!client) return textError(403, "Sign in to listen");
+    const session = this.sessions.touch(req.mount, client.sid);
+    if (session) return this.#serve(req, session);
+    // Segments without a session: refused, never a sign-in prompt (players fetch them in
+    // bulk; the playlist is where a listener signs in).
+    if (req.kind !== "playlist") return textError(403, "Sign in through the playlist first");
+    const admission = await admitListener(this.#ctx, {
+      req: client.head,
+      path: req.mount,
+      ip: client.ip,
+      id: this.#ctx.registry.nextId(),
+      mount: backendMount(req.mount, client.head),
+    });
+    if (!admission.ok) return admission.response;
+    const answer = this.sessions.admit(req.mount, client, admission.pass);
+    if (answer.kind === "refused") return textError(403, answer.reason);
+    return this.#toSession(answer.id, true);
+  }
+
+  /** A mount's playlist, init or segment (`session`: a sign-in mount's, whose URLs carry it). */
+  #serve(req: HlsRequest, session?: HlsSession): Response {
+    const mount = this.#ctx.registry.get(req.mount)!;
     let seg = this.#active.get(req.mount);
     if (!seg) {
       if (req.kind !== "playlist") return htmlError(404, "No such segment");
@@ -108,16 +151,17 @@ export class HlsService {
     }
     seg.lastRequestAt = Date.now();
     seg.pump(mount);
-    if (req.kind === "playlist") return this.#playlist(seg);
+    if (req.kind === "playlist") return this.#playlist(seg, session?.id);
     if (req.kind === "init") {
       const init = seg.init(req.n);
       return init
-        ? this.#immutable(init, TYPES.init, `"init-${req.n}"`)
+        ? this.#immutable(init, TYPES.init, `"init-${req.n}"`, session)
         : htmlError(404, "No such init segment");
     }
     const found = seg.segments.find((s) => s.sequence === req.n);
     if (!found) return htmlError(404, "No such segment (it left the window)");
-    return this.#immutable(found.bytes, seg.container === "ts" ? TYPES.ts : TYPES.m4s, found.etag);
+    const type = seg.container === "ts" ? TYPES.ts : TYPES.m4s;
+    return this.#immutable(found.bytes, type, found.etag, session);
   }
 
   /** Stops every segmenter (shutdown). */
@@ -143,15 +187,16 @@ export class HlsService {
 
   /**
    * The playlist URL with a new session's sid. Never cached: each player gets its own sid (a
-   * cache keyed on the path alone serves the cached playlist instead, which plays as well).
+   * cache keyed on the path alone serves the cached playlist instead, which plays as well;
+   * `private`: on a sign-in mount a shared cache must never hand one listener's sid to another).
    */
-  #toSession(sid: string): Response {
+  #toSession(sid: string, signedIn = false): Response {
     return new Response(null, {
       status: 302,
       headers: {
         // Relative, so it holds behind any proxy or CDN prefix.
         location: `index.m3u8?sid=${sid}`,
-        "cache-control": "no-store",
+        "cache-control": signedIn ? "private, no-store" : "no-store",
         ...Object.fromEntries(corsFields(this.#ctx.config)),
       },
     });
@@ -178,10 +223,12 @@ export class HlsService {
     }
   }
 
-  #playlist(seg: Segmenter): Response {
+  /** The live playlist; with `sid` (a sign-in mount), every URL in it carries the session. */
+  #playlist(seg: Segmenter, sid?: string): Response {
     const config = this.#ctx.config;
     const window = seg.segments.slice(-config.hls_window_segments);
     const ext = seg.container === "ts" ? "ts" : "m4s";
+    const query = sid === undefined ? "" : `?sid=${sid}`;
     const lines = [
       "#EXTM3U",
       `#EXT-X-VERSION:${seg.container === "ts" ? 3 : 7}`,
@@ -198,35 +245,45 @@ export class HlsService {
       // The window's first segment's discontinuity is counted in the sequence above.
       if (s.discontinuity && s !== window[0]) lines.push("#EXT-X-DISCONTINUITY");
       if (s.init !== undefined && s.init !== map) {
-        lines.push(`#EXT-X-MAP:URI="init-${s.init}.mp4"`);
+        lines.push(`#EXT-X-MAP:URI="init-${s.init}.mp4${query}"`);
         map = s.init;
       }
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${s.startedAt.toISOString()}`);
       lines.push(`#EXTINF:${s.durationS.toFixed(5)},`);
-      lines.push(`${s.sequence}.${ext}`);
+      lines.push(`${s.sequence}.${ext}${query}`);
     }
     const maxAge = Math.max(1, Math.floor(config.hls_segment_s / 2));
     return new Response(lines.join("\n") + "\n", {
       headers: {
         "content-type": TYPES.playlist,
-        "cache-control": `public, max-age=${maxAge}`,
+        "cache-control": sid === undefined ? `public, max-age=${maxAge}` : "private, no-store",
         ...Object.fromEntries(corsFields(config)),
       },
     });
   }
 
-  #immutable(bytes: Uint8Array, type: string, etag: string): Response {
+  /** A segment or init: immutable; on a sign-in mount `private` and counted to its session. */
+  #immutable(bytes: Uint8Array, type: string, etag: string, session?: HlsSession): Response {
     const config = this.#ctx.config;
     const maxAge = config.hls_segment_s * (config.hls_window_segments + 2);
+    if (session) session.sentBytes += bytes.length;
     return new Response(bytes as Uint8Array<ArrayBuffer>, {
       headers: {
         "content-type": type,
-        "cache-control": `public, max-age=${maxAge}, immutable`,
+        "cache-control": `${session ? "private" : "public"}, max-age=${maxAge}, immutable`,
         etag,
         ...Object.fromEntries(corsFields(config)),
       },
     });
   }
+}
+
+/** The mount with the playlist request's query (a token the backend reads), without the sid. */
+function backendMount(mount: string, head: RequestHead): string {
+  const query = new URLSearchParams(head.query);
+  query.delete("sid");
+  const rest = query.toString();
+  return rest === "" ? mount : `${mount}?${rest}`;
 }
 
 export type { Segment };

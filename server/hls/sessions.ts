@@ -1,6 +1,8 @@
 // HLS sessions counted as listeners. A session is a `sid` on a mount's playlist URL
 // (`index.m3u8?sid=…`), alive while its playlist is re-fetched; segment URLs carry no sid, so
-// a cache or CDN serves one copy of each segment to every session.
+// a cache or CDN serves one copy of each segment to every session. On a mount that asks
+// listeners to sign in, a session is opened only after the mount's authenticator admitted it
+// (it holds that admission's ticket) and its sid is the bearer for segments too.
 
 import { addressKey } from "../security/auth_guard.ts";
 
@@ -15,6 +17,17 @@ const SWEEP_MS = 1000;
 /** What a client-sent sid must look like: ours are 22 base64url characters. */
 const SID = /^[A-Za-z0-9_-]{16,64}$/;
 
+/**
+ * An admitted listener's ticket (icecast/listener_auth.ts ListenerPass): released once when
+ * the session ends, which frees its user and tells the URL-auth backend.
+ */
+export interface SessionTicket {
+  readonly user?: string;
+  /** Ms the session may last (the backend's time limit); undefined: no limit. */
+  readonly timeLimitMs?: number;
+  release(usage: { sentBytes: number }): Promise<void>;
+}
+
 /** One HLS listener. */
 export interface HlsSession {
   readonly id: string;
@@ -26,6 +39,12 @@ export interface HlsSession {
   seenAt: number;
   /** It came back with its sid (a player that drops the redirect's query never does). */
   confirmed: boolean;
+  /** Sign-in mounts: the admission it holds, released when the session ends. */
+  readonly ticket?: SessionTicket;
+  /** Sign-in mounts: epoch ms when its time limit ends it. */
+  readonly endsAt?: number;
+  /** Sign-in mounts: segment bytes served to it (their URLs carry its sid). */
+  sentBytes: number;
 }
 
 /** Who asks for a playlist: the sid its URL carries (if any) and the connection it came on. */
@@ -70,6 +89,8 @@ export class HlsSessions {
   readonly #options: SessionOptions;
   readonly #now: () => number;
   #sweptAt = 0;
+  /** Sweeps while sessions exist, so idle and timed-out ones end (and tell their backend). */
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SessionOptions) {
     this.#options = options;
@@ -118,7 +139,15 @@ export class HlsSessions {
       }
       const why = this.#refusal(mount, client.ip);
       if (why) return { kind: "refused", reason: why };
-      this.#add({ ...client, id: sid, mount, startedAt: now, seenAt: now, confirmed: true });
+      this.#add({
+        ...pick(client),
+        id: sid,
+        mount,
+        startedAt: now,
+        seenAt: now,
+        confirmed: true,
+        sentBytes: 0,
+      });
       return { kind: "ok", id: sid };
     }
     const pending = this.#unconfirmed.get(clientKey(mount, client));
@@ -129,12 +158,72 @@ export class HlsSessions {
     const why = this.#refusal(mount, client.ip);
     if (why) return { kind: "refused", reason: why };
     const id = newSid();
-    this.#add({ ...client, id, mount, startedAt: now, seenAt: now, confirmed: false });
+    this.#add({
+      ...pick(client),
+      id,
+      mount,
+      startedAt: now,
+      seenAt: now,
+      confirmed: false,
+      sentBytes: 0,
+    });
     return { kind: "redirect", id };
   }
 
-  /** Forgets every session (shutdown). */
+  /**
+   * The live session `sid` of `mount`, refreshed (a sign-in mount's playlist and segment
+   * requests); undefined when there is none. Only sessions opened by {@linkcode admit} are
+   * found: on a sign-in mount a made-up or expired sid is no session, and signs in again.
+   */
+  touch(mount: string, sid: string | null): HlsSession | undefined {
+    this.#sweep();
+    if (sid === null || !SID.test(sid)) return undefined;
+    const s = this.#byKey.get(key(mount, sid));
+    if (!s?.ticket) return undefined;
+    if (s.endsAt !== undefined && this.#now() >= s.endsAt) {
+      this.#end(key(mount, sid), s);
+      return undefined;
+    }
+    s.seenAt = this.#now();
+    s.confirmed = true;
+    return s;
+  }
+
+  /**
+   * Opens a session of a sign-in mount for a client its authenticator admitted with
+   * `ticket`, caps permitting (a refusal releases the ticket at once). The answer redirects
+   * to the playlist URL with the new sid.
+   */
+  admit(mount: string, client: PlaylistClient, ticket: SessionTicket): SessionAnswer {
+    this.#sweep();
+    const why = this.#refusal(mount, client.ip);
+    if (why) {
+      void ticket.release({ sentBytes: 0 }).catch(() => {});
+      return { kind: "refused", reason: why };
+    }
+    const now = this.#now();
+    const id = newSid();
+    this.#add({
+      ...pick(client),
+      id,
+      mount,
+      startedAt: now,
+      seenAt: now,
+      // Confirmed: a client that drops the redirect's query signs in again, it is not
+      // handed this sid without credentials.
+      confirmed: true,
+      ticket,
+      ...(ticket.timeLimitMs !== undefined ? { endsAt: now + ticket.timeLimitMs } : {}),
+      sentBytes: 0,
+    });
+    return { kind: "redirect", id };
+  }
+
+  /** Ends every session (shutdown); sign-in sessions release their tickets. */
   clear(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const s of this.#byKey.values()) release(s);
     this.#byKey.clear();
     this.#perMount.clear();
     this.#perAddress.clear();
@@ -155,6 +244,7 @@ export class HlsSessions {
     this.#perMount.set(s.mount, (this.#perMount.get(s.mount) ?? 0) + 1);
     bump(this.#perAddress, addressKey(s.ip), 1);
     if (!s.confirmed) this.#unconfirmed.set(clientKey(s.mount, s), s);
+    this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS);
   }
 
   #sweep(): void {
@@ -163,13 +253,31 @@ export class HlsSessions {
     this.#sweptAt = now;
     const idleMs = Math.max(MIN_IDLE_MS, IDLE_TARGETS * this.#options.segmentS() * 1000);
     for (const [k, s] of this.#byKey) {
-      if (now - s.seenAt <= idleMs) continue;
-      this.#byKey.delete(k);
-      if (!s.confirmed) this.#unconfirmed.delete(clientKey(s.mount, s));
-      bump(this.#perMount, s.mount, -1);
-      bump(this.#perAddress, addressKey(s.ip), -1);
+      if (now - s.seenAt > idleMs || (s.endsAt !== undefined && now >= s.endsAt)) this.#end(k, s);
+    }
+    if (this.#byKey.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
     }
   }
+
+  #end(k: string, s: HlsSession): void {
+    this.#byKey.delete(k);
+    if (!s.confirmed) this.#unconfirmed.delete(clientKey(s.mount, s));
+    bump(this.#perMount, s.mount, -1);
+    bump(this.#perAddress, addressKey(s.ip), -1);
+    release(s);
+  }
+}
+
+/** The client facts a session keeps (not its request head). */
+function pick(c: PlaylistClient): { ip: string; userAgent: string } {
+  return { ip: c.ip, userAgent: c.userAgent };
+}
+
+/** Lets go of a session's sign-in ticket; the backend's trouble is logged where it happens. */
+function release(s: HlsSession): void {
+  void s.ticket?.release({ sentBytes: s.sentBytes }).catch(() => {});
 }
 
 /** Adds `by` to `map`'s count of `k`, forgetting it at zero. */

@@ -37,7 +37,7 @@ export interface RouteTable {
     req: RequestHead,
     ctx: ServerContext,
     ip: string,
-  ) => Response | undefined;
+  ) => Response | Promise<Response> | undefined;
 }
 
 /** One table from several: exact rows must not collide; prefixes keep the order given. */
@@ -119,6 +119,6 @@ export async function routeHttp(
   if (req.method !== "GET" && req.method !== "HEAD") return htmlError(400, "unknown request");
   const route = lookup(table.exact, req.path) ?? byPrefix(table.prefix, req.path);
   if (route) return await route(req, ctx, ip);
-  return table.fallback?.(req, ctx, ip) ??
-    htmlError(404, "The file you requested could not be found");
+  return await (table.fallback?.(req, ctx, ip) ??
+    htmlError(404, "The file you requested could not be found"));
 }

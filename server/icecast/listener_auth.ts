@@ -5,7 +5,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { LISTENER_USER, type UrlAuthConfig, urlAuthFor } from "../../config/integrations.ts";
 import { isPasswordHash } from "../../config/password.ts";
-import { mountConfig } from "../../config/schema.ts";
+import { type Config, mountConfig } from "../../config/schema.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { authFailure, needAuth, textError } from "../http/response.ts";
@@ -46,6 +46,19 @@ export interface ListenerRequest {
   ip: string;
   /** The listener's id, sent to the backend as `client`. */
   id: number;
+  /**
+   * The mount as the backend is told it, when not the request's target: an HLS playlist
+   * request names the mount and keeps its query (tokens), not `/<mount>/index.m3u8`.
+   */
+  mount?: string;
+}
+
+/** True when `path`'s listeners must sign in (a user list, or URL auth that asks or is told). */
+export function asksListenersToSignIn(config: Config, path: string): boolean {
+  if (mountConfig(config, path)?.listener_auth) return true;
+  const entry = urlAuthFor(config, path);
+  return entry !== undefined &&
+    (entry.listener_add !== undefined || entry.listener_remove !== undefined);
 }
 
 /**
@@ -305,12 +318,12 @@ type Decision = Pick<BackendAnswer, "admitted" | "message"> & { disconnectAtMs?:
 async function askBackend(
   ctx: ServerContext,
   entry: UrlAuthConfig,
-  { req, path, ip, id }: ListenerRequest,
+  { req, path, ip, id, mount }: ListenerRequest,
 ): Promise<ListenerAdmission> {
   const creds = parseBasicAuth(req.headers.get("authorization"));
   const facts: ListenerFacts = {
     path,
-    mount: rawMount(req),
+    mount: mount ?? rawMount(req),
     id,
     ip,
     agent: req.headers.get("user-agent") ?? "-",

@@ -117,7 +117,8 @@ function xspf(ctx: ServerContext, mount: Mount, url: string): string {
     `Stream Description: ${info.description ?? UNSPECIFIED.description}`,
     `Content Type:${mount.meta.contentType}`,
     info.bitrate ? `Bitrate: ${info.bitrate}` : undefined,
-    `Current Listeners: ${mount.listeners.size}`,
+    // HLS sessions are listeners too (server/hls/sessions.ts).
+    `Current Listeners: ${mount.listeners.size + (ctx.hlsSessions?.of(mount.path) ?? 0)}`,
     `Peak Listeners: ${mount.stats.listenerPeak}`,
     `Stream Genre: ${info.genre ?? UNSPECIFIED.genre}`,
   ].filter((l) => l !== undefined).join("\n");

@@ -3,7 +3,6 @@
 
 import type { Mount } from "../../relay/mod.ts";
 import { mountConfig } from "../../config/schema.ts";
-import { urlAuthFor } from "../../config/integrations.ts";
 import type { ServerContext } from "../http/context.ts";
 import { isApproved, mountInfo, UNSPECIFIED } from "./mount_info.ts";
 import { escapeXml, httpDate, SERVER_ID } from "../http/response.ts";
@@ -32,13 +31,11 @@ function sortedByKey(stats: Map<string, string>): Map<string, string> {
 }
 
 /**
- * A live mount's HLS playlist URL, or "" when HLS is not offered for it: a mount that asks
- * listeners to sign in is refused over HLS (server/hls/service.ts), so it is not advertised.
+ * A live mount's HLS playlist URL. Every live mount has one; on a mount that asks listeners to
+ * sign in, the playlist asks for the same credentials as the stream (server/hls/service.ts).
  */
 export function hlsUrl(ctx: Pick<ServerContext, "config" | "port">, path: string): string {
-  const c = ctx.config;
-  if (mountConfig(c, path)?.listener_auth || urlAuthFor(c, path)) return "";
-  return `http://${c.hostname}:${ctx.port}${path}/index.m3u8`;
+  return `http://${ctx.config.hostname}:${ctx.port}${path}/index.m3u8`;
 }
 
 /** Public stats of one live mount, keys sorted, values as strings (typing happens per format). */

@@ -1,13 +1,13 @@
 // `/<mount>/hls.html`: a small player page (play/pause, the title heard now) that plays the
 // mount's HLS playlist through the embedded hls.js, or natively where the browser has HLS.
 
-import { mountConfig } from "../../config/schema.ts";
 import { render, scriptJson } from "../../templates/mod.ts";
 import type { ServerContext } from "../http/context.ts";
 import type { RequestHead } from "../http/http1.ts";
 import { escapeHtml, htmlError } from "../http/response.ts";
-import { isApproved, mountInfo } from "../icecast/mount_info.ts";
-import { hlsUrl } from "../icecast/status.ts";
+import type { HlsPageInfo } from "./contract.ts";
+import { brandingSlots, embedInfo, htmlPage } from "./pages.ts";
+import { isPubliclyVisible } from "./snapshot.ts";
 
 const PAGE_SUFFIX = "/hls.html";
 
@@ -30,26 +30,16 @@ export function hlsPageMount(path: string): string | undefined {
 
 /**
  * The page for a publicly visible mount (the station page's rule: approved, public, not
- * disabled); an off-air one says so and plays once its source is back. A mount that is not
- * offered over HLS (listener sign-in) has no page.
+ * disabled), branded like the other public pages; an off-air one says so and plays once its
+ * source is back. On a mount that asks listeners to sign in, the playlist asks (the browser's
+ * own sign-in prompt), as the stream itself does.
  */
 export function hlsPage(_req: RequestHead, ctx: ServerContext, mount: string): Response {
-  const mc = mountConfig(ctx.config, mount);
-  if (!isApproved(ctx, mount) || mc?.disabled === true || mc?.public === false) {
-    return htmlError(404, "No such mount");
-  }
-  if (!hlsUrl(ctx, mount)) return htmlError(404, "HLS is not offered for this mount");
-  const m = ctx.registry.get(mount);
-  const live = m?.hasSource === true;
-  // web/contract.ts HlsPageInfo (a higher room: the shape is kept, not imported).
-  const info = {
-    mount,
-    name: mountInfo(ctx.config, mount, m).name ?? mount,
-    title: live ? (m!.artist ? `${m!.artist} - ${m!.title ?? ""}` : m!.title ?? "") : "",
-    live,
-    playlist: `${mount}/index.m3u8`,
-  };
+  if (!isPubliclyVisible(ctx, mount)) return htmlError(404, "No such mount");
+  const { name, title, live } = embedInfo(ctx, mount);
+  const info: HlsPageInfo = { mount, name, title, live, playlist: `${mount}/index.m3u8` };
   const body = render("hls", {
+    ...brandingSlots(ctx),
     station: escapeHtml(ctx.config.page_title),
     name: escapeHtml(info.name),
     title: escapeHtml(info.title),
@@ -57,10 +47,5 @@ export function hlsPage(_req: RequestHead, ctx: ServerContext, mount: string): R
     state: live ? "stopped" : "offline",
     initial: scriptJson(info),
   });
-  return new Response(body, {
-    headers: {
-      "content-type": "text/html; charset=utf-8",
-      "content-security-policy": HLS_PAGE_CSP,
-    },
-  });
+  return htmlPage(body, HLS_PAGE_CSP);
 }

@@ -33,7 +33,7 @@ const EMBED_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-
   "media-src 'self' blob: data:; worker-src blob:; connect-src 'self'; object-src 'none'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors *";
 
-function htmlPage(body: string, csp: string): Response {
+export function htmlPage(body: string, csp: string): Response {
   return new Response(body, { headers: { "content-type": HTML, "content-security-policy": csp } });
 }
 

@@ -7,6 +7,7 @@ import { adminAction } from "./admin_actions.ts";
 import { adminEvents, adminPage, adminQuery, login, logout } from "./admin_web.ts";
 import { serveFavicon, serveLogo, serveTheme } from "./branding.ts";
 import { embedPage, historyJson, historyPage, indexPage, staticFile } from "./pages.ts";
+import { hlsPage, hlsPageMount } from "./hls_page.ts";
 import { statusPage } from "./status_page.ts";
 
 export const WEB_ROUTES: RouteTable = {
@@ -40,4 +41,9 @@ export const WEB_ROUTES: RouteTable = {
   pages: ["/", "/admin", "/admin/", "/history/*", "/embed/*", "/status.xsl"],
   // The dashboard's state-changing actions (`POST /admin/api/<action>`).
   postPrefix: [["/admin/api/", (req, ctx, ip) => adminAction(req, ctx, ip)]],
+  // `/<mount>/hls.html`: under any mount path, so no fixed row can hold it.
+  fallback: (req, ctx) => {
+    const mount = hlsPageMount(req.path);
+    return mount ? hlsPage(req, ctx, mount) : undefined;
+  },
 };
