@@ -5,10 +5,9 @@
 
 import assert from "node:assert/strict";
 import {
-  feed,
+  ADMIN_PW,
   ffmpegSource,
   needs,
-  openSource,
   startTestServer,
   stopChild,
   waitFor,
@@ -27,13 +26,25 @@ async function run(cmd: string, args: string[], timeoutMs = 60_000) {
   return { code: out.code, stdout: utf8.decode(out.stdout), stderr: utf8.decode(out.stderr) };
 }
 
+/**
+ * The mount's playlist as one player reads it: the first request follows the redirect to a
+ * session, later ones reuse its URL (a new request without the sid would be a new listener,
+ * and a test polling that way fills the per-address session budget).
+ */
+const sessionUrls = new Map<string, string>();
+async function playlistText(port: number, mount: string): Promise<string> {
+  const key = `${port}${mount}`;
+  const res = await fetch(sessionUrls.get(key) ?? `http://127.0.0.1:${port}${mount}/index.m3u8`);
+  sessionUrls.set(key, res.url);
+  return await res.text();
+}
+
 /** The playlist's segment names, after waiting until it holds at least `min`. */
 async function segmentsOf(port: number, mount: string, min: number): Promise<string[]> {
   let names: string[] = [];
   await waitFor(
     async () => {
-      const res = await fetch(`http://127.0.0.1:${port}${mount}/index.m3u8`);
-      const text = await res.text();
+      const text = await playlistText(port, mount);
       names = text.split("\n").filter((l) => /^\d+\.(ts|m4s)$/.test(l));
       return names.length >= min;
     },
@@ -186,48 +197,151 @@ Deno.test(needs(["ffmpeg", "ffprobe"], {
   },
 }));
 
-Deno.test(needs(["ffmpeg"], {
-  name: "hls: a source reconnect is an EXT-X-DISCONTINUITY and the stream goes on",
+Deno.test(needs(["ffmpeg", "ffprobe"], {
+  name: "hls: ffprobe reads the live playlist across several reloads with continuous timestamps",
   async fn() {
     await using srv = await startTestServer({ hls_segment_s: 1, mounts: { "/live": {} } });
     const port = srv.port;
-    let src = source(port, "/live", "mp3");
+    const src = source(port, "/live", "mp3");
     try {
       await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource === true, "live");
-      await segmentsOf(port, "/live", 2);
-      await stopChild(src);
-      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource !== true, "gone");
-      src = source(port, "/live", "mp3");
-      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource === true, "back");
-      await waitFor(
-        async () => {
-          const text = await (await fetch(`http://127.0.0.1:${port}/live/index.m3u8`)).text();
-          return /#EXT-X-DISCONTINUITY\n/.test(text) ||
-            /#EXT-X-DISCONTINUITY-SEQUENCE:[1-9]/.test(text);
-        },
-        "a discontinuity in the playlist",
-        20_000,
-      );
+      await segmentsOf(port, "/live", 3);
+      // 1 s segments, a window of 6: ten seconds of packets need several playlist reloads
+      // (ffmpeg's HLS reader reloads once per target duration).
+      const probe = await run("ffprobe", [
+        "-v",
+        "error",
+        "-read_intervals",
+        "%+10",
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "packet=pts,duration",
+        "-of",
+        "json",
+        `http://127.0.0.1:${port}/live/index.m3u8`,
+      ], 60_000);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.equal(probe.stderr.trim(), "");
+      const packets = JSON.parse(probe.stdout).packets as { pts: number; duration: number }[];
+      const spanS = (packets.at(-1)!.pts - packets[0].pts) / 90_000;
+      assert.ok(spanS >= 9, `${packets.length} packets over ${spanS} s`);
+      for (let i = 1; i < packets.length; i++) {
+        const gap = packets[i].pts - (packets[i - 1].pts + packets[i - 1].duration);
+        assert.ok(Math.abs(gap) <= 1, `packet ${i}: a gap of ${gap} ticks across a reload?`);
+      }
     } finally {
       await stopChild(src);
     }
   },
 }));
 
-Deno.test("hls: a mount that asks listeners to sign in is not offered over HLS; unknown paths 404", async () => {
-  await using srv = await startTestServer({
-    mounts: { "/paid": { listener_auth: { users: {}, allow_duplicate_users: true } } },
-  });
-  using src = await openSource(srv.port, "/paid");
-  const feeding = feed(src);
-  try {
-    const res = await fetch(`http://127.0.0.1:${srv.port}/paid/index.m3u8`);
-    assert.equal(res.status, 403);
-    assert.match(await res.text(), /sign in/);
-  } finally {
-    await feeding.stop();
-  }
-  const none = await fetch(`http://127.0.0.1:${srv.port}/nothing/index.m3u8`);
-  await none.body?.cancel();
-  assert.equal(none.status, 404);
-});
+Deno.test(needs(["ffmpeg"], {
+  name: "hls: a source reconnect is an EXT-X-DISCONTINUITY and ffmpeg decodes on across it",
+  async fn() {
+    await using srv = await startTestServer({ hls_segment_s: 1, mounts: { "/live": {} } });
+    const port = srv.port;
+    let src = source(port, "/live", "mp3");
+    let player: Deno.ChildProcess | undefined;
+    try {
+      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource === true, "live");
+      await segmentsOf(port, "/live", 2);
+      // A player reading the live playlist throughout: 25 s of audio, the reconnect inside.
+      player = new Deno.Command("ffmpeg", {
+        args: [
+          "-v",
+          "error",
+          "-i",
+          `http://127.0.0.1:${port}/live/index.m3u8`,
+          "-t",
+          "25",
+          "-f",
+          "s16le",
+          "-ac",
+          "1",
+          "-ar",
+          "8000",
+          "-",
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(90_000),
+      }).spawn();
+      const output = player.output();
+      await new Promise((r) => setTimeout(r, 4000));
+      await stopChild(src);
+      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource !== true, "gone");
+      src = source(port, "/live", "mp3");
+      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource === true, "back");
+      await waitFor(
+        async () => {
+          const text = await playlistText(port, "/live");
+          return /#EXT-X-DISCONTINUITY\n/.test(text) ||
+            /#EXT-X-DISCONTINUITY-SEQUENCE:[1-9]/.test(text);
+        },
+        "a discontinuity in the playlist",
+        20_000,
+      );
+      const out = await output;
+      player = undefined;
+      assert.equal(out.code, 0, utf8.decode(out.stderr));
+      assert.equal(utf8.decode(out.stderr).trim(), "", "decoded across it with no error");
+      // 8000 samples/s of 2 bytes: all 25 s arrived, so the player went on past the gap.
+      const seconds = out.stdout.length / 16_000;
+      assert.ok(seconds >= 24.9, `decoded ${seconds} s`);
+    } finally {
+      if (player) await stopChild(player);
+      await stopChild(src);
+    }
+  },
+}));
+
+Deno.test(needs(["ffmpeg"], {
+  name:
+    "hls: unknown paths 404; a segmenter nobody asks for stops after hls_idle_s and frees its segments",
+  async fn() {
+    await using srv = await startTestServer({
+      hls_segment_s: 1,
+      hls_idle_s: 10,
+      mounts: { "/live": {} },
+    });
+    const src = source(srv.port, "/live", "mp3");
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`, {
+        headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PW}`)}` },
+      })).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+    };
+    try {
+      await waitFor(() => srv.server.ctx.registry.get("/live")?.hasSource === true, "live");
+      const none = await fetch(`http://127.0.0.1:${srv.port}/nothing/index.m3u8`);
+      await none.body?.cancel();
+      assert.equal(none.status, 404);
+      assert.equal(await metric("tinyice_hls_segmenters"), 0, "no segmenter before a playlist");
+      // The idle time counts from the last HLS request, this one.
+      const startedMs = Date.now();
+      const first = await fetch(`http://127.0.0.1:${srv.port}/live/index.m3u8`);
+      await first.body?.cancel();
+      await waitFor(async () => await metric("tinyice_hls_segment_bytes") > 0, "segments held");
+      assert.equal(await metric("tinyice_hls_segmenters"), 1);
+      await waitFor(
+        async () => await metric("tinyice_hls_segmenters") === 0,
+        "the idle segmenter to stop",
+        20_000,
+      );
+      const afterS = (Date.now() - startedMs) / 1000;
+      assert.ok(afterS >= 9, `stopped after ${afterS} s`);
+      assert.equal(await metric("tinyice_hls_segment_bytes"), 0);
+      // A segment of the stopped segmenter is gone; the next playlist starts one again.
+      const gone = await fetch(`http://127.0.0.1:${srv.port}/live/0.ts`);
+      await gone.body?.cancel();
+      assert.equal(gone.status, 404);
+      const again = await fetch(`http://127.0.0.1:${srv.port}/live/index.m3u8`);
+      await again.body?.cancel();
+      assert.equal(await metric("tinyice_hls_segmenters"), 1);
+    } finally {
+      await stopChild(src);
+    }
+  },
+}));

@@ -34,6 +34,7 @@ type MetricsCtx = Pick<
   | "admission"
   | "loopLag"
   | "hlsSessions"
+  | "hlsFigures"
 >;
 
 /** What one scrape reads once and the server rows share. */
@@ -79,6 +80,18 @@ const SERVER_METRICS: readonly ServerMetric[] = [
     "gauge",
     "HLS listeners now (playlist sessions; not in tinyice_listeners)",
     (s) => s.ctx.hlsSessions?.total ?? 0,
+  ],
+  [
+    "tinyice_hls_segmenters",
+    "gauge",
+    "Mounts being cut into HLS segments now (asked for within hls_idle_s)",
+    (s) => s.ctx.hlsFigures?.segmenters ?? 0,
+  ],
+  [
+    "tinyice_hls_segment_bytes",
+    "gauge",
+    "Bytes of HLS segments held in memory over all mounts",
+    (s) => s.ctx.hlsFigures?.heldBytes ?? 0,
   ],
   [
     "tinyice_sources",

@@ -17,8 +17,11 @@ export interface Segment {
   readonly durationS: number;
   /** A source change (reconnect, new Ogg stream) comes before it. */
   readonly discontinuity: boolean;
-  /** When its first sample was on air, near enough (EXT-X-PROGRAM-DATE-TIME). */
-  readonly startedAt: Date;
+  /**
+   * When its first sample was on air, near enough (EXT-X-PROGRAM-DATE-TIME): set once the pump
+   * that cut it is done, counting back from the newest byte read (on air now).
+   */
+  startedAt: Date;
   /** The init segment it needs (fMP4 only), by its number. */
   readonly init?: number;
   readonly etag: string;
@@ -90,12 +93,30 @@ export class Segmenter {
       this.#offset = ring.tail;
       this.#restart();
     }
+    const before = this.#sequence;
     while (this.#offset < ring.head) {
       const bytes = ring.view(this.#offset, MAX_READ_BYTES);
       if (bytes.length === 0) break;
       this.#offset += bytes.length;
       if (this.#mpeg) this.#take(this.#mpeg.push(bytes));
       else this.#pushOgg(bytes);
+    }
+    if (this.#sequence !== before) this.#dateNewSegments(before);
+  }
+
+  /**
+   * The newest byte read is on air now and what is still pending plays just before it, so the
+   * segments cut in this pump start at now minus what follows them. A first pump cuts a whole
+   * ring of backlog at once: each segment gets its own time, not the moment it was cut.
+   */
+  #dateNewSegments(firstSequence: number): void {
+    let endMs = Date.now() - (this.#sampleRate > 0 ? this.#pendingSamples / this.#sampleRate : 0) *
+        1000;
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const s = this.segments[i];
+      if (s.sequence < firstSequence) break;
+      endMs -= s.durationS * 1000;
+      s.startedAt = new Date(endMs);
     }
   }
 
@@ -106,8 +127,10 @@ export class Segmenter {
 
   /** Samples' worth of media in the window, for a playlist's target duration. */
   get targetDurationS(): number {
+    // RFC 8216 4.3.3.1: each EXTINF rounded to the nearest integer must not exceed it. Rounding
+    // (not ceiling) keeps 4.02 s segments at a target of 4, so players reload every 4 s, not 5.
     let max = this.#settings.segmentS();
-    for (const s of this.segments) max = Math.max(max, Math.ceil(s.durationS));
+    for (const s of this.segments) max = Math.max(max, Math.round(s.durationS));
     return max;
   }
 
@@ -182,7 +205,7 @@ export class Segmenter {
       bytes,
       durationS,
       discontinuity: this.#discontinuity,
-      startedAt: new Date(Date.now() - durationS * 1000),
+      startedAt: new Date(Date.now() - durationS * 1000), // refined by #dateNewSegments
       ...(this.container === "fmp4" ? { init: this.#initNumber } : {}),
       etag: `"${this.path.length}-${this.#sequence}-${++etagCounter}"`,
     });

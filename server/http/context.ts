@@ -153,6 +153,14 @@ export interface HlsSessionCounts {
   readonly total: number;
 }
 
+/** What HLS segmenting costs now, for /metrics (set by the HLS service once it exists). */
+export interface HlsFigures {
+  /** Mounts being segmented (someone asked for their playlist within `hls_idle_s`). */
+  readonly segmenters: number;
+  /** Bytes of segments and init segments held over all mounts. */
+  readonly heldBytes: number;
+}
+
 export interface ServerContext {
   /** The current config snapshot; replaced whole on reload, never edited in place. */
   config: Config;
@@ -181,6 +189,8 @@ export interface ServerContext {
   stats: ListenerStats;
   /** HLS sessions by mount; set by server/hls/ on its first request (absent: none yet). */
   hlsSessions?: HlsSessionCounts;
+  /** Set by the HLS service when it is made (the first HLS request). */
+  hlsFigures?: HlsFigures;
   /** Event-loop lag samples for /metrics; the lifecycle starts and stops the sampler. */
   readonly loopLag: LoopLag;
   /** Built from `config.bans`; checked for every accepted connection. */
