@@ -1,5 +1,9 @@
-// Runs the C load generator (bench/loadgen.c) for one scenario and hands back its verdict,
-// calling back at the edges of the measured window so the server's CPU is read then.
+// Runs the C load generator (bench/loadgen.c), or the HLS players (bench/hls_load.ts), for one
+// scenario and hands back its verdict, calling back at the edges of the measured window so the
+// server's CPU is read then.
+
+import { cpuSeconds } from "./proc.ts";
+import type { LoadReport as HlsLoadReport } from "./hls_load.ts";
 
 export interface GroupResult {
   count: number;
@@ -93,4 +97,85 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     throw new Error(`Load generator failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return JSON.parse(text) as LoadResult;
+}
+
+export interface HlsLoadOptions {
+  /** The playlist, `http://…/<mount>/index.m3u8`. */
+  url: string;
+  n: number;
+  rampS: number;
+  warmupS: number;
+  windowS: number;
+  onWindowStart: () => Promise<unknown>;
+  onWindowEnd: () => Promise<unknown>;
+}
+
+/** What bench/hls_load.ts reported, with its own CPU over the window. */
+export interface HlsLoadResult {
+  report: HlsLoadReport;
+  /** The players' process CPU over the measured window, 100 = one core. */
+  playersCpuPercent: number;
+}
+
+/** How far ahead the players' start is set: their process's start-up must fit in it. */
+const HLS_START_LEAD_MS = 2000;
+
+/**
+ * Runs N HLS players (bench/hls_load.ts, its own Deno process so its requests do not share the
+ * server's event loop) for ramp + warm-up + window, calling back at the window's edges as
+ * runLoad does. The players start at a time set here, so the window is timed from when they
+ * start, not from when their process happened to finish loading.
+ */
+export async function runHlsLoad(o: HlsLoadOptions): Promise<HlsLoadResult> {
+  const startAt = Date.now() + HLS_START_LEAD_MS;
+  const seconds = o.rampS + o.warmupS + o.windowS;
+  const script = new URL("./hls_load.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "--allow-net",
+    script,
+    o.url,
+    String(o.n),
+    String(seconds),
+    "--ramp-s",
+    String(o.rampS),
+    "--start-at",
+    String(startAt),
+    "--window-from-s",
+    String(o.rampS + o.warmupS),
+  ];
+  // Each player holds a keep-alive connection: raise the fd limit as for the load generator.
+  const child = new Deno.Command("bash", {
+    args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, Deno.execPath(), ...args],
+    stdout: "piped",
+    stderr: "piped",
+    // Requests give up after 10 s each, so the run ends well within this.
+    signal: AbortSignal.timeout((HLS_START_LEAD_MS / 1000 + seconds + 60) * 1000),
+  }).spawn();
+  const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+  let cpuStart = 0;
+  let cpuEnd = 0;
+  let tStart = 0;
+  let tEnd = 0;
+  let timelineError: unknown;
+  // The same edges as runLoad's: a little inside the window, which ends when the players stop.
+  const timeline = (async () => {
+    const from = startAt + (o.rampS + o.warmupS + 0.25) * 1000;
+    await sleepUntil(from);
+    tStart = performance.now();
+    cpuStart = await cpuSeconds(child.pid);
+    await o.onWindowStart();
+    await sleepUntil(from + (o.windowS - 0.75) * 1000);
+    tEnd = performance.now();
+    cpuEnd = await cpuSeconds(child.pid);
+    await o.onWindowEnd();
+  })().catch((err) => timelineError = err); // a players' process that died says why first
+  const out = await child.output();
+  await timeline;
+  if (!out.success) {
+    throw new Error(`HLS players failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  if (timelineError) throw timelineError;
+  const report = JSON.parse(new TextDecoder().decode(out.stdout)) as HlsLoadReport;
+  return { report, playersCpuPercent: (cpuEnd - cpuStart) / ((tEnd - tStart) / 1000) * 100 };
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type Child, cpuSeconds, memoryKib, versionOf } from "./proc.ts";
 import {
   makeTestCertificates,
+  MOUNT,
   type RunningServer,
   setTitle,
   startIcecast,
@@ -15,7 +16,7 @@ import {
   type TinyIceVariant,
   type TlsSetup,
 } from "./servers.ts";
-import { type LoadResult, runLoad } from "./load.ts";
+import { type HlsLoadResult, type LoadResult, runHlsLoad, runLoad } from "./load.ts";
 import { renderReport, type RunResult } from "./report.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -32,6 +33,8 @@ interface Scenario {
   tls?: boolean;
   /** TLS on the plain port itself (`https_port` equal to `port`), recognised per connection. */
   sharedTlsPort?: boolean;
+  /** HLS players (bench/hls_load.ts) on `/live/index.m3u8` instead of ICY listeners. */
+  hls?: boolean;
 }
 
 const DEFAULT_VARIANT: TinyIceVariant = {
@@ -40,7 +43,12 @@ const DEFAULT_VARIANT: TinyIceVariant = {
   writeIntervalMs: 500,
 };
 
-function plan(ns: number[], extraN: number, only: string[] | undefined): Scenario[] {
+function plan(
+  ns: number[],
+  extraN: number,
+  hlsN: number,
+  only: string[] | undefined,
+): Scenario[] {
   const out: Scenario[] = [];
   for (const n of ns) {
     out.push({ server: "icecast", label: "Icecast2", n, icy: true, slowFrac: 0 });
@@ -161,6 +169,17 @@ function plan(ns: number[], extraN: number, only: string[] | undefined): Scenari
       slowFrac: 0,
       tls: true,
     },
+    // Beside the plain run of the same N (1000 is in the default and the quick --n lists): the
+    // CPU ratio is HLS players to ICY listeners. Segments at the server's default length (4 s).
+    {
+      server: "tinyice",
+      label: "TinyIce, HLS players",
+      n: hlsN,
+      icy: false,
+      slowFrac: 0,
+      variant: v,
+      hls: true,
+    },
   );
   return only ? out.filter((s) => only.some((o) => s.server === o || s.label === o)) : out;
 }
@@ -263,16 +282,8 @@ async function runScenario(
     let tStart = 0;
     let tEnd = 0;
     let steady = { rss: 0, peak: 0 };
-    const load: LoadResult = await runLoad({
-      loadgen: opts.loadgen,
-      port: tls?.port ?? opts.port,
-      tls,
-      n: s.n,
-      rampS,
-      warmupS: opts.warmupS,
-      windowS: opts.windowS,
-      icy: s.icy,
-      slowFrac: s.slowFrac,
+    let sessions = 0;
+    const edges = {
       onWindowStart: async () => {
         tStart = performance.now();
         cpuStart = await cpuSeconds(pid);
@@ -281,8 +292,35 @@ async function runScenario(
         tEnd = performance.now();
         cpuEnd = await cpuSeconds(pid);
         steady = await memoryKib(pid);
+        // After the CPU reading: the request is not part of what is measured.
+        if (s.hls) sessions = await listenersOf(opts.port);
       },
-    });
+    };
+    let load: LoadResult | undefined;
+    let hls: HlsLoadResult | undefined;
+    if (s.hls) {
+      hls = await runHlsLoad({
+        url: `http://127.0.0.1:${opts.port}${MOUNT}/index.m3u8`,
+        n: s.n,
+        rampS,
+        warmupS: opts.warmupS,
+        windowS: opts.windowS,
+        ...edges,
+      });
+    } else {
+      load = await runLoad({
+        loadgen: opts.loadgen,
+        port: tls?.port ?? opts.port,
+        tls,
+        n: s.n,
+        rampS,
+        warmupS: opts.warmupS,
+        windowS: opts.windowS,
+        icy: s.icy,
+        slowFrac: s.slowFrac,
+        ...edges,
+      });
+    }
     const peak = (await memoryKib(pid)).peak;
     if (receiver) {
       console.log(`  webhooks: ${await receiver.stop()} events delivered`);
@@ -296,7 +334,7 @@ async function runScenario(
           `${t.ok ? (t.bytes / t.ok / 1024).toFixed(1) : 0} KiB each`,
       );
     }
-    return {
+    const figures = {
       label: s.label,
       server: s.server,
       n: s.n,
@@ -309,8 +347,8 @@ async function runScenario(
       idleRssKib: idle.rss,
       steadyRssKib: steady.rss,
       peakRssKib: peak,
-      load,
     };
+    return hls ? { ...figures, hls: { ...hls, sessions } } : { ...figures, load: load! };
   } finally {
     clearInterval(titleTimer);
     await scraper?.stop();
@@ -319,6 +357,18 @@ async function runScenario(
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The listeners status-json.xsl counts on the bench mount (HLS sessions included). */
+async function listenersOf(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/status-json.xsl`);
+  const body = await res.json();
+  const sources = [body.icestats?.source ?? []].flat() as {
+    listenurl?: string;
+    listeners?: number;
+  }[];
+  const mount = sources.find((m) => m.listenurl?.endsWith(MOUNT));
+  return Number(mount?.listeners ?? 0);
 }
 
 /**
@@ -367,6 +417,8 @@ async function main(): Promise<void> {
     options: {
       n: { type: "string", default: "1000,5000,10000" },
       "extra-n": { type: "string", default: "5000" },
+      // HLS players of "TinyIce, HLS players"; compared with the plain row of the same N.
+      "hls-n": { type: "string", default: "1000" },
       window: { type: "string", default: "30" },
       warmup: { type: "string", default: "5" },
       // Repeatable: --only TinyIce --only "TinyIce, TLS listeners"
@@ -379,7 +431,7 @@ async function main(): Promise<void> {
   const { path: loadgen, tlsMissing } = await buildLoadgen();
   const facts = await machineFacts();
   const results: RunResult[] = [];
-  const scenarios = plan(ns, Number(values["extra-n"]), values.only);
+  const scenarios = plan(ns, Number(values["extra-n"]), Number(values["hls-n"]), values.only);
   for (const [i, s] of scenarios.entries()) {
     console.log(
       `[${i + 1}/${scenarios.length}] ${s.label}, N=${s.n}${s.icy ? ", metadata on" : ""}`,
@@ -403,6 +455,21 @@ async function main(): Promise<void> {
       continue;
     }
     results.push(r);
+    if (r.hls) {
+      const h = r.hls.report;
+      const w = h.window;
+      console.log(
+        `  cpu ${r.cpuPercent.toFixed(1)}%  rss ${(r.steadyRssKib / 1024).toFixed(1)} MiB  ` +
+          `sessions ${r.hls.sessions}/${r.n}  requests ${h.requests} (${h.playlists} playlists, ` +
+          `${h.segments} segments, ${h.redirects} redirects, ` +
+          `${(h.segmentBytes / 1e6).toFixed(1)} MB of segments)  ` +
+          (w ? `window ${(w.requests / w.seconds).toFixed(0)} requests/s  ` : "") +
+          `errors ${h.errors}${h.errorSamples.length ? ` (${h.errorSamples.join("; ")})` : ""}` +
+          `  players' cpu ${r.hls.playersCpuPercent.toFixed(1)}%` +
+          (h.lateMs > 500 ? `  players started ${h.lateMs} ms late` : ""),
+      );
+      continue;
+    }
     console.log(
       `  cpu ${r.cpuPercent.toFixed(1)}%  rss ${(r.steadyRssKib / 1024).toFixed(1)} MiB  ` +
         `connected ${r.load.connected}/${r.n}  stalls ${r.load.normal.stall_seconds}  ` +

@@ -166,8 +166,11 @@ export async function startTinyIce(
       port,
       source_password: SOURCE_PASSWORD,
       admin_password: ADMIN_PASSWORD,
+      // HLS sessions count here too (ICY listeners and HLS sessions together).
       max_listeners: maxListeners + 1000,
-      // Every simulated listener comes from the load generator's one address.
+      // Every simulated listener comes from the load generator's one address, and every HLS
+      // player of "TinyIce, HLS players" from 127.0.0.1 as well: HLS sessions count against this
+      // per-address budget too, so it is off (0) for every scenario, that one included.
       max_connections_per_ip: 0,
       burst_size: 65536,
       low_latency_mode: variant.lowLatency,

@@ -17,7 +17,7 @@ import {
   waitFor,
 } from "./_helpers.ts";
 import { freePort } from "./_process.ts";
-import type { LoadReport } from "./_hls_load.ts";
+import type { LoadReport } from "../bench/hls_load.ts";
 
 /** Players behind the cache, and how long they play. */
 const CLIENTS = 200;
@@ -154,7 +154,7 @@ Deno.test(needs(["nginx", "ffmpeg"], {
         args: [
           "run",
           "--allow-net",
-          fileURLToPath(new URL("./_hls_load.ts", import.meta.url)),
+          fileURLToPath(new URL("../bench/hls_load.ts", import.meta.url)),
           `http://127.0.0.1:${edge}/live/index.m3u8`,
           String(CLIENTS),
           String(LOAD_S),
