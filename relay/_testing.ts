@@ -6,6 +6,7 @@ import { type ByteSink, Delivery } from "./delivery.ts";
 import type { IcyInterleaver } from "./icy.ts";
 import type { Listener } from "./listener.ts";
 import type { Mount, SourceHandle } from "./mount.ts";
+import { oggPageCrc } from "./ogg.ts";
 
 const encoder = new TextEncoder();
 
@@ -119,22 +120,6 @@ export function feed(mount: Mount, bytes: Uint8Array, sizes = ODD_CHUNKS): void 
 
 // ---- Ogg pages by hand ----
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let r = i << 24;
-    for (let j = 0; j < 8; j++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
-    table[i] = r >>> 0;
-  }
-  return table;
-})();
-
-function oggCrc(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const b of bytes) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
-  return crc;
-}
-
 /** The lacing values for whole packets. */
 export function lacing(packets: Uint8Array[]): number[] {
   const out: number[] = [];
@@ -174,7 +159,7 @@ export function oggPage(init: PageInit): Uint8Array {
   page[26] = segments.length;
   page.set(segments, 27);
   page.set(init.body, 27 + segments.length);
-  view.setUint32(22, oggCrc(page), true);
+  view.setUint32(22, oggPageCrc(page), true);
   return page;
 }
 

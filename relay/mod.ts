@@ -34,5 +34,5 @@ export {
   TooManyMountsError,
   TooManySourcesError,
 } from "./registry.ts";
-export { type OggStreamInfo, OggTracker, parseHeaderPackets } from "./ogg.ts";
+export { oggPageCrc, type OggStreamInfo, OggTracker, parseHeaderPackets } from "./ogg.ts";
 export { findFrameSync, isFrameHeader, MPEG_KBPS, MPEG_SAMPLE_RATES } from "./mp3.ts";

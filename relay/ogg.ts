@@ -301,3 +301,27 @@ export function parseHeaderPackets(packets: Uint8Array[]): OggStreamInfo {
   if (artist !== undefined) info.artist = artist;
   return info;
 }
+
+const OGG_CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let r = i << 24;
+    for (let j = 0; j < 8; j++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
+    table[i] = r >>> 0;
+  }
+  return table;
+})();
+
+/**
+ * The Ogg CRC of a whole page (CRC-32, polynomial 0x04c11db7, no reflection, initial 0) with
+ * its CRC field (bytes 22-25) read as zero: what a page's CRC field must hold. The one copy for
+ * the HLS demuxer, the AutoDJ's page rewriting and the tests' page builders.
+ */
+export function oggPageCrc(page: Uint8Array): number {
+  let crc = 0;
+  for (let i = 0; i < page.length; i++) {
+    const b = i >= 22 && i < 26 ? 0 : page[i];
+    crc = ((crc << 8) ^ OGG_CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
+  }
+  return crc;
+}

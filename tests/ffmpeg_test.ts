@@ -15,6 +15,7 @@ import {
   stopChild,
   waitFor,
 } from "./_helpers.ts";
+import { oggPageCrc } from "../relay/mod.ts";
 
 const utf8 = new TextDecoder();
 
@@ -214,26 +215,6 @@ async function checkMp3Listeners(
   }
 }
 
-/** A table of CRC-32 (polynomial 0x04c11db7, no reflection) as Ogg uses it. */
-const OGG_CRC = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let r = i << 24;
-    for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
-    t[i] = r >>> 0;
-  }
-  return t;
-})();
-
-function oggCrc(page: Uint8Array): number {
-  let crc = 0;
-  for (let i = 0; i < page.length; i++) {
-    const byte = i >= 22 && i < 26 ? 0 : page[i];
-    crc = ((crc << 8) ^ OGG_CRC[((crc >>> 24) ^ byte) & 0xff]) >>> 0;
-  }
-  return crc;
-}
-
 interface OggPage {
   flags: number;
   granuleIsZero: boolean;
@@ -253,7 +234,7 @@ async function readOggPage(client: RawClient): Promise<OggPage> {
   page.set(segments, 27);
   page.set(body, 27 + segments.length);
   const view = new DataView(head.buffer, head.byteOffset);
-  assert.equal(oggCrc(page), view.getUint32(22, true), "Ogg page CRC");
+  assert.equal(oggPageCrc(page), view.getUint32(22, true), "Ogg page CRC");
   return {
     flags: head[5],
     granuleIsZero: head.subarray(6, 14).every((b) => b === 0),

@@ -129,7 +129,7 @@ export function id3TagBytes(b: Uint8Array, at: number): number {
  * True for the LAME/Xing ("Xing", "Info") or Fraunhofer ("VBRI") frame an encoder puts first:
  * it holds a seek table, not sound, and a decoder is meant to skip it.
  */
-function isTagFrame(frame: Uint8Array): boolean {
+export function isTagFrame(frame: Uint8Array): boolean {
   if ((frame[1] & 0xf6) === 0xf0 || ((frame[1] >> 1) & 3) !== LAYER_3) return false;
   const isV1 = ((frame[1] >> 3) & 3) === MPEG1;
   const isMono = (frame[3] >> 6) === 3;

@@ -2,6 +2,7 @@
 // Opus audio packets of the current logical stream, each with its duration from the TOC byte.
 
 import type { AudioFrame, OpusHead } from "./types.ts";
+import { oggPageCrc } from "../../relay/mod.ts";
 
 const OPUS_RATE = 48000;
 const PAGE_HEADER_BYTES = 27;
@@ -28,26 +29,6 @@ const CONFIG_SAMPLES: readonly number[] = (() => {
   }
   return out;
 })();
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let r = i << 24;
-    for (let j = 0; j < 8; j++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
-    table[i] = r >>> 0;
-  }
-  return table;
-})();
-
-/** The page's Ogg CRC (polynomial 0x04c11db7, no reflection), its CRC field read as zero. */
-function pageCrc(page: Uint8Array): number {
-  let crc = 0;
-  for (let i = 0; i < page.length; i++) {
-    const b = i >= 22 && i < 26 ? 0 : page[i];
-    crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
-  }
-  return crc;
-}
 
 /**
  * Samples per channel at 48 kHz that an Opus packet decodes to (frame size × frame count from
@@ -239,7 +220,7 @@ export class OggOpusScanner {
       if (available < pageBytes) return false;
       const page = b.subarray(at, at + pageBytes);
       const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-      if (view.getUint32(22, true) !== pageCrc(page)) {
+      if (view.getUint32(22, true) !== oggPageCrc(page)) {
         this.badPages++;
         this.#skip(1); // resync: the real next page may start inside this one
         continue;
