@@ -7,6 +7,7 @@ import { lockInstance, lockPathFor } from "./config/instance_lock.ts";
 import { isPortInUse } from "./server/net/accept.ts";
 import { ConfigError } from "./config/schema.ts";
 import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
+import { isTranscodeWorkerThread } from "./server/autodj/transcode.ts";
 import { Logger, type LogLevel } from "./server/log/log.ts";
 import { startServer } from "./server/mod.ts";
 import { CertificateError } from "./server/tls/certificates.ts";
@@ -187,7 +188,9 @@ async function main(): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
 }
 
-// In a one-file build the hash worker is this same file started again on a worker thread
-// (PasswordHasher's workerUrl); there it only serves hash requests.
+// In a one-file build the hash and transcode workers are this same file started again on a
+// worker thread (PasswordHasher's workerUrl, the Transcoder's default); there each only serves
+// its requests.
 if (isHashWorkerThread()) await import("./config/hash_worker.ts");
+else if (isTranscodeWorkerThread()) await import("./server/autodj/transcode_worker.ts");
 else if (import.meta.main) await main();

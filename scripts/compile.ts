@@ -47,9 +47,14 @@ const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))
 const runFlags = task.split(" ").filter((a) => a.startsWith("--"));
 const suffix = target.includes("windows") ? ".exe" : "";
 const output = join(ROOT, "dist", `tinyice-${target}${suffix}`);
+// Worker modules are not in the import graph: Deno's docs say compile embeds them only when
+// listed with --include (the `new URL(..., import.meta.url)` literal is not enough for every
+// version), so every worker entry is named here.
+const WORKERS = ["config/hash_worker.ts", "server/autodj/transcode_worker.ts"];
 const args = [
   "compile",
   ...runFlags,
+  ...WORKERS.flatMap((w) => ["--include", join(ROOT, w)]),
   "--target",
   target,
   "--output",
