@@ -14,6 +14,36 @@ import {
 } from "./_rules.ts";
 import { mountPathProblem } from "./mount_path.ts";
 
+/** A mount's `fallback` that plays a file or folder, looped, instead of naming a mount. */
+export const FILE_FALLBACK_PREFIX = "file:";
+
+/** True when a mount's `fallback` names a file or folder (`file:/srv/loop.mp3`). */
+export function isFileFallback(fallback: string): boolean {
+  return fallback.startsWith(FILE_FALLBACK_PREFIX);
+}
+
+/**
+ * The hidden mount a file fallback plays on: the same for the same spec, so every mount that
+ * falls back to one file shares one source, and all its listeners hear the same moment.
+ */
+export function fileFallbackMount(spec: string): string {
+  // FNV-1a: a short stable name, not a secret.
+  let h = 0x811c9dc5;
+  for (const b of new TextEncoder().encode(spec)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return `/fallback-file-${h.toString(16).padStart(8, "0")}`;
+}
+
+/** A mount's `fallback`: another mount's path, or `file:` and a file or folder path. */
+export function fallbackProblem(v: unknown): string | undefined {
+  if (typeof v === "string" && isFileFallback(v)) {
+    const path = v.slice(FILE_FALLBACK_PREFIX.length);
+    if (path.trim() === "") return "must name a file or folder after file:";
+    if (/\p{Cc}/u.test(path)) return "must not contain control characters";
+    return undefined;
+  }
+  return mountPathProblem(v);
+}
+
 /** What the mount carries: files in it play as they are, others are transcoded or skipped. */
 export type AutoDjFormat = "mp3" | "aac" | "opus" | "vorbis" | "flac";
 

@@ -32,7 +32,13 @@ import {
   type HttpsConfig,
 } from "./https.ts";
 import { mountPathProblem } from "./mount_path.ts";
-import { AUTODJ_DEFAULTS, AUTODJ_RULES, type AutoDjSection, checkAutoDj } from "./autodj.ts";
+import {
+  AUTODJ_DEFAULTS,
+  AUTODJ_RULES,
+  type AutoDjSection,
+  checkAutoDj,
+  fallbackProblem,
+} from "./autodj.ts";
 import {
   checkIntegrations,
   checkListenerAuth,
@@ -297,7 +303,7 @@ const MOUNT_RULES: Record<keyof MountConfig, Rule> = {
   password: secret(),
   max_listeners: integer(0),
   burst_size: integer(0, MAX_BURST_BYTES),
-  fallback: { check: mountPathProblem },
+  fallback: { check: fallbackProblem },
   fallback_override: boolean(),
   metaint: integer(1, MAX_METAINT),
   public: boolean(),

@@ -4,6 +4,7 @@
 import { basename, dirname, join } from "node:path";
 import { JsonSyntaxError, nodeAt, scanJson } from "./_json_scan.ts";
 import { isPasswordHash, type PasswordHasher } from "./password.ts";
+import { isFileFallback } from "./autodj.ts";
 import { type Config, CONFIG_DEFAULTS, ConfigError, validateConfig } from "./schema.ts";
 import { unknownFieldMessage, unknownFields } from "./unknown_fields.ts";
 
@@ -116,7 +117,7 @@ function fallbackWarnings(config: Config, path: string): string[] {
   const known = new Set([...Object.keys(config.mounts), ...config.relays.map((r) => r.mount)]);
   const out: string[] = [];
   for (const [mount, { fallback }] of Object.entries(config.mounts)) {
-    if (fallback === undefined || known.has(fallback)) continue;
+    if (fallback === undefined || known.has(fallback) || isFileFallback(fallback)) continue;
     out.push(
       `mounts[${JSON.stringify(mount)}].fallback in ${path} names ${fallback}, which is not ` +
         `configured: listeners move there only while a source is live on it`,

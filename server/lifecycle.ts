@@ -47,6 +47,11 @@ export interface LifecycleOptions {
     sync(config: Config): void;
     close(): Promise<void>;
   };
+  /** AutoDJs and file fallbacks: follow every applied config, stop before the mounts close. */
+  autodj?: {
+    sync(config: Config): Promise<void>;
+    close(): Promise<void>;
+  };
   /** Webhooks, YP and mount programs: closed after the mounts, so their last events go out. */
   hooks?: { close(): Promise<void> };
 }
@@ -131,6 +136,7 @@ export class Lifecycle {
     }
     // New relays start, removed ones stop, changed ones restart; the rest are left alone.
     this.#options.relays?.sync(next);
+    void this.#options.autodj?.sync(next);
   }
 
   /** Re-reads the config file (or takes `next`); keeps the old one when the new is invalid. */
@@ -192,6 +198,7 @@ export class Lifecycle {
     this.#options.gate.close();
     // Relays let go of their mounts (and push targets of their connections) first.
     await this.#options.relays?.close();
+    await this.#options.autodj?.close();
     ctx.registry.closeAll("server shutting down");
     for (const sock of ctx.sockets) sock.close();
     let timer: ReturnType<typeof setTimeout> | undefined;

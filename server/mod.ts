@@ -3,7 +3,8 @@
 // real server in-process.
 //
 // Rooms inside server/, with imports pointing one way (tests/imports_test.ts):
-//   log/, security/ (leaves) <- net/ <- http/ <- tls/ <- icecast/ <- relays/ <- web/
+//   log/, security/ (leaves) <- net/ <- http/ <- tls/ <- icecast/ <- relays/ <- hls/ <- autodj/
+//   <- hooks/ <- web/ <- api/
 //   <- this folder's top files
 
 import type { Config } from "../config/schema.ts";
@@ -17,6 +18,7 @@ import { type AcceptEvents, listenSockets } from "./net/accept.ts";
 import { MasterPoller, PullRelay, PushRelay, RelayManager } from "./relays/mod.ts";
 import { TlsManager } from "./tls/manager.ts";
 import { Hooks } from "./hooks/mod.ts";
+import { AutoDjManager, registerAutoDj } from "./autodj/manager.ts";
 import { dirname, resolve } from "node:path";
 import { connectionLimit, openFdCount, readFdLimit } from "./net/fd_limit.ts";
 
@@ -177,6 +179,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     },
     apply: (next) => lifecycle.apply(options.adjust ? options.adjust(next) : next),
   });
+  const autodj = new AutoDjManager(ctx);
+  registerAutoDj(ctx, autodj);
   // Webhooks, YP, mount programs and statistics follow the registry from here on.
   const hooks = new Hooks(ctx);
   ctx.integrations = hooks;
@@ -189,6 +193,7 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
     tls,
     baseDir,
     relays,
+    autodj,
     hooks,
   });
   reportFdLimit(log, config, fdLimit, connectionCap());
@@ -221,6 +226,8 @@ export async function startServer(options: ServerOptions): Promise<TinyIceServer
   acme?.start();
   // Relays start once the server serves: a relayed mount's listeners can connect at once.
   relays.sync(ctx.config);
+  // AutoDJs scan their music and go on air in the background; a big library takes seconds.
+  void autodj.sync(ctx.config);
   const shutdown = async () => {
     await acme?.stop();
     await lifecycle.shutdown();

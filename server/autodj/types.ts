@@ -5,6 +5,12 @@
 /** Codecs the library recognises in files. */
 export type TrackCodec = "mp3" | "aac" | "vorbis" | "opus" | "flac";
 
+/**
+ * How the codec's frames are stored in the file. Only `mpeg`, `adts` and `ogg` files can go to a
+ * mount as they are: AAC in `mp4` (.m4a) must be taken out of its MP4 boxes (into ADTS) first.
+ */
+export type TrackContainer = "mpeg" | "adts" | "mp4" | "ogg" | "flac";
+
 /** One audio file of the library, as scanned (and cached in library.db). */
 export interface Track {
   /** Absolute path; the library's key. */
@@ -13,6 +19,8 @@ export interface Track {
   readonly mtimeMs: number;
   /** Undefined when the file is no audio we can read (see `problem`). */
   readonly codec: TrackCodec | undefined;
+  /** Undefined exactly when `codec` is. */
+  readonly container: TrackContainer | undefined;
   /** From tags; the file name (without extension) when the file has no title tag. */
   readonly title: string;
   readonly artist: string;
@@ -46,7 +54,7 @@ export interface TrackReader {
   readonly channels: number;
   /** kbit/s of the first frames (MP3/AAC), or 0. */
   readonly bitrateKbps: number;
-  /** The next chunk (about `READ_CHUNK_SAMPLES` of audio), or null at the end of the file. */
+  /** The next chunk (about `READ_CHUNK_MS`, audio_file.ts), or null at the end of the file. */
   next(): Promise<AudioChunk | null>;
   close(): Promise<void>;
 }
@@ -92,6 +100,11 @@ export interface AutoDjControl {
   next(): void;
   /** What plays after the current track, in order (explicit queue first, then the playlist). */
   queue(): readonly Track[];
+  /**
+   * How many entries at the front of `queue()` are the explicit queue: the positions `remove`
+   * and `move` accept. Optional so protocol stand-ins without a queue of their own still fit.
+   */
+  readonly queuedCount?: number;
   /** Puts a library track (by path, or by path relative to the music folder) in the queue. */
   add(path: string, options?: { next?: boolean }): Track;
   /** Removes the queue entry at `position`. */

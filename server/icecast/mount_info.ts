@@ -56,8 +56,8 @@ export function mountInfo(config: Config, path: string, mount?: Mount): MountInf
 }
 
 /**
- * True when the operator set `path` up: it has a `mounts` entry, or a pull relay (from the
- * config or the master's mount list) feeds it. A mount a source opened by itself with the
+ * True when the operator set `path` up: it has a `mounts` entry, a pull relay (from the
+ * config or the master's mount list) feeds it, or an AutoDJ plays into it. A mount a source opened by itself with the
  * default password is not approved until an admin approves it (which adds the entry): until
  * then it is left out of everything public (status-json.xsl, playlists, YP, the station page)
  * but stays in /admin/stats and the dashboard. Its listeners may still connect directly, as
@@ -66,5 +66,7 @@ export function mountInfo(config: Config, path: string, mount?: Mount): MountInf
 export function isApproved(ctx: Pick<ServerContext, "config" | "relays">, path: string): boolean {
   if (mountConfig(ctx.config, path) !== undefined) return true;
   if (ctx.config.relays.some((r) => r.mount === path)) return true;
+  // An AutoDJ's mount is the operator's own source (a file fallback's hidden mount is not).
+  if (ctx.config.autodj.some((a) => a.mount === path)) return true;
   return ctx.relays.states().some((s) => s.kind === "pull" && s.mount === path);
 }

@@ -2,6 +2,7 @@
 // interval and the registry's policy (fallbacks, ring sizing). Config wins over defaults.
 
 import { type Config, DEFAULT_METAINT, mountConfig } from "../../config/schema.ts";
+import { fileFallbackMount, isFileFallback } from "../../config/autodj.ts";
 import type { MountPolicy } from "../../relay/mod.ts";
 
 /** Icecast's source user name, used where a mount has no `username` of its own. */
@@ -40,7 +41,13 @@ export function metaintFor(config: Config, path: string): number {
 export function mountPolicy(config: Config): MountPolicy {
   return {
     maxMounts: config.max_mounts,
-    fallbackOf: (path) => mountConfig(config, path)?.fallback,
+    fallbackOf: (path) => {
+      const fallback = mountConfig(config, path)?.fallback;
+      // A file fallback plays on its own hidden mount (server/autodj/manager.ts runs it).
+      return fallback !== undefined && isFileFallback(fallback)
+        ? fileFallbackMount(fallback)
+        : fallback;
+    },
     overridesFallback: (path) => mountConfig(config, path)?.fallback_override === true,
     optionsFor: (path) => ({
       ringBytes: burstFor(config, path) * 4,

@@ -38,6 +38,7 @@ import { parseBanEntry } from "../security/ip_ban.ts";
 import { checkCsrf } from "../security/session.ts";
 import { canManage, findUser } from "../security/tenancy.ts";
 import { mountPathProblem } from "../../config/mount_path.ts";
+import { fallbackProblem, isFileFallback } from "../../config/autodj.ts";
 import { LIVE_SETTINGS } from "../../config/live_settings.ts";
 
 /** Shortest password a user may set from the dashboard or the API. */
@@ -59,6 +60,15 @@ const CONTROL_CHARS = /\p{Cc}/u;
  */
 function checkFallback(call: Call, path: string, fallback: string): void {
   const { ctx, user } = call;
+  if (isFileFallback(fallback)) {
+    // A file fallback reads any file the server can: only a super admin may name one.
+    if (user.role !== "super") {
+      throw new ActionError(403, "Only a super admin can make a file the fallback");
+    }
+    const problem = fallbackProblem(fallback);
+    if (problem) throw new ActionError(400, `fallback ${JSON.stringify(fallback)} ${problem}`);
+    return;
+  }
   const problem = mountPathProblem(fallback);
   if (problem) throw new ActionError(400, `fallback ${JSON.stringify(fallback)} ${problem}`);
   if (fallback === path) throw new ActionError(400, "fallback must be another mount than itself");
