@@ -3,14 +3,15 @@
 // @ts-check
 //
 // Each view lives in js/ (overview, mounts and a mount's page, listeners, statistics, connect,
-// relays, security, users, integrations, settings, your account); actions go through js/api.js
-// as CSRF-protected JSON POSTs, or to the JSON API with the session. Names, titles and user
-// agents come from encoders and listeners, so every server value reaches the DOM only as text
-// or a form value.
+// relays, AutoDJ, security, users, integrations, settings, your account); actions go through
+// js/api.js as CSRF-protected JSON POSTs, or to the JSON API with the session. Names, titles
+// and user agents come from encoders and listeners (and tags in files), so every server value
+// reaches the DOM only as text or a form value.
 
 import { renderAccount, wireAccount } from "./js/account.js";
 import { arrayOf, state } from "./js/admin_state.js";
 import { errorText, onState, refresh } from "./js/api.js";
+import { checkAutoDjNav, showAutoDj } from "./js/autodj.js";
 import { renderBans, wireBanForm } from "./js/bans.js";
 import { loadBranding, wireBranding } from "./js/branding.js";
 import { renderConnect, showConnect, wireConnect } from "./js/connect.js";
@@ -86,6 +87,8 @@ function render(snapshot) {
   renderMounts(mounts);
   renderMountPage(now);
   renderListenersView();
+  // The AutoDJ entry shows while an instance feeds one of the user's mounts.
+  whenChanged("autodj-nav", mounts.map((m) => m.path), () => void checkAutoDjNav());
   // Every snapshot: rows update in place, and their "since" times move on.
   renderRelays(arrayOf(snapshot.relays));
   whenChanged("tokens", arrayOf(snapshot.tokens), renderTokens);
@@ -195,6 +198,7 @@ function wireViews() {
   onShow("listeners", () => loadListenersView());
   onShow("connect", (route) => showConnect(route.mount));
   onShow("settings", () => loadBranding());
+  onShow("autodj", () => showAutoDj());
   /** @type {{ refresh(): Promise<void> } | null} */
   let statistics = null;
   onShow("statistics", () => {

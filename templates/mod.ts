@@ -45,6 +45,7 @@ import notifyJs from "./js/notify.js" with { type: "text" };
 import overviewJs from "./js/overview.js" with { type: "text" };
 import routerJs from "./js/router.js" with { type: "text" };
 import tablesJs from "./js/tables.js" with { type: "text" };
+import autodjJs from "./js/autodj.js" with { type: "text" };
 import embedCss from "./embed.css" with { type: "text" };
 import embedJs from "./embed.js" with { type: "text" };
 import hlsJs from "./hls.js" with { type: "text" };
@@ -123,6 +124,7 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/overview.js": { body: overviewJs, type: JS },
   "js/router.js": { body: routerJs, type: JS },
   "js/tables.js": { body: tablesJs, type: JS },
+  "js/autodj.js": { body: autodjJs, type: JS },
   "embed.css": { body: embedCss, type: "text/css; charset=utf-8" },
   "embed.js": { body: embedJs, type: JS },
   "js/embed_snippet.js": { body: embedSnippetJs, type: JS },

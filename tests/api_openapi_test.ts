@@ -2,10 +2,13 @@
 // sources and listeners behind them), and every answer is validated with ajv against the
 // schema the document gives for that route and status. A route the document lists and the
 // test does not call fails the test, and so does an answer the document does not describe.
+// The AutoDJ routes play two files of MP3 silence made here (no program needed).
 
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { ADMIN_PW, feed, openListener, openSource, startTestServer } from "./_helpers.ts";
+import { join } from "node:path";
+import { autodjFor } from "../server/autodj/manager.ts";
+import { ADMIN_PW, feed, openListener, openSource, startTestServer, waitFor } from "./_helpers.ts";
 import { url } from "./_web.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -20,6 +23,18 @@ interface Step {
   raw?: Uint8Array<ArrayBuffer>;
   /** Expected status when it is not the documented success (an error answer). */
   status?: number;
+}
+
+/**
+ * `seconds` of MPEG-1 Layer III silence (44.1 kHz mono, 128 kbit/s): every frame a header and
+ * zero side information, which decodes to silence. The AutoDJ routes need a library, and the
+ * walk needs no program to make one.
+ */
+function silentMp3(seconds: number): Uint8Array {
+  const frames = Math.ceil(seconds * 44_100 / 1152);
+  const out = new Uint8Array(frames * 417);
+  for (let i = 0; i < frames; i++) out.set([0xff, 0xfb, 0x90, 0xc4], i * 417);
+  return out;
 }
 
 function validatorFor(doc: Doc) {
@@ -40,10 +55,32 @@ Deno.test("openapi: every documented route answers as the document says", async 
   // Uploads (the branding routes) are stored beside the config: a folder of the test's own.
   const dir = await Deno.makeTempDir({ prefix: "tinyice_openapi_" });
   await using _dir = { [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+  // An AutoDJ with two files, for its routes.
+  const music = join(dir, "music");
+  await Deno.mkdir(music);
+  await Deno.writeFile(join(music, "a.mp3"), silentMp3(5));
+  await Deno.writeFile(join(music, "b.mp3"), silentMp3(5));
   await using srv = await startTestServer({
     configDir: dir,
     mounts: { "/live": {}, "/other": {} },
+    autodj: [{
+      name: "Night",
+      mount: "/auto",
+      music_dir: music,
+      shuffle: false,
+      loop: true,
+      enabled: true,
+      format: "mp3",
+      bitrate: 0,
+      inject_metadata: true,
+      mpd_bind: "127.0.0.1",
+    }],
   });
+  await waitFor(
+    () => autodjFor(srv.server.ctx)?.get("Night")?.status().libraryTracks === 2,
+    "the AutoDJ's library",
+    20_000,
+  );
   const port = srv.port;
   const docRes = await fetch(url(port, "/api/v1/openapi.json"));
   assert.equal(docRes.status, 200);
@@ -243,6 +280,41 @@ Deno.test("openapi: every documented route answers as the document says", async 
     { route: "GET /stats/summary", path: "/stats/summary?mount=%2Flive&range=30d" },
     { route: "GET /stats/sessions.csv", path: "/stats/sessions.csv?from=2025-01-01" },
     { route: "GET /stats/sessions.csv", path: "/stats/sessions.csv?from=x", status: 400 },
+    { route: "GET /autodj", path: "/autodj" },
+    { route: "GET /autodj/{autodj}", path: "/autodj/Night" },
+    { route: "GET /autodj/{autodj}", path: "/autodj/Day", status: 404 },
+    { route: "PATCH /autodj/{autodj}", path: "/autodj/night", body: { shuffle: false } },
+    { route: "PATCH /autodj/{autodj}", path: "/autodj/Night", body: {}, status: 400 },
+    { route: "POST /autodj/{autodj}/queue", path: "/autodj/Night/queue", body: { path: "b.mp3" } },
+    {
+      route: "POST /autodj/{autodj}/queue",
+      path: "/autodj/Night/queue",
+      body: { path: "a.mp3", next: true },
+    },
+    {
+      route: "POST /autodj/{autodj}/queue",
+      path: "/autodj/Night/queue",
+      body: { path: "../../etc/passwd" },
+      status: 400,
+    },
+    {
+      route: "POST /autodj/{autodj}/queue/move",
+      path: "/autodj/Night/queue/move",
+      body: { from: 1, to: 0 },
+    },
+    { route: "DELETE /autodj/{autodj}/queue/{position}", path: "/autodj/Night/queue/1" },
+    {
+      route: "DELETE /autodj/{autodj}/queue/{position}",
+      path: "/autodj/Night/queue/9",
+      status: 400,
+    },
+    { route: "DELETE /autodj/{autodj}/queue", path: "/autodj/Night/queue" },
+    { route: "GET /autodj/{autodj}/search", path: "/autodj/Night/search?q=b&limit=5" },
+    { route: "POST /autodj/{autodj}/pause", path: "/autodj/Night/pause" },
+    { route: "POST /autodj/{autodj}/play", path: "/autodj/Night/play" },
+    { route: "POST /autodj/{autodj}/next", path: "/autodj/Night/next" },
+    { route: "POST /autodj/{autodj}/stop", path: "/autodj/Night/stop" },
+    { route: "POST /autodj/{autodj}/rescan", path: "/autodj/Night/rescan" },
   ];
 
   const covered = new Set<string>();

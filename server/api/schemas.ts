@@ -80,6 +80,30 @@ const WEBHOOK_FIELDS = {
   chat_id: str("Telegram chat id (telegram template)"),
 };
 
+const AUTODJ_TRACK_FIELDS = {
+  file: str("Relative to the music folder (a playlist entry outside it: its file name)"),
+  title: str("From tags, else the file name"),
+  artist: str(),
+  album: str(),
+  durationS: { type: "number", minimum: 0, description: "0 when unknown" },
+};
+
+const AUTODJ_FIELDS = {
+  name: str(),
+  mount: str("The mount it feeds"),
+  state: {
+    enum: ["play", "pause", "stop"],
+    description: "`pause` and `stop` let go of the mount (listeners move to its fallback)",
+  },
+  current: { ...ref("AutoDjTrack"), description: "Now playing; absent when nothing plays" },
+  elapsedS: { type: "number", minimum: 0, description: "Of the current track, as heard" },
+  shuffle: bool(),
+  loop: bool(),
+  libraryTracks: int("Playable tracks it plays from"),
+  lastError: str("The last problem (a skipped file, a scan error); empty when none"),
+  canControl: bool("False for a read-only token"),
+};
+
 /** The live settings (config/live_settings.ts), by their tinyice.json names. */
 const SETTINGS_FIELDS: Record<LiveSetting, Schema> = {
   page_title: str("Station name"),
@@ -350,4 +374,32 @@ export const SCHEMAS: Record<string, Schema> = {
     sessions: int(),
     hours: { type: "number", minimum: 0 },
   }),
+  // AutoDJ (_autodj.ts). Files are named relative to the instance's music folder, never absolute.
+  AutoDjTrack: obj(AUTODJ_TRACK_FIELDS),
+  AutoDjQueueEntry: obj({
+    position: int("Index into the play order; the explicit queue comes first"),
+    queued: bool("An explicit queue entry (moved and removed by its position)"),
+    ...AUTODJ_TRACK_FIELDS,
+  }),
+  AutoDj: obj(AUTODJ_FIELDS, ["current"]),
+  AutoDjDetail: obj({
+    ...AUTODJ_FIELDS,
+    queueLength: int("Entries in the explicit queue"),
+    queue: arr(ref("AutoDjQueueEntry"), "The explicit queue, in order (at most 500)"),
+    upNext: arr(ref("AutoDjQueueEntry"), "What plays next: the queue, then the playlist (50)"),
+  }, ["current"]),
+  AutoDjList: obj({ autodj: arr(ref("AutoDj")) }),
+  AutoDjUpdate: input({
+    shuffle: bool("Random order, every track once before any repeats"),
+    loop: bool("Start over at the end of the list"),
+  }),
+  AutoDjQueueAdd: input({
+    path: str("A library file, relative to the music folder (`Album/01 Song.mp3`)"),
+    next: bool("Play it next (first in the queue) instead of last"),
+  }, ["path"]),
+  AutoDjQueueMove: input({
+    from: int("Position in the explicit queue"),
+    to: int("Position in the explicit queue"),
+  }, ["from", "to"]),
+  AutoDjSearch: obj({ query: str(), tracks: arr(ref("AutoDjTrack"), "In path order") }),
 };

@@ -1,4 +1,4 @@
-// The JSON API under /api/v1/: one list of routes (mounts, admin, tokens and integrations),
+// The JSON API under /api/v1/: one list of routes (mounts, admin, tokens, integrations, AutoDJ),
 // matched by method and path template, with the caller authenticated first and every refusal
 // answered as `{"error":{"code","message"}}`. The OpenAPI document is built from the same list.
 
@@ -10,6 +10,7 @@ import type { ApiRoute, Method } from "./_route.ts";
 import { TOKEN_ROUTES } from "./_tokens.ts";
 import { STATS_ROUTES } from "./_stats.ts";
 import { BRANDING_ROUTES } from "./_branding.ts";
+import { AUTODJ_ROUTES } from "./_autodj.ts";
 import { authenticateApi } from "./auth.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError, apiErrorReply, apiJson } from "./reply.ts";
@@ -24,6 +25,7 @@ export const API_V1: readonly ApiRoute[] = [
   ...TOKEN_ROUTES,
   ...STATS_ROUTES,
   ...BRANDING_ROUTES,
+  ...AUTODJ_ROUTES,
 ];
 
 /** Matched against the raw path's segments, so `%2F` inside a parameter stays inside it. */

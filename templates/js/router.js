@@ -27,6 +27,7 @@ const VIEWS = {
   statistics: { title: "Statistics", nav: "statistics", superOnly: false },
   connect: { title: "Connect an encoder", nav: "connect", superOnly: false },
   relays: { title: "Relays", nav: "relays", superOnly: false },
+  autodj: { title: "AutoDJ", nav: "autodj", superOnly: false },
   security: { title: "Security", nav: "security", superOnly: false },
   users: { title: "Users", nav: "users", superOnly: true },
   integrations: { title: "Integrations", nav: "integrations", superOnly: true },
