@@ -154,45 +154,67 @@ export class SongsDb {
 
 // Sets pragmas, checks the file is a sound database, and brings the schema up to date.
 function prepareFile(db: DatabaseSync, keepPerMount: number): void {
-  // WAL lets the admin pages read while a record() writes, and survives a crash mid-write.
-  // This is also the first statement that reads the file, so garbage fails here.
+  prepareDatabase(db, { version: SCHEMA_VERSION, schema: SCHEMA_SQL, quickCheck: true }, () => {
+    // Catches keepPerMount lowered since the last run, and rows left over between prunes
+    const prune = db.prepare(PRUNE_SQL);
+    for (const { mount } of db.prepare(MOUNTS_SQL).all()) {
+      prune.run({ mount, keep: keepPerMount });
+    }
+  });
+}
+
+/** A database file's schema: its version (SQLite's user_version) and the SQL that makes it. */
+export interface SchemaSpec {
+  readonly version: number;
+  /** Creates or upgrades every table (idempotent: `CREATE ... IF NOT EXISTS`). */
+  readonly schema: string;
+  /** Run PRAGMA quick_check first (milliseconds for small files; a damaged one fails here). */
+  readonly quickCheck?: boolean;
+}
+
+/**
+ * The one way this project opens an SQLite file (songs, statistics, the AutoDJ library): WAL
+ * so readers never wait for a writer, NORMAL sync (power loss loses the last rows, never the
+ * file), optionally a quick_check so a damaged file fails at open, then under BEGIN IMMEDIATE
+ * (a file another process holds is found now, not on the first write) the schema brought up
+ * to date and `inTransaction` run; a newer schema than ours is refused. Returns what
+ * `inTransaction` returns. Throws DamagedHistoryError for a damaged or too new file.
+ */
+export function prepareDatabase<T>(
+  db: DatabaseSync,
+  spec: SchemaSpec,
+  inTransaction: () => T,
+): T {
+  // Also the first statement that reads the file, so garbage fails here
   db.exec("PRAGMA journal_mode = WAL");
-  // NORMAL in WAL mode can lose the last songs on power loss, never corrupt the file
   db.exec("PRAGMA synchronous = NORMAL");
-  // quick_check reads every page but skips index cross-checks: milliseconds at our size
-  const check = db.prepare("PRAGMA quick_check(1)").get();
-  const verdict = check === undefined ? "no answer" : String(Object.values(check)[0]);
-  if (verdict !== "ok") {
-    throw new DamagedHistoryError(`database disk image is damaged (${verdict})`);
+  if (spec.quickCheck) {
+    // quick_check reads every page but skips index cross-checks: milliseconds at our size
+    const check = db.prepare("PRAGMA quick_check(1)").get();
+    const verdict = check === undefined ? "no answer" : String(Object.values(check)[0]);
+    if (verdict !== "ok") {
+      throw new DamagedHistoryError(`database disk image is damaged (${verdict})`);
+    }
   }
-  // IMMEDIATE takes the write lock now, so a database locked by another process is found at
-  // open (and retried) rather than on the first song.
   db.exec("BEGIN IMMEDIATE");
   try {
-    migrate(db, keepPerMount);
+    const row = db.prepare("PRAGMA user_version").get();
+    const version = Number(row?.user_version ?? 0);
+    if (version > spec.version) {
+      throw new DamagedHistoryError(
+        `schema version ${version} is newer than this TinyIce understands (${spec.version})`,
+      );
+    }
+    if (version < spec.version) {
+      db.exec(spec.schema);
+      db.exec(`PRAGMA user_version = ${spec.version}`);
+    }
+    const result = inTransaction();
     db.exec("COMMIT");
+    return result;
   } catch (err) {
     rollbackQuietly(db);
     throw err;
-  }
-}
-
-function migrate(db: DatabaseSync, keepPerMount: number): void {
-  const row = db.prepare("PRAGMA user_version").get();
-  const version = Number(row?.user_version ?? 0);
-  if (version > SCHEMA_VERSION) {
-    throw new DamagedHistoryError(
-      `schema version ${version} is newer than this TinyIce understands (${SCHEMA_VERSION})`,
-    );
-  }
-  if (version < SCHEMA_VERSION) {
-    db.exec(SCHEMA_SQL);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-  }
-  // Catches keepPerMount lowered since the last run, and rows left over between prunes
-  const prune = db.prepare(PRUNE_SQL);
-  for (const { mount } of db.prepare(MOUNTS_SQL).all()) {
-    prune.run({ mount, keep: keepPerMount });
   }
 }
 

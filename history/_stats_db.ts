@@ -4,8 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
-import { DamagedHistoryError } from "./_problem.ts";
-import { closeQuietly, rollbackQuietly } from "./_db.ts";
+import { closeQuietly, prepareDatabase, rollbackQuietly } from "./_db.ts";
 
 // Bump with a migration step in migrate() whenever the schema changes.
 const SCHEMA_VERSION = 1;
@@ -384,36 +383,14 @@ function mountsArg(mounts: readonly string[] | undefined): string | null {
 
 // Sets pragmas, brings the schema up to date, and returns the installation's salt.
 function prepareFile(db: DatabaseSync): string {
-  // WAL lets the API read while the sampler writes; also the first statement that reads the
-  // file, so garbage fails here
-  db.exec("PRAGMA journal_mode = WAL");
-  // NORMAL in WAL mode can lose the last samples on power loss, never corrupt the file
-  db.exec("PRAGMA synchronous = NORMAL");
-  // IMMEDIATE takes the write lock now, so a file locked by another process is found at open
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const row = db.prepare("PRAGMA user_version").get();
-    const version = Number(row?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new DamagedHistoryError(
-        `schema version ${version} is newer than this TinyIce understands (${SCHEMA_VERSION})`,
-      );
-    }
-    if (version < SCHEMA_VERSION) {
-      db.exec(SCHEMA_SQL);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    }
+  return prepareDatabase(db, { version: SCHEMA_VERSION, schema: SCHEMA_SQL }, () => {
     let salt = db.prepare("SELECT value FROM meta WHERE key = 'salt'").get()?.value;
     if (typeof salt !== "string") {
       salt = Array.from(crypto.getRandomValues(new Uint8Array(16)), hex).join("");
       db.prepare("INSERT INTO meta (key, value) VALUES ('salt', ?)").run(salt);
     }
-    db.exec("COMMIT");
     return salt;
-  } catch (err) {
-    rollbackQuietly(db);
-    throw err;
-  }
+  });
 }
 
 function hex(b: number): string {

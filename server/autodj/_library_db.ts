@@ -2,8 +2,7 @@
 // then stores and answers for the scanned tracks. Every failure throws; the library decides.
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
-import { closeQuietly, rollbackQuietly } from "../../history/_db.ts";
-import { DamagedHistoryError } from "../../history/_problem.ts";
+import { closeQuietly, prepareDatabase, rollbackQuietly } from "../../history/_db.ts";
 import type { Track, TrackCodec, TrackContainer } from "./types.ts";
 
 // Bump with a migration step in migrate() whenever the schema changes.
@@ -245,38 +244,11 @@ export class LibraryDb {
   }
 }
 
-// Sets pragmas, checks the file is a sound database, and brings the schema up to date.
+// Sets pragmas, checks the file is a sound database, and brings the schema up to date (WAL
+// lets the dashboard read while a scan writes; NORMAL can lose the last scanned rows on power
+// loss, which the next scan reads again).
 function prepareFile(db: DatabaseSync): void {
-  // WAL lets the dashboard read while a scan writes; also the first statement that reads the
-  // file, so garbage fails here
-  db.exec("PRAGMA journal_mode = WAL");
-  // NORMAL in WAL mode can lose the last scanned rows on power loss (the next scan reads those
-  // files again), never corrupt the file
-  db.exec("PRAGMA synchronous = NORMAL");
-  const check = db.prepare("PRAGMA quick_check(1)").get();
-  const verdict = check === undefined ? "no answer" : String(Object.values(check)[0]);
-  if (verdict !== "ok") {
-    throw new DamagedHistoryError(`database disk image is damaged (${verdict})`);
-  }
-  // IMMEDIATE takes the write lock now, so a file locked by another process is found at open
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const row = db.prepare("PRAGMA user_version").get();
-    const version = Number(row?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new DamagedHistoryError(
-        `schema version ${version} is newer than this TinyIce understands (${SCHEMA_VERSION})`,
-      );
-    }
-    if (version < SCHEMA_VERSION) {
-      db.exec(SCHEMA_SQL);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    }
-    db.exec("COMMIT");
-  } catch (err) {
-    rollbackQuietly(db);
-    throw err;
-  }
+  prepareDatabase(db, { version: SCHEMA_VERSION, schema: SCHEMA_SQL, quickCheck: true }, () => {});
 }
 
 function toTrack(row: Record<string, SQLOutputValue>): Track {
