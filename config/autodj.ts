@@ -93,6 +93,19 @@ export interface AutoDjSection {
 
 export const AUTODJ_DEFAULTS: Readonly<AutoDjSection> = Object.freeze({ autodj: [] });
 
+/** What an entry's absent optional fields are. */
+export const AUTODJ_ENTRY_DEFAULTS = Object.freeze(
+  {
+    shuffle: true,
+    loop: true,
+    enabled: true,
+    format: "mp3",
+    bitrate: 128,
+    inject_metadata: true,
+    mpd_bind: "127.0.0.1",
+  } as const satisfies Partial<AutoDjConfig>,
+);
+
 /** Instance names end up in URLs, logs and MPD replies: plain and short. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
@@ -145,13 +158,7 @@ export function checkAutoDj(out: Record<string, unknown>, file: string): void {
   (out.autodj as unknown[]).forEach((entry, i) => {
     const at = `autodj[${i}]`;
     const dj = checkEntry(entry, at, ENTRY_RULES, ["name", "mount"], {
-      shuffle: true,
-      loop: true,
-      enabled: true,
-      format: "mp3",
-      bitrate: 128,
-      inject_metadata: true,
-      mpd_bind: "127.0.0.1",
+      ...AUTODJ_ENTRY_DEFAULTS,
     }, file);
     if (dj.music_dir === undefined && dj.playlist === undefined) {
       fail(file, at, "needs music_dir or playlist");

@@ -4,6 +4,7 @@
 // write (ISO-8859-1 frames, a broken UTF-8 byte, a huge APIC) are written here by hand.
 
 import { join } from "node:path";
+import { AUTODJ_ENTRY_DEFAULTS, type AutoDjConfig } from "../config/autodj.ts";
 
 /** What a playable fixture should be read as. */
 export interface FixtureTrack {
@@ -317,4 +318,11 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** An `autodj` config entry as the server would fill it: the test's fields over the defaults. */
+export function autodjEntry(
+  fields: Partial<AutoDjConfig> & Pick<AutoDjConfig, "name" | "mount">,
+): AutoDjConfig {
+  return { ...AUTODJ_ENTRY_DEFAULTS, ...fields };
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { autodjFor } from "../server/autodj/manager.ts";
 import { ADMIN_PW, feed, openListener, openSource, startTestServer, waitFor } from "./_helpers.ts";
 import { url } from "./_web.ts";
+import { autodjEntry } from "./_music.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
@@ -63,18 +64,9 @@ Deno.test("openapi: every documented route answers as the document says", async 
   await using srv = await startTestServer({
     configDir: dir,
     mounts: { "/live": {}, "/other": {} },
-    autodj: [{
-      name: "Night",
-      mount: "/auto",
-      music_dir: music,
-      shuffle: false,
-      loop: true,
-      enabled: true,
-      format: "mp3",
-      bitrate: 0,
-      inject_metadata: true,
-      mpd_bind: "127.0.0.1",
-    }],
+    autodj: [
+      autodjEntry({ name: "Night", mount: "/auto", music_dir: music, shuffle: false, bitrate: 0 }),
+    ],
   });
   await waitFor(
     () => autodjFor(srv.server.ctx)?.get("Night")?.status().libraryTracks === 2,

@@ -10,6 +10,7 @@ import type { AutoDjConfig } from "../config/schema.ts";
 import { autodjFor } from "../server/autodj/manager.ts";
 import { ADMIN_PW, hashOnce, needs, startTestServer, waitFor, withTempDir } from "./_helpers.ts";
 import { url } from "./_web.ts";
+import { autodjEntry } from "./_music.ts";
 
 const BOB_PW = "bob-owns-auto";
 const DANA_PW = "dana-owns-other";
@@ -34,19 +35,14 @@ async function makeTones(dir: string, count: number, seconds: number): Promise<v
   }
 }
 
-function autodjEntry(music: string): AutoDjConfig {
-  return {
+function nightShift(music: string): AutoDjConfig {
+  return autodjEntry({
     name: "Night Shift",
     mount: "/auto",
     music_dir: music,
     shuffle: false,
-    loop: true,
-    enabled: true,
-    format: "mp3",
     bitrate: 0,
-    inject_metadata: true,
-    mpd_bind: "127.0.0.1",
-  };
+  });
 }
 
 /** One API caller; every answer's text is kept, to search it for server paths afterwards. */
@@ -92,7 +88,7 @@ Deno.test(needs(["ffmpeg"], {
           bob: { password: bobHash, role: "admin", mounts: ["/auto"] },
           dana: { password: danaHash, role: "admin", mounts: ["/other"] },
         },
-        autodj: [autodjEntry(music)],
+        autodj: [nightShift(music)],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/auto")?.hasSource === true, "the AutoDJ on air", 20_000);
@@ -184,7 +180,7 @@ Deno.test(needs(["ffmpeg"], {
       const real = await Deno.realPath(dir);
       await using srv = await startTestServer({
         mounts: { "/auto": {} },
-        autodj: [autodjEntry(music)],
+        autodj: [nightShift(music)],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/auto")?.hasSource === true, "the AutoDJ on air", 20_000);

@@ -19,14 +19,26 @@ import {
   withTempDir,
 } from "./_helpers.ts";
 import { freePort } from "./_process.ts";
+import { autodjEntry } from "./_music.ts";
 
 const utf8 = new TextDecoder();
 
-/** Writes `count` MP3 tones of `seconds` (44.1 kHz, 128 kbit/s CBR, titled) into `dir`. */
-async function makeTracks(dir: string, count: number, seconds: number): Promise<string[]> {
+/**
+ * Writes `count` titled tones of `seconds` into `dir`: MP3 (44.1 kHz, 128 kbit/s CBR, "Band i -
+ * Song i") or Ogg/Opus (48 kHz, "Choir i - Opus i"), each track its own frequency.
+ */
+async function makeTracks(
+  dir: string,
+  count: number,
+  seconds: number,
+  codec: "mp3" | "opus" = "mp3",
+): Promise<string[]> {
   const paths: string[] = [];
+  const [ext, args, artist, title] = codec === "mp3"
+    ? ["mp3", ["-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100"], "Band", "Song"]
+    : ["opus", ["-c:a", "libopus", "-b:a", "96k"], "Choir", "Opus"];
   for (let i = 1; i <= count; i++) {
-    const path = join(dir, `${String(i).padStart(2, "0")}-tone.mp3`);
+    const path = join(dir, `${String(i).padStart(2, "0")}-tone.${ext}`);
     const out = await new Deno.Command("ffmpeg", {
       args: [
         "-v",
@@ -35,54 +47,13 @@ async function makeTracks(dir: string, count: number, seconds: number): Promise<
         "lavfi",
         "-i",
         `sine=frequency=${200 + i * 110}:duration=${seconds}`,
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        "128k",
-        "-ar",
-        "44100",
+        ...args,
         "-ac",
         "2",
         "-metadata",
-        `title=Song ${i}`,
+        `title=${title} ${i}`,
         "-metadata",
-        `artist=Band ${i}`,
-        "-y",
-        path,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(utf8.decode(out.stderr));
-    paths.push(path);
-  }
-  return paths;
-}
-
-/** Writes `count` Ogg/Opus tones of `seconds` (48 kHz stereo, titled) into `dir`. */
-async function makeOpusTracks(dir: string, count: number, seconds: number): Promise<string[]> {
-  const paths: string[] = [];
-  for (let i = 1; i <= count; i++) {
-    const path = join(dir, `${String(i).padStart(2, "0")}-tone.opus`);
-    const out = await new Deno.Command("ffmpeg", {
-      args: [
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        `sine=frequency=${300 + i * 150}:duration=${seconds}`,
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "96k",
-        "-ac",
-        "2",
-        "-metadata",
-        `title=Opus ${i}`,
-        "-metadata",
-        `artist=Choir ${i}`,
+        `artist=${artist} ${i}`,
         "-y",
         path,
       ],
@@ -254,18 +225,7 @@ Deno.test(needs(["ffmpeg"], {
       await using srv = await startTestServer({
         logFile,
         logLevel: "info",
-        autodj: [{
-          name: "Night",
-          mount: "/auto",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "mp3",
-          bitrate: 128,
-          inject_metadata: true,
-          mpd_bind: "127.0.0.1",
-        }],
+        autodj: [autodjEntry({ name: "Night", mount: "/auto", music_dir: music, shuffle: false })],
       });
       await waitFor(
         () => srv.server.ctx.registry.get("/auto")?.hasSource === true,
@@ -334,18 +294,15 @@ Deno.test(needs(["ffmpeg"], {
       await makeTracks(music, 2, 20);
       await using srv = await startTestServer({
         mounts: { "/live": { fallback: "/auto", fallback_override: true } },
-        autodj: [{
-          name: "Fill",
-          mount: "/auto",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "mp3",
-          bitrate: 0,
-          inject_metadata: true,
-          mpd_bind: "127.0.0.1",
-        }],
+        autodj: [
+          autodjEntry({
+            name: "Fill",
+            mount: "/auto",
+            music_dir: music,
+            shuffle: false,
+            bitrate: 0,
+          }),
+        ],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/auto")?.hasSource === true, "the AutoDJ on air", 20_000);
@@ -450,20 +407,17 @@ Deno.test(needs(["ffmpeg", "mpc"], {
       const port = await freePort();
       using hasher = new PasswordHasher();
       await using srv = await startTestServer({
-        autodj: [{
-          name: "Mpd",
-          mount: "/auto",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "mp3",
-          bitrate: 0,
-          inject_metadata: true,
-          mpd_port: port,
-          mpd_bind: "127.0.0.1",
-          mpd_password: await hashOnce(hasher, "mpd-secret"),
-        }],
+        autodj: [
+          autodjEntry({
+            name: "Mpd",
+            mount: "/auto",
+            music_dir: music,
+            shuffle: false,
+            bitrate: 0,
+            mpd_port: port,
+            mpd_password: await hashOnce(hasher, "mpd-secret"),
+          }),
+        ],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/auto")?.hasSource === true, "on air", 20_000);
@@ -523,20 +477,18 @@ Deno.test(needs(["ffmpeg"], {
     await withTempDir("tinyice-autodj-", async (dir) => {
       const music = join(dir, "music");
       await Deno.mkdir(music);
-      await makeOpusTracks(music, 3, 4);
+      await makeTracks(music, 3, 4, "opus");
       await using srv = await startTestServer({
-        autodj: [{
-          name: "Chain",
-          mount: "/chain",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "opus",
-          bitrate: 0,
-          inject_metadata: true,
-          mpd_bind: "127.0.0.1",
-        }],
+        autodj: [
+          autodjEntry({
+            name: "Chain",
+            mount: "/chain",
+            music_dir: music,
+            shuffle: false,
+            format: "opus",
+            bitrate: 0,
+          }),
+        ],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/chain")?.hasSource === true, "on air", 20_000);
@@ -639,31 +591,21 @@ Deno.test(needs(["ffmpeg"], {
         logFile,
         logLevel: "info",
         autodj: [
-          {
+          autodjEntry({
             name: "List",
             mount: "/list",
             playlist: join(music, "lists", "evening.m3u"),
             shuffle: false,
-            loop: true,
-            enabled: true,
-            format: "mp3",
             bitrate: 0,
-            inject_metadata: true,
-            mpd_bind: "127.0.0.1",
-          },
-          {
+          }),
+          autodjEntry({
             name: "Picked",
             mount: "/picked",
             music_dir: music,
             shuffle: false,
-            loop: true,
-            enabled: true,
-            format: "mp3",
             bitrate: 0,
-            inject_metadata: true,
-            mpd_bind: "127.0.0.1",
             song_command: pick,
-          },
+          }),
         ],
       });
       const registry = srv.server.ctx.registry;
@@ -752,18 +694,7 @@ Deno.test(needs(["ffmpeg"], {
       await using srv = await startTestServer({
         logFile,
         logLevel: "info",
-        autodj: [{
-          name: "Mixed",
-          mount: "/mixed",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "mp3",
-          bitrate: 128,
-          inject_metadata: true,
-          mpd_bind: "127.0.0.1",
-        }],
+        autodj: [autodjEntry({ name: "Mixed", mount: "/mixed", music_dir: music, shuffle: false })],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/mixed")?.hasSource === true, "on air", 30_000);

@@ -12,6 +12,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { PasswordHasher } from "../config/password.ts";
 import { autodjFor } from "../server/autodj/manager.ts";
 import { ADMIN_PW, hashOnce, needs, startTestServer, waitFor, withTempDir } from "./_helpers.ts";
+import { autodjEntry } from "./_music.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const LAPTOP = { width: 1280, height: 900 };
@@ -107,18 +108,15 @@ Deno.test(needs(["chromium", "ffmpeg"], {
         // dana owns /live, not the AutoDJ's mount.
         users: { dana: { password: danaHash, role: "admin", mounts: ["/live"] } },
         mounts: { "/live": { fallback: "/auto" }, "/auto": { name: "Night fill" } },
-        autodj: [{
-          name: "Night",
-          mount: "/auto",
-          music_dir: music,
-          shuffle: false,
-          loop: true,
-          enabled: true,
-          format: "mp3",
-          bitrate: 0,
-          inject_metadata: true,
-          mpd_bind: "127.0.0.1",
-        }],
+        autodj: [
+          autodjEntry({
+            name: "Night",
+            mount: "/auto",
+            music_dir: music,
+            shuffle: false,
+            bitrate: 0,
+          }),
+        ],
       });
       const registry = srv.server.ctx.registry;
       await waitFor(() => registry.get("/auto")?.hasSource === true, "the AutoDJ on air", 20_000);

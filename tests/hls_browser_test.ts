@@ -88,51 +88,29 @@ Deno.test(needs(["chromium", "ffmpeg"], {
       page.on("pageerror", (err) => problems.push(`page: ${err.message}`));
       page.on("request", (r) => requests.push(r.url()));
 
-      await t.step(
-        "MP3 (MPEG-TS): plays for 10 s; a new title shows from the ID3 tag",
-        async () => {
-          await page.goto(`${base}/live/hls.html`);
-          assert.equal((await playerState(page)).state, "stopped");
-          await page.click("#play");
-          await waitFor(
-            async () => (await playerState(page)).state === "playing",
-            "playing",
-            30_000,
-          );
-          await audioAdvances(page, 10);
-          await setTitle(port, "/live", "Segment Song");
-          await waitFor(
-            async () => (await playerState(page)).title === "Segment Song",
-            "the ID3 title",
-            30_000,
-          );
-          await page.click("#play");
-          await waitFor(async () => (await playerState(page)).state === "stopped", "stopped");
-        },
-      );
+      /** Plays `mount`'s page for 10 s, sets a title, waits until the page shows it, stops. */
+      const playsWithTitle = async (mount: string, title: string, what: string) => {
+        await page.goto(`${base}${mount}/hls.html`);
+        assert.equal((await playerState(page)).state, "stopped");
+        await page.click("#play");
+        await waitFor(async () => (await playerState(page)).state === "playing", "playing", 30_000);
+        await audioAdvances(page, 10);
+        await setTitle(port, mount, title);
+        await waitFor(async () => (await playerState(page)).title === title, what, 30_000);
+        await page.click("#play");
+        await waitFor(async () => (await playerState(page)).state === "stopped", "stopped");
+      };
 
       await t.step(
+        "MP3 (MPEG-TS): plays for 10 s; a new title shows from the ID3 tag",
+        () => playsWithTitle("/live", "Segment Song", "the ID3 title"),
+      );
+
+      // The admin route takes Ogg mounts too (server/icecast/admin.ts has no format check), and
+      // the segmenter reads the mount's title whatever its format.
+      await t.step(
         "Ogg/Opus (fMP4): plays for 10 s; a new title shows from the emsg ID3 tag",
-        async () => {
-          await page.goto(`${base}/opus/hls.html`);
-          await page.click("#play");
-          await waitFor(
-            async () => (await playerState(page)).state === "playing",
-            "playing",
-            30_000,
-          );
-          await audioAdvances(page, 10);
-          // The admin route takes Ogg mounts too (server/icecast/admin.ts has no format check),
-          // and the segmenter reads the mount's title whatever its format.
-          await setTitle(port, "/opus", "Fragment Song");
-          await waitFor(
-            async () => (await playerState(page)).title === "Fragment Song",
-            "the emsg ID3 title",
-            30_000,
-          );
-          await page.click("#play");
-          await waitFor(async () => (await playerState(page)).state === "stopped", "stopped");
-        },
+        () => playsWithTitle("/opus", "Fragment Song", "the emsg ID3 title"),
       );
 
       await t.step("no console errors, no request off the origin, segments over HLS", () => {

@@ -5,6 +5,7 @@
 
 import { dirname, join } from "node:path";
 import {
+  AUTODJ_ENTRY_DEFAULTS,
   type AutoDjConfig,
   FILE_FALLBACK_PREFIX,
   fileFallbackMount,
@@ -203,17 +204,13 @@ function isFileKey(key: string): boolean {
 /** A file fallback as an instance: its file or folder in order, looped, on its hidden mount. */
 function fileEntry(spec: string): AutoDjConfig {
   return {
+    ...AUTODJ_ENTRY_DEFAULTS,
     name: spec,
     mount: fileFallbackMount(spec),
     music_dir: spec.slice(FILE_FALLBACK_PREFIX.length),
     shuffle: false,
-    loop: true,
-    enabled: true,
     // The files' own codec (instance.ts autoFormat), played as they are.
-    format: "mp3",
     bitrate: 0,
-    inject_metadata: true,
-    mpd_bind: "127.0.0.1",
   };
 }
 
