@@ -4,14 +4,7 @@
 // discontinuity, and the caching headers a CDN needs.
 
 import assert from "node:assert/strict";
-import {
-  ADMIN_PW,
-  ffmpegSource,
-  needs,
-  startTestServer,
-  stopChild,
-  waitFor,
-} from "./_helpers.ts";
+import { ADMIN_PW, ffmpegSource, needs, startTestServer, stopChild, waitFor } from "./_helpers.ts";
 
 const utf8 = new TextDecoder();
 
