@@ -46,6 +46,9 @@ import overviewJs from "./js/overview.js" with { type: "text" };
 import routerJs from "./js/router.js" with { type: "text" };
 import tablesJs from "./js/tables.js" with { type: "text" };
 import autodjJs from "./js/autodj.js" with { type: "text" };
+import autodjQueueJs from "./js/autodj_queue.js" with { type: "text" };
+import autodjSearchJs from "./js/autodj_search.js" with { type: "text" };
+import autodjTrackJs from "./js/autodj_track.js" with { type: "text" };
 import embedCss from "./embed.css" with { type: "text" };
 import embedJs from "./embed.js" with { type: "text" };
 import hlsJs from "./hls.js" with { type: "text" };
@@ -125,6 +128,9 @@ export const STATIC_FILES: Readonly<Record<string, { body: string; type: string 
   "js/router.js": { body: routerJs, type: JS },
   "js/tables.js": { body: tablesJs, type: JS },
   "js/autodj.js": { body: autodjJs, type: JS },
+  "js/autodj_queue.js": { body: autodjQueueJs, type: JS },
+  "js/autodj_search.js": { body: autodjSearchJs, type: JS },
+  "js/autodj_track.js": { body: autodjTrackJs, type: JS },
   "embed.css": { body: embedCss, type: "text/css; charset=utf-8" },
   "embed.js": { body: embedJs, type: JS },
   "js/embed_snippet.js": { body: embedSnippetJs, type: JS },

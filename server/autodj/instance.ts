@@ -4,14 +4,14 @@
 // the mount at real time and sets the title as a live source does. Playing claims the mount;
 // pause and stop let go of it, so listeners move to its fallback like after a live source.
 
-import { isAbsolute, resolve } from "node:path";
 import type { AutoDjConfig, AutoDjFormat } from "../../config/schema.ts";
 import type { Mount, MountMeta, SourceHandle } from "../../relay/mod.ts";
 import type { ServerContext } from "../http/context.ts";
 import { openTrackReader } from "./audio_file.ts";
 import type { Library } from "./library.ts";
 import { Pacer } from "./pacer.ts";
-import { parseM3u, PlayOrder } from "./queue.ts";
+import { PlayOrder } from "./queue.ts";
+import { MusicSource } from "./_music_source.ts";
 import { Transcoder, transcodeRefusal } from "./transcode.ts";
 import {
   type AutoDjChange,
@@ -29,10 +29,6 @@ export type AutoDjCtx = Pick<ServerContext, "config" | "registry" | "log" | "bas
 const LEAD_MS = 1500;
 /** Sent at once when the mount is claimed, so players that move here fill their buffers. */
 const BURST_MS = 4000;
-/** Largest .m3u read. */
-const MAX_M3U_BYTES = 8 * 1024 * 1024;
-/** A song_command that has not printed a path by then is ignored for this track. */
-const SONG_COMMAND_TIMEOUT_MS = 5000;
 /** After this many unplayable tracks in a row, wait before trying more (a folder of junk). */
 const FAILURES_BEFORE_BACKOFF = 20;
 const BACKOFF_MS = 5000;
@@ -110,7 +106,7 @@ export class AutoDj implements AutoDjControl {
   /** The track whose title the claimed mount carries (a new claim needs it again). */
   #titled: { mount: Mount; track: Track } | undefined;
   #failures = 0;
-  #songCommandFailed = false;
+  readonly #music: MusicSource;
   #watcher: { close(): void } | undefined;
 
   constructor(ctx: AutoDjCtx, library: Library, entry: AutoDjConfig, options: AutoDjOptions = {}) {
@@ -119,6 +115,14 @@ export class AutoDj implements AutoDjControl {
     this.#entry = entry;
     this.#options = options;
     this.#state = entry.enabled ? "play" : "stop";
+    this.#music = new MusicSource({
+      log: ctx.log,
+      library,
+      baseDir: ctx.baseDir,
+      entry: () => this.#entry,
+      ...(options.files !== undefined ? { files: options.files } : {}),
+      onProblem: (message) => this.#lastError = message,
+    });
     this.#order = new PlayOrder({
       shuffle: entry.shuffle,
       loop: entry.loop,
@@ -140,15 +144,13 @@ export class AutoDj implements AutoDjControl {
 
   /** The folder its tracks come from (the music folder, or the playlist's or file's folder). */
   get musicRoot(): string {
-    const source = this.#options.files ?? this.#entry.music_dir ?? this.#entry.playlist ?? ".";
-    const path = this.#resolvePath(source);
-    return this.#options.files || this.#entry.music_dir ? path : resolve(path, "..");
+    return this.#music.root;
   }
 
   /** Scans its music, watches the folder, and starts playing when enabled. */
   async start(): Promise<void> {
     await this.rescan();
-    this.#watch();
+    this.#watcher = this.#music.watch(() => void this.rescan().catch(() => {}));
     this.#loop = this.#run();
   }
 
@@ -237,7 +239,7 @@ export class AutoDj implements AutoDjControl {
   }
 
   add(path: string, options: { next?: boolean } = {}): Track {
-    const track = this.#libraryTrack(path);
+    const track = this.#music.track(path);
     if (!track) throw new RangeError(`Not in the library: ${path}`);
     if (track.problem) throw new RangeError(`Cannot play ${path}: ${track.problem}`);
     this.#order.add(track, options.next === true);
@@ -279,7 +281,7 @@ export class AutoDj implements AutoDjControl {
   }
 
   async rescan(): Promise<void> {
-    const tracks = await this.#loadTracks();
+    const tracks = await this.#music.load();
     if (this.#options.autoFormat) {
       const first = tracks.find((t) =>
         t.codec !== undefined && t.container === PASSTHROUGH[t.codec as AutoDjFormat]
@@ -402,8 +404,8 @@ export class AutoDj implements AutoDjControl {
 
   /** The song_command's pick, else the play order's next. */
   async #pick(): Promise<Track | undefined> {
-    if (this.#entry.song_command && this.#order.queued.length === 0) {
-      const picked = await this.#askSongCommand(this.#entry.song_command);
+    if (this.#order.queued.length === 0) {
+      const picked = await this.#music.songCommandPick();
       if (picked) return picked;
     }
     return this.#order.take();
@@ -498,122 +500,6 @@ export class AutoDj implements AutoDjControl {
     return this.#claim ? Math.min(LEAD_MS / 1000, this.#sentS) : 0;
   }
 
-  // ---- the music ----------------------------------------------------------------------------
-
-  #resolvePath(p: string): string {
-    return isAbsolute(p) ? p : resolve(this.#ctx.baseDir, p);
-  }
-
-  /** The play order's tracks: the folder's, the playlist's (in its order) or the file's. */
-  async #loadTracks(): Promise<Track[]> {
-    const log = this.#ctx.log;
-    try {
-      const files = this.#options.files ?? this.#entry.music_dir;
-      if (files !== undefined) {
-        const path = this.#resolvePath(files);
-        const stat = await Deno.stat(path);
-        if (stat.isDirectory) {
-          const report = await this.#library.scan(path);
-          if (report.problems > 0) this.#logProblems(this.#library.problems(path, 21));
-          return this.#library.tracks(path);
-        }
-        await this.#library.scanFiles([path]);
-        const t = this.#library.get(path);
-        if (t?.problem) this.#logProblems([{ path, problem: t.problem }]);
-        return t && !t.problem ? [t] : [];
-      }
-      const list = this.#resolvePath(this.#entry.playlist!);
-      const paths = parseM3u(await readBounded(list, MAX_M3U_BYTES), resolve(list, ".."));
-      await this.#library.scanFiles(paths);
-      const tracks: Track[] = [];
-      for (const p of paths) {
-        const t = this.#library.get(p);
-        if (t && !t.problem) tracks.push(t);
-      }
-      return tracks;
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      this.#lastError = why;
-      log.error("autodj cannot read its music", { autodj: this.name, reason: why });
-      return [];
-    }
-  }
-
-  /** One line per unplayable file (at most 20 at once; the dashboard lists them all). */
-  #logProblems(problems: readonly { path: string; problem: string }[]): void {
-    for (const p of problems.slice(0, 20)) {
-      this.#ctx.log.warn("autodj cannot play a file", {
-        autodj: this.name,
-        file: p.path,
-        reason: p.problem,
-      });
-    }
-    if (problems.length > 20) {
-      this.#ctx.log.warn("autodj cannot play more files", { autodj: this.name });
-    }
-  }
-
-  #libraryTrack(path: string): Track | undefined {
-    const root = this.musicRoot;
-    const full = isAbsolute(path) ? resolve(path) : resolve(root, path);
-    // Only files of this instance's music: an MPD client or API caller names no other file.
-    if (full !== root && !full.startsWith(root.endsWith("/") ? root : root + "/")) return undefined;
-    return this.#library.get(full);
-  }
-
-  #watch(): void {
-    const dir = this.#options.files ?? this.#entry.music_dir;
-    if (dir === undefined) return;
-    try {
-      this.#watcher = this.#library.watch(this.#resolvePath(dir), () => {
-        this.rescan().catch(() => {});
-      }, {
-        onError: (err) =>
-          this.#ctx.log.warn("autodj stopped watching its folder", {
-            autodj: this.name,
-            reason: err instanceof Error ? err.message : String(err),
-          }),
-      });
-    } catch {
-      // A single file, or the watch limit: rescans come from the dashboard, the API or MPD.
-    }
-  }
-
-  /**
-   * Runs the song_command (no shell) and takes the first line it prints as the next file: a
-   * path in the library (relative paths from the music folder). A timeout, an error or an
-   * unusable path falls back to the play order, logged once until the command works again.
-   */
-  async #askSongCommand(command: string): Promise<Track | undefined> {
-    let why: string;
-    try {
-      const line = await runForLine(this.#resolvePath(command), {
-        TINYICE_AUTODJ: this.name,
-        TINYICE_MOUNT: this.#entry.mount,
-      });
-      if (line === "") why = "it printed no path";
-      else {
-        const track = this.#libraryTrack(line);
-        if (track && !track.problem) {
-          this.#songCommandFailed = false;
-          return track;
-        }
-        why = track ? `${line}: ${track.problem}` : `${line} is not in the library`;
-      }
-    } catch (err) {
-      why = err instanceof Error ? err.message : String(err);
-    }
-    if (!this.#songCommandFailed) {
-      this.#songCommandFailed = true;
-      this.#ctx.log.warn("autodj song_command failed, the playlist goes on", {
-        autodj: this.name,
-        reason: why,
-      });
-    }
-    this.#lastError = `song_command: ${why}`;
-    return undefined;
-  }
-
   #notify(what: AutoDjChange): void {
     for (const l of this.#listeners) {
       try {
@@ -622,74 +508,5 @@ export class AutoDj implements AutoDjControl {
         // A listener's failure is its own.
       }
     }
-  }
-}
-
-/**
- * Runs `program` (no shell) and answers the first line it prints, trimmed. Throws when it
- * exits non-zero or prints no line within {@linkcode SONG_COMMAND_TIMEOUT_MS}; on a timeout
- * it is killed and not waited for (a child it left behind may hold the pipe open for long).
- */
-async function runForLine(program: string, env: Record<string, string>): Promise<string> {
-  const child = new Deno.Command(program, {
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    env,
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`it timed out after ${SONG_COMMAND_TIMEOUT_MS / 1000} s`)),
-      SONG_COMMAND_TIMEOUT_MS,
-    );
-  });
-  try {
-    let text = "";
-    const decoder = new TextDecoder();
-    const firstLine = (async () => {
-      while (!text.includes("\n") && text.length < 4096) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-      return text.split(/\r?\n/)[0].slice(0, 4096).trim();
-    })();
-    const line = await Promise.race([firstLine, timeout]);
-    const status = await Promise.race([child.status, timeout]);
-    if (!status.success) throw new Error(`it exited with ${status.code}`);
-    return line;
-  } catch (err) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // It has ended already.
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-    await reader.cancel().catch(() => {});
-    // A killed child is reaped in the background: its pipe may outlive it (a grandchild).
-    void child.status.catch(() => {});
-  }
-}
-
-/** A text file of at most `max` bytes. */
-async function readBounded(path: string, max: number): Promise<string> {
-  const file = await Deno.open(path);
-  try {
-    const { size } = await file.stat();
-    if (size > max) throw new Error(`${path} is larger than ${max} bytes`);
-    const buf = new Uint8Array(size);
-    let n = 0;
-    while (n < size) {
-      const got = await file.read(buf.subarray(n));
-      if (got === null) break;
-      n += got;
-    }
-    return new TextDecoder().decode(buf.subarray(0, n));
-  } finally {
-    file.close();
   }
 }

@@ -6,22 +6,20 @@
 // Data comes from the JSON API (/api/v1/autodj), polled while the view is shown: the admin
 // snapshot carries no AutoDJ state. Titles and file names come from tags in files, so they reach
 // the page only as text.
+//
+// This module builds the panels, polls and runs the commands; a panel's queue is in
+// autodj_queue.js, its search in autodj_search.js, and how a track reads in autodj_track.js.
 
 import { callApi } from "./api.js";
+import { clearQueue, renderQueue } from "./autodj_queue.js";
+import { runSearch, searchForm } from "./autodj_search.js";
+import { clock, djPath, entryText, trackLine } from "./autodj_track.js";
 import { byId, h } from "./dom.js";
 import { clearNotice, notify } from "./notify.js";
 import { current, mountHref } from "./router.js";
 
-/**
- * @typedef {{ file: string, title: string, artist: string, album: string, durationS: number }}
- *   AutoDjTrack
- * @typedef {AutoDjTrack & { position: number, queued: boolean }} QueueEntry
- * @typedef {{ name: string, mount: string, state: "play" | "pause" | "stop",
- *   current?: AutoDjTrack, elapsedS: number, shuffle: boolean, loop: boolean,
- *   libraryTracks: number, lastError: string, canControl: boolean }} AutoDjSummary
- * @typedef {AutoDjSummary & { queueLength: number, queue: QueueEntry[], upNext: QueueEntry[] }}
- *   AutoDjDetail
- */
+/** @typedef {import("./autodj_track.js").AutoDjSummary} AutoDjSummary */
+/** @typedef {import("./autodj_track.js").AutoDjDetail} AutoDjDetail */
 
 /**
  * One instance's panel: its elements, the last answer and when it came (the progress bar runs
@@ -61,13 +59,19 @@ import { current, mountHref } from "./router.js";
  * }} Panel
  */
 
+/**
+ * Runs a control command on a panel's instance and shows the new state ({@linkcode command});
+ * lent to the queue (autodj_queue.js) and the search (autodj_search.js).
+ * @typedef {(panel: Panel, method: "POST" | "PATCH" | "DELETE", path: string, body: unknown,
+ *   anchor: Element, okText?: string) => Promise<boolean>} Command
+ */
+
 /** How often the view asks for fresh state while it is shown. */
 const POLL_MS = 3000;
 /** How often the progress bars move on between answers. */
 const TICK_MS = 500;
 /** Entries of the playlist shown after the queue. */
 const UP_NEXT_SHOWN = 10;
-const SEARCH_LIMIT = 50;
 
 const STATE_TEXT = { play: "playing", pause: "paused", stop: "stopped" };
 
@@ -80,35 +84,6 @@ const empty = byId("autodj-empty", HTMLElement);
 const panels = new Map();
 let pollTimer = 0;
 let tickTimer = 0;
-
-/**
- * The API path of an instance.
- * @param {string} name
- */
-function djPath(name) {
-  return `/autodj/${encodeURIComponent(name)}`;
-}
-
-/**
- * "3:07", or "1:02:03" past an hour.
- * @param {number} seconds
- */
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(Number(seconds) || 0));
-  const mm = String(Math.floor((s % 3600) / 60));
-  const ss = String(s % 60).padStart(2, "0");
-  return s >= 3600 ? `${Math.floor(s / 3600)}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-
-/**
- * "Artist · Album · 3:07", leaving out what is unknown.
- * @param {AutoDjTrack} t
- */
-function trackLine(t) {
-  return [t.artist, t.album, t.durationS > 0 ? clock(t.durationS) : ""].filter(Boolean).join(
-    " · ",
-  );
-}
 
 /**
  * Shows the nav entry when the user may control at least one AutoDJ; asked on load and when
@@ -250,19 +225,7 @@ function newPanel(name) {
     });
   const shuffle = toggle("shuffle");
   const loop = toggle("loop");
-  const query = h("input", {
-    type: "search",
-    name: "q",
-    autocomplete: "off",
-    spellcheck: "false",
-    placeholder: "Title, artist, album or file",
-  });
-  const search = h(
-    "form",
-    { class: "inline-form autodj-search", role: "search" },
-    h("label", { class: "field" }, h("span", {}, "Search the library"), query),
-    h("button", { type: "submit" }, "Search"),
-  );
+  const search = searchForm((q) => void runSearch(panel, command, q));
   const clear = h("button", { type: "button", class: "small danger" }, "Clear queue");
   /** @type {Panel} */
   const panel = {
@@ -297,17 +260,7 @@ function newPanel(name) {
     shown: 0,
     loadFailed: false,
   };
-  clear.addEventListener("click", () => {
-    const n = panel.data?.queueLength ?? 0;
-    if (!confirm(`Empty the queue of ${name} (${n} tracks)? The playlist goes on as before.`)) {
-      return;
-    }
-    void command(panel, "DELETE", "/queue", undefined, panel.queue, "Queue emptied.");
-  });
-  search.addEventListener("submit", (event) => {
-    event.preventDefault();
-    void runSearch(panel, query.value);
-  });
+  clear.addEventListener("click", () => clearQueue(panel, command));
   panel.root.setAttribute("aria-labelledby", panel.heading.id);
   // Two columns where there is room: playing and the queue, then what follows and the search.
   const main = h(
@@ -395,7 +348,7 @@ function render(panel, d, asked) {
   const queueKey = JSON.stringify([can, d.queueLength, d.queue]);
   if (queueKey !== panel.queueKey && panel.dragging < 0) {
     panel.queueKey = queueKey;
-    renderQueue(panel, d);
+    renderQueue(panel, command, d);
   }
   const upNext = (Array.isArray(d.upNext) ? d.upNext : []).filter((e) => !e.queued)
     .slice(0, UP_NEXT_SHOWN);
@@ -405,195 +358,6 @@ function render(panel, d, asked) {
     panel.upNext.replaceChildren(...upNext.map((t) => entryText(t, "li")));
   }
   tickPanel(panel);
-}
-
-/**
- * A track's title and its line under it.
- * @param {AutoDjTrack} t
- * @param {"li" | "span"} tag
- */
-function entryText(t, tag) {
-  return h(
-    tag,
-    { class: "autodj-entry-text", title: t.file },
-    h("strong", {}, t.title || t.file),
-    " ",
-    h("span", { class: "muted small" }, trackLine(t)),
-  );
-}
-
-/**
- * The queue: each entry draggable onto another's place, with Move up, Move down and Remove.
- * @param {Panel} panel
- * @param {AutoDjDetail} d
- */
-function renderQueue(panel, d) {
-  const can = d.canControl === true;
-  const entries = Array.isArray(d.queue) ? d.queue : [];
-  const more = d.queueLength - entries.length;
-  panel.queueEmpty.textContent = entries.length === 0
-    ? "Empty: the playlist plays on. Queue tracks from the search below."
-    : more > 0
-    ? `${d.queueLength} tracks queued; the first ${entries.length} are shown.`
-    : "";
-  panel.queueEmpty.hidden = panel.queueEmpty.textContent === "";
-  panel.queue.replaceChildren(...entries.map((e, i) => {
-    const what = e.title || e.file;
-    /** @param {string} label @param {string} aria @param {() => void} act */
-    const small = (label, aria, act) =>
-      h("button", { type: "button", class: "small", "aria-label": aria, onclick: act }, label);
-    const up = small("↑", `Move ${what} up`, () => void move(panel, i, i - 1, "up"));
-    up.dataset.focus = "up";
-    up.disabled = !can || i === 0;
-    const down = small("↓", `Move ${what} down`, () => void move(panel, i, i + 1, "down"));
-    down.dataset.focus = "down";
-    down.disabled = !can || i === entries.length - 1;
-    const remove = small(
-      "Remove",
-      `Remove ${what} from the queue`,
-      () => void removeEntry(panel, i),
-    );
-    remove.dataset.focus = "remove";
-    remove.classList.add("danger");
-    remove.disabled = !can;
-    const li = h(
-      "li",
-      { class: "autodj-entry", "data-position": i, draggable: can ? "true" : "false" },
-      h("span", { class: "autodj-grip", "aria-hidden": "true" }, can ? "⠿" : ""),
-      entryText(e, "span"),
-      h("span", { class: "row-actions" }, up, " ", down, " ", remove),
-    );
-    if (can) dragHandlers(panel, li, i);
-    return li;
-  }));
-  const focus = panel.focusAfter;
-  panel.focusAfter = null;
-  if (focus) {
-    // The same button of the entry where it went; at an end, the entry's other move button.
-    const li = panel.queue.children[Math.min(focus.position, entries.length - 1)];
-    const order = focus.button === "up"
-      ? ["up", "down"]
-      : focus.button === "down"
-      ? ["down", "up"]
-      : ["remove"];
-    const target = order.map((name) => li?.querySelector(`button[data-focus="${name}"]`))
-      .find((b) => b instanceof HTMLButtonElement && !b.disabled);
-    if (target instanceof HTMLButtonElement) target.focus();
-    else panel.search.querySelector("input")?.focus(); // the queue is empty: fill it from here
-  }
-}
-
-/**
- * Removes a queue entry; the focus goes to the Remove button of the entry that takes its place.
- * @param {Panel} panel
- * @param {number} position
- */
-async function removeEntry(panel, position) {
-  panel.focusAfter = { position, button: "remove" };
-  const ok = await command(panel, "DELETE", `/queue/${position}`, undefined, panel.queue);
-  if (!ok) panel.focusAfter = null;
-}
-
-/**
- * HTML5 drag and drop within one queue: dropped on an entry, the dragged one takes its place.
- * @param {Panel} panel
- * @param {HTMLLIElement} li
- * @param {number} position
- */
-function dragHandlers(panel, li, position) {
-  li.addEventListener("dragstart", (event) => {
-    panel.dragging = position;
-    li.classList.add("is-dragging");
-    if (event.dataTransfer) {
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", String(position));
-    }
-  });
-  li.addEventListener("dragend", () => {
-    li.classList.remove("is-dragging");
-    panel.dragging = -1;
-  });
-  li.addEventListener("dragover", (event) => {
-    if (panel.dragging < 0) return; // not one of this queue's entries
-    event.preventDefault();
-    if (event.dataTransfer) event.dataTransfer.dropEffect = "move";
-    li.classList.add("is-drop-target");
-  });
-  li.addEventListener("dragleave", () => li.classList.remove("is-drop-target"));
-  li.addEventListener("drop", (event) => {
-    event.preventDefault();
-    li.classList.remove("is-drop-target");
-    const from = panel.dragging;
-    panel.dragging = -1;
-    if (from >= 0 && from !== position) void move(panel, from, position);
-  });
-}
-
-/**
- * Moves a queue entry; after a keyboard move the focus follows the entry.
- * @param {Panel} panel
- * @param {number} from
- * @param {number} to
- * @param {"up" | "down"} [byKey]
- */
-async function move(panel, from, to, byKey) {
-  if (byKey) panel.focusAfter = { position: to, button: byKey };
-  const ok = await command(panel, "POST", "/queue/move", { from, to }, panel.queue);
-  if (!ok) panel.focusAfter = null;
-}
-
-/**
- * Searches the instance's library and lists the tracks with "Queue" and "Play next".
- * @param {Panel} panel
- * @param {string} q
- */
-async function runSearch(panel, q) {
-  clearNotice(panel.search);
-  const result = await callApi(
-    "GET",
-    `${djPath(panel.name)}/search?q=${encodeURIComponent(q.trim())}&limit=${SEARCH_LIMIT}`,
-  );
-  if (!result.ok) {
-    notify(panel.search, result.error, true);
-    return;
-  }
-  const raw = /** @type {{ tracks?: unknown }} */ (result.data)?.tracks;
-  /** @type {AutoDjTrack[]} */
-  const tracks = Array.isArray(raw) ? raw : [];
-  const can = panel.data?.canControl === true;
-  panel.results.replaceChildren(...tracks.map((t) => {
-    const what = t.title || t.file;
-    /** @param {string} label @param {boolean} next */
-    const add = (label, next) =>
-      h("button", {
-        type: "button",
-        class: "small",
-        "data-add": next ? "next" : "last",
-        "aria-label": `${label}: ${what}`,
-        disabled: !can,
-        onclick: () =>
-          void command(
-            panel,
-            "POST",
-            "/queue",
-            { path: t.file, next },
-            panel.search,
-            next ? `${what} plays next.` : `${what} queued.`,
-          ),
-      }, label);
-    return h(
-      "li",
-      { class: "autodj-entry" },
-      entryText(t, "span"),
-      h("span", { class: "row-actions" }, add("Queue", false), " ", add("Play next", true)),
-    );
-  }));
-  notify(
-    panel.search,
-    tracks.length === 0
-      ? "No track matches."
-      : `${tracks.length}${tracks.length === SEARCH_LIMIT ? "+" : ""} tracks found.`,
-  );
 }
 
 /** Moves every progress bar on by the time since its answer came. */
