@@ -30,6 +30,10 @@ export interface LoadResult {
   ttfb_ms: { p50: number; p99: number; max: number };
   t64k_ms: { p50: number; p99: number; max: number };
   reached_64k: number;
+  /** Churn (`holdS`): listeners that left on their own when their hold time ran out. */
+  left: number;
+  /** Mounts the listeners were spread over (0: all on the one path). */
+  mounts: number;
   normal: GroupResult;
   slow: GroupResult;
   icy_blocks: number;
@@ -53,6 +57,12 @@ export interface LoadOptions {
   slowFrac: number;
   /** Listeners connect over TLS to `port`, check the server against `caFile` under `serverName`. */
   tls?: { serverName: string; caFile: string };
+  /** The mount, or with `mounts` the prefix of `<path>0` .. `<path><mounts-1>`; default /live. */
+  path?: string;
+  /** Listener i asks for `<path><i mod mounts>`. */
+  mounts?: number;
+  /** Churn: each listener leaves after a fixed pseudo-random [min, max] seconds. */
+  holdS?: [number, number];
   onWindowStart: () => Promise<unknown>;
   onWindowEnd: () => Promise<unknown>;
 }
@@ -64,7 +74,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     "--port",
     String(o.port),
     "--path",
-    "/live",
+    o.path ?? "/live",
     "--n",
     String(o.n),
     "--ramp-s",
@@ -77,6 +87,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   if (o.icy) args.push("--icy");
   if (o.slowFrac > 0) args.push("--slow-frac", String(o.slowFrac), "--slow-bps", "4000");
   if (o.tls) args.push("--tls", "--sni", o.tls.serverName, "--ca", o.tls.caFile);
+  if (o.mounts) args.push("--mounts", String(o.mounts));
+  if (o.holdS) args.push("--hold-min-s", String(o.holdS[0]), "--hold-max-s", String(o.holdS[1]));
   const child = new Deno.Command("bash", {
     args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, o.loadgen, ...args],
     stdout: "piped",

@@ -16,7 +16,18 @@
  *           --warmup-s W --duration-s D [--icy] [--slow-frac F]
  *           [--slow-bps B] [--threads T] [--rcvbuf BYTES] [--user-agent S]
  *           [--batch-ms MS] [--tls [--sni NAME] [--ca FILE]]
+ *           [--mounts M] [--hold-min-s A --hold-max-s B]
  *
+ * Many mounts (--mounts M): --path is then a prefix and listener i asks for
+ * <path><i mod M> (--path /m --mounts 200: /m0 ... /m199, 200 apart), so
+ * the listeners spread evenly over M mounts fed by one paced sender.
+ *
+ * Churn (--hold-max-s B > 0): listener i leaves (closes its connection) a
+ * fixed pseudo-random time in [A, B] s after its connect start, the same for
+ * every run (a hash of i).  With a long ramp this is a stream of listeners
+ * arriving at N/R per second and leaving after 5-60 s, as players do.  One
+ * that leaves is counted in "left", not as a drop; one that has no head by
+ * then counts as failed (no_head_at_end).  Checked every 100 ms.
  * TLS (--tls, OpenSSL, TLS 1.2+): after the TCP connect each listener does a
  * full handshake (no session resumption, as N distinct players would) on the
  * same epoll loop (non-blocking SSL_do_handshake, WANT_READ/WANT_WRITE switch
@@ -93,7 +104,8 @@
 /* connection states */
 enum { ST_IDLE = 0, ST_CONNECTING, ST_TLS, ST_HEAD, ST_BODY, ST_CLOSED };
 /* failure reasons */
-enum { FAIL_NONE = 0, FAIL_CONNECT, FAIL_STATUS, FAIL_CLOSED, FAIL_HEADBIG, FAIL_TIMEOUT, FAIL_PENDING, FAIL_TLS };
+enum { FAIL_NONE = 0, FAIL_CONNECT, FAIL_STATUS, FAIL_CLOSED, FAIL_HEADBIG, FAIL_TIMEOUT, FAIL_PENDING, FAIL_TLS,
+       FAIL_LEFT /* not a failure: a churn listener's hold time ran out (--hold-max-s) */ };
 /* drop kinds */
 enum { DROP_NONE = 0, DROP_BEFORE, DROP_IN };
 /* ICY stripper states */
@@ -130,7 +142,7 @@ typedef struct conn {
     uint16_t head_len, head_cap;
     uint16_t meta_left, meta_pos;
     uint16_t req_sent;
-    uint8_t state, slow, paused, steady, fail, drop, icy_state, icy_flags, icy_err;
+    uint8_t state, slow, paused, steady, fail, drop, icy_state, icy_flags, icy_err, left;
     uint8_t mp3_state, mp3_have, mp3_key, id3_have;
     uint8_t id3buf[10];
 } conn;
@@ -157,11 +169,15 @@ static long o_batch_ms = 500;
 static int o_tls = 0;
 static const char *o_sni = NULL; /* NULL: --host unless it is an IP literal */
 static const char *o_ca = NULL;  /* NULL: no verification */
+static long o_mounts = 0;        /* 0: every listener asks for --path itself */
+static double o_hold_min = 0, o_hold_max = 0; /* churn: leave after [min, max] s; max 0 = never */
 
 static struct sockaddr_storage g_addr;
 static socklen_t g_addrlen;
-static char *g_req;
-static size_t g_req_len;
+/* One request per mount (one in all without --mounts); listener i sends g_reqs[i % g_nreq]. */
+static char **g_reqs;
+static size_t *g_req_lens;
+static long g_nreq;
 static int64_t g_t0, g_ws, g_we;
 static int g_nwin;
 static conn *g_conns;
@@ -180,6 +196,28 @@ static inline int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static inline long conn_index(const conn *c) { return (long)(c - g_conns); }
+
+static inline const char *req_of(const conn *c, size_t *len) {
+    long k = conn_index(c) % g_nreq;
+    *len = g_req_lens[k];
+    return g_reqs[k];
+}
+
+/* splitmix64: a well-mixed hash of the listener's index, so hold times are fixed per run */
+static inline uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Churn: when listener i leaves, in ns after its connect start. */
+static inline int64_t hold_ns(long i) {
+    double frac = (double)(mix64((uint64_t)i) >> 11) / 9007199254740992.0; /* [0, 1) */
+    return (int64_t)((o_hold_min + frac * (o_hold_max - o_hold_min)) * (double)NS_PER_S);
 }
 
 static inline uint32_t us_since(const conn *c, int64_t now) {
@@ -543,7 +581,15 @@ static void free_head(conn *c) {
 
 static void finish_conn(conn *c, int64_t now, int failreason) {
     if (c->state == ST_CLOSED || c->state == ST_IDLE) return;
-    if (c->state == ST_BODY) {
+    if (c->state == ST_BODY && failreason == FAIL_LEFT) {
+        /* left on its own: silent seconds before leaving count, the rest of the window not */
+        c->left = 1;
+        if (now >= g_ws && now < g_we) {
+            int32_t kd = (int32_t)((now - g_ws) / NS_PER_S);
+            if (kd - c->last_k - 1 > 0) c->stalls += (uint32_t)(kd - c->last_k - 1);
+            c->last_k = g_nwin;
+        }
+    } else if (c->state == ST_BODY) {
         if (failreason != FAIL_TIMEOUT) {
             /* closed/reset by the server after a successful head */
             if (now < g_ws) {
@@ -561,6 +607,7 @@ static void finish_conn(conn *c, int64_t now, int failreason) {
             c->last_k = g_nwin;
         }
     } else {
+        if (failreason == FAIL_LEFT) failreason = FAIL_TIMEOUT; /* no head within its hold */
         if (failreason == FAIL_TIMEOUT && (c->state == ST_CONNECTING || c->state == ST_TLS))
             failreason = FAIL_PENDING;
         c->fail = (uint8_t)failreason;
@@ -668,9 +715,11 @@ static void tls_step(worker *w, conn *c, int64_t now) {
             __atomic_store_n(&g_tls_cipher, SSL_get_cipher_name(c->ssl), __ATOMIC_RELAXED);
         }
     }
-    while (c->req_sent < g_req_len) {
+    size_t req_len;
+    const char *req = req_of(c, &req_len);
+    while (c->req_sent < req_len) {
         /* no partial writes (the default): a retry passes the same buffer and length */
-        int s = SSL_write(c->ssl, g_req + c->req_sent, (int)(g_req_len - c->req_sent));
+        int s = SSL_write(c->ssl, req + c->req_sent, (int)(req_len - c->req_sent));
         if (s <= 0) {
             int e = SSL_get_error(c->ssl, s);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
@@ -759,8 +808,10 @@ static void on_writable(worker *w, conn *c, int64_t now) {
 #endif
         c->hs_us = us_since(c, now);
     }
-    while (c->req_sent < g_req_len) {
-        ssize_t s = send(c->fd, g_req + c->req_sent, g_req_len - c->req_sent, MSG_NOSIGNAL);
+    size_t req_len;
+    const char *req = req_of(c, &req_len);
+    while (c->req_sent < req_len) {
+        ssize_t s = send(c->fd, req + c->req_sent, req_len - c->req_sent, MSG_NOSIGNAL);
         if (s < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return; /* keep EPOLLOUT */
@@ -936,6 +987,8 @@ static void *worker_main(void *arg) {
     int64_t tick_no = 1;
     int64_t batch_ns = o_batch_ms * NS_PER_MS;
     int64_t next_steady = g_t0 + batch_ns;
+    int64_t next_hold = o_hold_max > 0 ? g_t0 + TICK_NS : INT64_MAX;
+    long hold_from = w->id; /* listeners below this one have all left or failed */
     int ws_done = 0;
 
     for (;;) {
@@ -992,7 +1045,24 @@ static void *worker_main(void *arg) {
                 }
             }
         }
+        if (now >= next_hold) {
+            /* churn: close every listener whose hold time ran out */
+            while (next_hold <= now) next_hold += TICK_NS;
+            int all_done = 1;
+            for (long i = hold_from; i < next; i += o_threads) {
+                conn *c = &g_conns[i];
+                if (c->state == ST_CLOSED) {
+                    if (all_done) hold_from = i + o_threads;
+                    continue;
+                }
+                all_done = 0;
+                if (now - c->t_start < hold_ns(i)) continue;
+                if (c->steady) w->nsteady--;
+                finish_conn(c, now, FAIL_LEFT);
+            }
+        }
         int64_t wake = g_we;
+        if (next_hold < wake) wake = next_hold;
         if (next < o_n) {
             int64_t s = sched_ns(next);
             if (s < wake) wake = s;
@@ -1095,7 +1165,7 @@ static void print_group(const char *name, int slow, double *scratch, double *scr
         if (c->stalls) lws++;
         icy_err += c->icy_err;
         mp3e += c->mp3_errors;
-        if (c->t_head && c->t_head < g_ws && c->drop == DROP_NONE) {
+        if (c->t_head && c->t_head < g_ws && c->drop == DROP_NONE && !c->left) {
             double bps = o_dur > 0 ? (double)c->win_bytes / o_dur : 0;
             scratch[nb++] = bps;
             sum += bps;
@@ -1129,7 +1199,8 @@ static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --host H --port P --path /mount --n N --ramp-s R --warmup-s W --duration-s D\n"
             "          [--icy] [--slow-frac F] [--slow-bps B] [--threads T] [--rcvbuf BYTES]\n"
-            "          [--user-agent S] [--batch-ms MS] [--tls [--sni NAME] [--ca FILE]]\n",
+            "          [--user-agent S] [--batch-ms MS] [--tls [--sni NAME] [--ca FILE]]\n"
+            "          [--mounts M] [--hold-min-s A --hold-max-s B]\n",
             argv0);
 }
 
@@ -1143,7 +1214,9 @@ int main(int argc, char **argv) {
         {"threads", required_argument, 0, 't'},    {"rcvbuf", required_argument, 0, 'R'},
         {"user-agent", required_argument, 0, 'u'}, {"batch-ms", required_argument, 0, 'B'},
         {"tls", no_argument, 0, 'T'},              {"sni", required_argument, 0, 'S'},
-        {"ca", required_argument, 0, 'C'},         {"help", no_argument, 0, '?'},
+        {"ca", required_argument, 0, 'C'},         {"mounts", required_argument, 0, 'M'},
+        {"hold-min-s", required_argument, 0, 'a'}, {"hold-max-s", required_argument, 0, 'z'},
+        {"help", no_argument, 0, '?'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1165,11 +1238,16 @@ int main(int argc, char **argv) {
         case 'T': o_tls = 1; break;
         case 'S': o_sni = optarg; break;
         case 'C': o_ca = optarg; break;
+        case 'M': o_mounts = atol(optarg); break;
+        case 'a': o_hold_min = strtod(optarg, NULL); break;
+        case 'z': o_hold_max = strtod(optarg, NULL); break;
         default: usage(argv[0]); return 2;
         }
     }
     if (o_n < 0 || o_port <= 0 || o_port > 65535 || o_ramp < 0 || o_warm < 0 || o_dur < 0 ||
-        o_slow_frac < 0 || o_slow_frac > 1 || o_slow_bps < 1 || o_threads < 1 || o_rcvbuf < 0 || o_batch_ms < 0 || o_batch_ms > 500) {
+        o_slow_frac < 0 || o_slow_frac > 1 || o_slow_bps < 1 || o_threads < 1 || o_rcvbuf < 0 || o_batch_ms < 0 || o_batch_ms > 500 ||
+        o_mounts < 0 || o_mounts > 100000 || o_hold_min < 0 || o_hold_max < o_hold_min ||
+        o_hold_max > 86400) {
         usage(argv[0]);
         return 2;
     }
@@ -1217,15 +1295,29 @@ int main(int argc, char **argv) {
     g_addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
 
-    size_t rq = strlen(o_path) + strlen(o_host) + strlen(o_ua) + 128;
-    g_req = malloc(rq);
-    int rl2 = snprintf(g_req, rq, "GET %s HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: %s\r\n%s\r\n", o_path,
-                       o_host, o_port, o_ua, o_icy ? "Icy-MetaData: 1\r\n" : "");
-    if (rl2 <= 0 || (size_t)rl2 >= rq || rl2 > 60000) {
-        fprintf(stderr, "request too long\n");
+    g_nreq = o_mounts > 0 ? o_mounts : 1;
+    g_reqs = calloc((size_t)g_nreq, sizeof *g_reqs);
+    g_req_lens = calloc((size_t)g_nreq, sizeof *g_req_lens);
+    if (!g_reqs || !g_req_lens) {
+        perror("calloc");
         return 1;
     }
-    g_req_len = (size_t)rl2;
+    for (long k = 0; k < g_nreq; k++) {
+        char path[4096];
+        if (o_mounts > 0) snprintf(path, sizeof path, "%s%ld", o_path, k);
+        else snprintf(path, sizeof path, "%s", o_path);
+        size_t rq = strlen(path) + strlen(o_host) + strlen(o_ua) + 128;
+        g_reqs[k] = malloc(rq);
+        int rl2 = g_reqs[k] ? snprintf(g_reqs[k], rq,
+                                       "GET %s HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: %s\r\n%s\r\n",
+                                       path, o_host, o_port, o_ua, o_icy ? "Icy-MetaData: 1\r\n" : "")
+                            : -1;
+        if (rl2 <= 0 || (size_t)rl2 >= rq || rl2 > 60000) {
+            fprintf(stderr, "request too long\n");
+            return 1;
+        }
+        g_req_lens[k] = (size_t)rl2;
+    }
 
     g_conns = calloc((size_t)(o_n ? o_n : 1), sizeof(conn));
     if (!g_conns) {
@@ -1282,7 +1374,7 @@ int main(int argc, char **argv) {
     double cpu = cpu_now();
     double cpu_win = (g_cpu_ws >= 0 && g_cpu_we >= 0) ? g_cpu_we - g_cpu_ws : 0;
 
-    long connected = 0, failed = 0, reached = 0;
+    long connected = 0, failed = 0, reached = 0, left = 0;
     long f_conn = 0, f_status = 0, f_closed = 0, f_headbig = 0, f_timeout = 0, f_pending = 0;
     long f_tls = 0;
     uint64_t icy_blocks = 0, icy_titles = 0, bytes = 0, audio = 0, reads = 0, wakeups = 0;
@@ -1307,6 +1399,7 @@ int main(int argc, char **argv) {
         conn *c = &g_conns[i];
         audio += c->audio_bytes;
         if (c->t_head) connected++;
+        if (c->left) left++;
         switch (c->fail) {
         case FAIL_NONE: break;
         case FAIL_CONNECT: f_conn++; break;
@@ -1348,7 +1441,7 @@ int main(int argc, char **argv) {
     print_dist3("ttfb_ms", v, nt);
     printf(",");
     print_dist3("t64k_ms", v2, n64);
-    printf(",\"reached_64k\":%ld,", reached);
+    printf(",\"reached_64k\":%ld,\"left\":%ld,\"mounts\":%ld,", reached, left, o_mounts);
     print_group("normal", 0, v, v2);
     printf(",");
     print_group("slow", 1, v, v2);
@@ -1368,6 +1461,8 @@ int main(int argc, char **argv) {
     free(th);
     free(g_tstats);
     free(g_conns);
-    free(g_req);
+    for (long k = 0; k < g_nreq; k++) free(g_reqs[k]);
+    free(g_reqs);
+    free(g_req_lens);
     return 0;
 }

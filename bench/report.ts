@@ -2,6 +2,7 @@
 // of issue 3 judged against the figures of the same run.
 
 import type { HlsLoadResult, LoadResult } from "./load.ts";
+import type { ChurnFigures, SenderReport, SseTally, TitleTally } from "./growth.ts";
 
 interface RunBase {
   label: string;
@@ -20,10 +21,25 @@ interface RunBase {
   peakRssKib: number;
 }
 
+/** What a "cost as the work grows" scenario measured beside the usual figures. */
+export type Growth =
+  | {
+    kind: "mounts";
+    mounts: number;
+    perMount: number;
+    sender: SenderReport;
+    /** The sender process's CPU over the window, 100 = one core. */
+    senderCpuPercent: number;
+  }
+  | { kind: "titles"; titles: TitleTally }
+  | { kind: "churn"; churn: ChurnFigures }
+  | { kind: "sse"; sse: SseTally; expectedSnapshotsPerS: number };
+
 /** A run whose listeners were the load generator's ICY connections. */
 export interface IcyRunResult extends RunBase {
   load: LoadResult;
   hls?: undefined;
+  growth?: Growth;
 }
 
 /** A run whose listeners were HLS players (bench/hls_load.ts) instead. */
@@ -33,6 +49,7 @@ export interface HlsRunResult extends RunBase {
     sessions: number;
   };
   load?: undefined;
+  growth?: undefined;
 }
 
 export type RunResult = IcyRunResult | HlsRunResult;
@@ -133,7 +150,7 @@ export function renderReport(
     "",
   );
   const variants = results.filter((r) =>
-    r.server === "tinyice" && r.label !== "TinyIce" && r.slowFrac === 0
+    r.server === "tinyice" && r.label !== "TinyIce" && r.slowFrac === 0 && !r.growth
   );
   if (variants.length > 0) {
     out.push("### TinyIce variants", "", HEADER);
@@ -242,6 +259,7 @@ export function renderReport(
     }
     out.push("");
   }
+  out.push(...renderGrowth(results));
   out.push("### Targets", "", "| target | result | met |", "|---|---|---|");
   for (const t of judge(results)) out.push(`| ${t.target} | ${t.result} | ${t.met} |`);
   return out.join("\n");
@@ -348,6 +366,334 @@ function judge(results: RunResult[]): Verdict[] {
           ? ` (${rep.errorSamples.join("; ").replaceAll("|", "\\|")})`
           : ""),
       met: yes(rep.errors === 0),
+    });
+  }
+  out.push(...judgeGrowth(results));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost as the work grows in other directions (issue 16)
+
+type GrowthRun<K extends Growth["kind"]> = IcyRunResult & { growth: Growth & { kind: K } };
+
+function growthRuns<K extends Growth["kind"]>(results: RunResult[], kind: K): GrowthRun<K>[] {
+  return results.filter((r): r is GrowthRun<K> => isIcy(r) && r.growth?.kind === kind);
+}
+
+/** The plain row ("TinyIce" or "Icecast2") of the same server at `n`, if this run has it. */
+function plainOf(results: RunResult[], r: RunResult, n: number): IcyRunResult | undefined {
+  return findIcy(results, r.server === "icecast" ? "Icecast2" : "TinyIce", n);
+}
+
+/** Listeners the scenario compares with a plain row of (its plain N). */
+function plainN(r: GrowthRun<Growth["kind"]>): number {
+  const g = r.growth;
+  if (g.kind === "mounts") return g.mounts * g.perMount;
+  if (g.kind === "churn") return g.churn.steadyN;
+  return r.n;
+}
+
+function scenarioName(r: GrowthRun<Growth["kind"]>): string {
+  const g = r.growth;
+  switch (g.kind) {
+    case "mounts":
+      return `${g.mounts} mounts × ${g.perMount} listeners`;
+    case "titles":
+      return `title changes ${g.titles.perS}/s`;
+    case "churn":
+      return `churn: ${g.churn.perMin} listeners/min for ${g.churn.minutes} min`;
+    case "sse":
+      return `${g.sse.clients} SSE clients on \`${g.sse.path}\``;
+  }
+}
+
+const framing = (r: IcyRunResult) => r.load.normal.icy_errors + r.load.normal.mp3_errors;
+const ratioCell = (a: number, b: number | undefined) => b ? `${(a / b).toFixed(2)}×` : "–";
+const pair = (a: string | undefined, b: string | undefined) => `${a ?? "–"} / ${b ?? "–"}`;
+
+function renderGrowth(results: RunResult[]): string[] {
+  const all = results.filter((r): r is GrowthRun<Growth["kind"]> => isIcy(r) && !!r.growth);
+  if (all.length === 0) return [];
+  const out: string[] = [
+    "### Cost as the work grows in other directions",
+    "",
+    "| scenario | listeners | CPU TinyIce | CPU Icecast2 | TinyIce / Icecast2 | " +
+    "vs the plain row of the same N: TinyIce / Icecast2 | RSS MiB TinyIce / Icecast2 | " +
+    "KiB/listener TinyIce / Icecast2 | stalled s TinyIce / Icecast2 | " +
+    "drops TinyIce / Icecast2 | framing errors TinyIce / Icecast2 |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  // One row per scenario: the TinyIce run and, beside it, the Icecast2 run of the same kind.
+  const keys = [...new Set(all.map((r) => scenarioName(r)))];
+  for (const key of keys) {
+    const t = all.find((r) => r.server === "tinyice" && scenarioName(r) === key);
+    const i = all.find((r) => r.server === "icecast" && scenarioName(r) === key);
+    const any = (t ?? i)!;
+    const n = plainN(any);
+    const churn = any.growth.kind === "churn";
+    const listeners = churn
+      ? `${n} + churn`
+      : any.growth.kind === "mounts"
+      ? `${n} (${any.growth.mounts} × ${any.growth.perMount})`
+      : `${n}`;
+    const vsPlain = (r: IcyRunResult | undefined) =>
+      r ? ratioCell(r.cpuPercent, plainOf(results, r, n)?.cpuPercent) : undefined;
+    const noIce = any.growth.kind === "sse" ? "no SSE" : undefined;
+    out.push(
+      `| ${key} | ${listeners} | ${t ? pct(t.cpuPercent) : "–"} | ${
+        i ? pct(i.cpuPercent) : noIce ?? "–"
+      } | ${t && i ? `**${(t.cpuPercent / i.cpuPercent).toFixed(2)}×**` : "–"} | ` +
+        `${pair(vsPlain(t), vsPlain(i) ?? noIce)} | ` +
+        `${pair(t && mib(t.steadyRssKib), i && mib(i.steadyRssKib))} | ` +
+        `${
+          churn ? "–" : pair(t && perListenerKib(t).toFixed(2), i && perListenerKib(i).toFixed(2))
+        } | ` +
+        `${pair(t && `${t.load.normal.stall_seconds}`, i && `${i.load.normal.stall_seconds}`)} | ` +
+        `${pair(t && `${drops(t)}`, i && `${drops(i)}`)} | ` +
+        `${pair(t && `${framing(t)}`, i && `${framing(i)}`)} |`,
+    );
+  }
+  out.push(
+    "",
+    'CPU over the measured window (churn: over the churn). "vs the plain row" is each ' +
+      "server's CPU here over its own plain row at the same number of listeners (many mounts: " +
+      "the same total on one mount; churn: the steady listeners alone), when this run has " +
+      "that row. RSS with the listeners on (churn: at the churn's end); KiB/listener as above. " +
+      "Stalls, drops and framing errors are the measured listeners' (churn: the steady ones').",
+    "",
+  );
+  out.push(...mountsTable(results), ...titlesTable(results), ...churnTable(results));
+  out.push(...sseTable(results));
+  return out;
+}
+
+function mountsTable(results: RunResult[]): string[] {
+  const runs = growthRuns(results, "mounts");
+  if (runs.length === 0) return [];
+  const out = [
+    "#### Many mounts, one paced sender",
+    "",
+    "| server | mounts live | connected / N | failed | CPU | idle RSS MiB (sources on) | " +
+    "RSS MiB | KiB/listener | TTFB p50 / p99 ms | stalled s (listeners) | drops | min B/s | " +
+    "framing errors | sender CPU* | sender writes/s | sender behind, frames | sources dropped |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of runs) {
+    const g = r.growth;
+    const l = r.load;
+    const s = g.sender;
+    out.push(
+      `| ${r.label} | ${s.connected} / ${g.mounts} | ${l.connected} / ${r.n} | ${l.failed} | ` +
+        `${pct(r.cpuPercent)} | ${mib(r.idleRssKib)} | ${mib(r.steadyRssKib)} | ` +
+        `${perListenerKib(r).toFixed(2)} | ${ms(l.ttfb_ms.p50)} / ${ms(l.ttfb_ms.p99)} | ` +
+        `${l.normal.stall_seconds} (${l.normal.listeners_with_stalls}) | ${drops(r)} | ` +
+        `${Math.round(l.normal.bps.min)} | ${framing(r)} | ${pct(g.senderCpuPercent)} | ` +
+        `${Math.round(s.writes / Math.max(s.elapsed_s, 1e-9))} | ${s.max_behind_frames} | ` +
+        `${s.dropped} |`,
+    );
+  }
+  const s = runs[0].growth.sender;
+  out.push(
+    "",
+    "Sources: `bench/paced_sender.c`, one process, replays a 30 s 128 kbit/s MP3 (made by " +
+      `ffmpeg at the bench's start, ${s.kbps} kbit/s, ${s.sample_rate} Hz) to every mount ` +
+      "over `PUT` with `Expect: 100-continue`, one write per frame per mount " +
+      `(${s.frame_ms.toFixed(1)} ms), the mounts' clocks spread over one frame time, paced by ` +
+      "sample count (no drift). Idle RSS is with every source on and no listener. The load " +
+      "generator spreads the listeners evenly (`--path /m --mounts M`); each mount's title is " +
+      "set once. *The sender's CPU over the window, as a share of one core. Sender behind: the " +
+      "most frames a mount was owed at once because its socket was full (0: the server read " +
+      "every source on time).",
+    "",
+  );
+  return out;
+}
+
+function titlesTable(results: RunResult[]): string[] {
+  const runs = growthRuns(results, "titles");
+  if (runs.length === 0) return [];
+  const out = [
+    "#### Title changes",
+    "",
+    "| server | N | titles set/s (asked) | failed | skipped | slowest answer ms | CPU | " +
+    "plain row CPU | ratio | stalled s (listeners) | drops | framing errors | " +
+    "ICY blocks with a title |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of runs) {
+    const t = r.growth.titles;
+    const p = plainOf(results, r, r.n);
+    const l = r.load;
+    out.push(
+      `| ${r.label} | ${r.n} | ${(t.set / Math.max(t.seconds, 1e-9)).toFixed(1)} (${t.perS}) | ` +
+        `${errorCell(t.failed)} | ${t.skipped} | ${Math.round(t.maxMs)} | ${pct(r.cpuPercent)} | ` +
+        `${p ? pct(p.cpuPercent) : "–"} | ${ratioCell(r.cpuPercent, p?.cpuPercent)} | ` +
+        `${l.normal.stall_seconds} (${l.normal.listeners_with_stalls}) | ${drops(r)} | ` +
+        `${framing(r)} | ${
+          l.icy_blocks ? `${(l.icy_titles / l.icy_blocks * 100).toFixed(0)}%` : "–"
+        } |`,
+    );
+  }
+  out.push(
+    "",
+    "Titles through `/admin/metadata` (admin Basic auth) on a timer, at most 4 unanswered at " +
+      "once (a tick that finds 4 is skipped and counted); set, failed and skipped over the " +
+      "window. The plain row (title every 5 s) is the same server at the same N. ICY blocks " +
+      "with a title: the share of the listeners' metadata blocks (one per `icy-metaint` audio " +
+      "bytes) that carried a title rather than the empty byte; every block was checked for " +
+      "framing.",
+    "",
+  );
+  return out;
+}
+
+function churnTable(results: RunResult[]): string[] {
+  const runs = growthRuns(results, "churn");
+  if (runs.length === 0) return [];
+  const out = [
+    "#### Churn",
+    "",
+    "| server | steady N | churn: connected / failed / left / cut | CPU in churn | " +
+    "plain row CPU | RSS MiB before → end → settled | RSS drift MiB | RSS MiB all gone / idle | " +
+    "fds idle / steady / max / after churn / all gone | fds back | steady: stalled s, drops |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of runs) {
+    const c = r.growth.churn;
+    const p = plainOf(results, r, c.steadyN);
+    const k = c.churn;
+    const cut = k.normal.dropped_before_window + k.normal.dropped_in_window;
+    const f = c.fds;
+    const back = f.afterChurn <= f.steady && f.afterAll <= f.idle;
+    out.push(
+      `| ${r.label} | ${c.steadyN} | ${k.connected} / ${errorCell(k.failed)} / ${k.left} / ` +
+        `${errorCell(cut)} | ${pct(c.cpuPercent)} | ${p ? pct(p.cpuPercent) : "–"} | ` +
+        `${mib(c.rssKib.before)} → ${mib(c.rssKib.end)} → ${mib(c.rssKib.afterChurn)} | ` +
+        `${((c.rssKib.afterChurn - c.rssKib.before) / 1024).toFixed(1)} | ` +
+        `${mib(c.rssKib.afterAll)} / ${mib(r.idleRssKib)} | ` +
+        `${f.idle} / ${f.steady} / ${f.max} / ${f.afterChurn} / ${f.afterAll} | ` +
+        `${back ? "yes" : "**no**"} (${(c.settleMs.churn / 1000).toFixed(1)} s, ` +
+        `${(c.settleMs.all / 1000).toFixed(1)} s) | ${r.load.normal.stall_seconds}, ${drops(r)} |`,
+    );
+  }
+  const c = runs[0].growth.churn;
+  out.push(
+    "",
+    `${c.steadyN} steady listeners stay on; a second load generator opens ${c.perMin} ` +
+      `listeners a minute for ${c.minutes} min, each staying ${c.holdS[0]}–${c.holdS[1]} s ` +
+      "(fixed per listener), and closes the ones still on at the end. Left: listeners that " +
+      "left on their own; cut: closed by the server first. CPU is over the churn. RSS before " +
+      "is with the steady listeners only; end at the churn's end; settled once the churn's " +
+      "fds are closed (so drift compares the same listeners); all gone after the steady ones " +
+      "left too, beside the idle reading. fds: `/proc/<pid>/fd` entries (sampled every 5 s " +
+      "during the churn); back: after the churn the count returned to the steady count and, " +
+      "with everyone gone, to idle (in the time shown).",
+    "",
+  );
+  return out;
+}
+
+function sseTable(results: RunResult[]): string[] {
+  const runs = growthRuns(results, "sse");
+  if (runs.length === 0) return [];
+  const out = [
+    "#### Live-page event streams (Server-Sent Events)",
+    "",
+    "| server | N | stream | clients connected / refused / ended early | CPU | plain row CPU | " +
+    "ratio | snapshots/s per client min / median (expected) | title events per client " +
+    "min / median | KiB/s per client (all) | stalled s | drops |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of runs) {
+    const s = r.growth.sse;
+    const p = plainOf(results, r, r.n);
+    out.push(
+      `| ${r.label} | ${r.n} | \`${s.path}\` | ${s.connected} / ${errorCell(s.refused)} / ` +
+        `${errorCell(s.ended)} | ${pct(r.cpuPercent)} | ${p ? pct(p.cpuPercent) : "–"} | ` +
+        `${ratioCell(r.cpuPercent, p?.cpuPercent)} | ${s.snapshotsPerS.min.toFixed(2)} / ` +
+        `${s.snapshotsPerS.p50.toFixed(2)} (${r.growth.expectedSnapshotsPerS.toFixed(2)}) | ` +
+        `${s.titles.min} / ${s.titles.p50} | ${(s.bytesPerS.p50 / 1024).toFixed(2)} ` +
+        `(${(s.bytesPerS.total / 1024).toFixed(0)}) | ${r.load.normal.stall_seconds} | ` +
+        `${drops(r)} |`,
+    );
+  }
+  out.push(
+    "| Icecast2 | – | – | no Server-Sent Events: its status pages are polled | – | – | – | – " +
+      "| – | – | – | – |",
+    "",
+    "The clients (in the bench process, each reading its stream as a browser's EventSource " +
+      "does) open their streams before the listeners ramp in and count events and bytes over " +
+      "the window. `/events` is the station page's public stream (the bench mount is made " +
+      "public for this row, so its snapshot and titles reach it); `/admin/events` the " +
+      "dashboard's, all on one signed-in admin session. The SSE caps (`max_sse_clients`, " +
+      "`max_admin_sse_clients`, `max_sse_clients_per_ip`, 8 by default) are raised to fit, " +
+      "since every client comes from 127.0.0.1. Expected: one snapshot per `sse_interval_ms`; " +
+      "titles change every 5 s.",
+    "",
+  );
+  return out;
+}
+
+function judgeGrowth(results: RunResult[]): Verdict[] {
+  const yes = (ok: boolean) => ok ? "yes" : "**no**";
+  const out: Verdict[] = [];
+  const tiny = <K extends Growth["kind"]>(kind: K) =>
+    growthRuns(results, kind).filter((r) => r.server === "tinyice");
+  for (const r of tiny("mounts")) {
+    const l = r.load;
+    const g = r.growth;
+    out.push({
+      target: `${g.mounts} mounts × ${g.perMount} listeners: all served at full rate, ` +
+        "no stalls or drops",
+      result: `${l.connected} of ${r.n} connected, min ${Math.round(l.normal.bps.min)} B/s, ` +
+        `${l.normal.stall_seconds} stalled s, ${drops(r)} drops, ${g.sender.connected} of ` +
+        `${g.mounts} sources`,
+      met: yes(
+        l.connected === r.n && l.normal.stall_seconds === 0 && drops(r) === 0 &&
+          l.normal.bps.min >= FULL_RATE_BPS && g.sender.connected === g.mounts,
+      ),
+    });
+  }
+  for (const r of tiny("titles")) {
+    const t = r.growth.titles;
+    const rate = t.set / Math.max(t.seconds, 1e-9);
+    out.push({
+      target: `Title changes ${t.perS}/s at N=${r.n}: every title set, no framing errors or stalls`,
+      result: `${rate.toFixed(1)} titles/s, ${t.failed} failed, ${framing(r)} framing errors, ` +
+        `${r.load.normal.stall_seconds} stalled s`,
+      met: yes(
+        t.failed === 0 && rate >= t.perS * 0.9 && framing(r) === 0 &&
+          r.load.normal.stall_seconds === 0,
+      ),
+    });
+  }
+  for (const r of tiny("churn")) {
+    const c = r.growth.churn;
+    const ice = growthRuns(results, "churn").find((x) => x.server === "icecast");
+    out.push({
+      target: "Churn: fd count back to its baseline, no steady listener stalled",
+      result: `fds ${c.fds.idle} idle → ${c.fds.afterAll} after; ${c.fds.steady} steady → ` +
+        `${c.fds.afterChurn} after the churn; RSS drift ` +
+        `${((c.rssKib.afterChurn - c.rssKib.before) / 1024).toFixed(1)} MiB; ` +
+        `${r.load.normal.stall_seconds} stalled s` +
+        (ice
+          ? `; Icecast2 fds ${ice.growth.churn.fds.idle} → ${ice.growth.churn.fds.afterAll}`
+          : ""),
+      met: yes(
+        c.fds.afterChurn <= c.fds.steady && c.fds.afterAll <= c.fds.idle &&
+          r.load.normal.stall_seconds === 0,
+      ),
+    });
+  }
+  for (const r of tiny("sse")) {
+    const s = r.growth.sse;
+    const want = r.growth.expectedSnapshotsPerS;
+    out.push({
+      target: `${s.clients} SSE clients on ${s.path}: each at the snapshot rate (≥ 90%)`,
+      result: `${s.connected} connected, ${s.refused} refused, ${s.ended} ended early; min ` +
+        `${s.snapshotsPerS.min.toFixed(2)}/s of ${want.toFixed(2)}/s`,
+      met: yes(s.refused === 0 && s.ended === 0 && s.snapshotsPerS.min >= want * 0.9),
     });
   }
   return out;

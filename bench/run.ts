@@ -1,15 +1,25 @@
 // `deno task bench`: TinyIce and Icecast2 side by side on this machine, each fed the same
 // real-time MP3 by ffmpeg and read by N listeners from our epoll load generator. Writes the
 // tables into docs/PERFORMANCE.md between the bench markers. Bounded, loopback only.
+//
+// The "cost as the work grows" scenarios of issue 16 (many mounts, title changes, churn, SSE
+// clients; bench/growth.ts) belong to the full run, at the issue's sizes: they run when --n is
+// not given, when --only names one by its label ("TinyIce, churn") or says "growth" (all of
+// them), or with --growth on; the quick look (`--n 1000,5000 --window 10`) leaves them out,
+// since together they take about 18 minutes (the churn alone 5 minutes per server). --mounts,
+// --per-mount, --title-rate, --churn-steady, --churn-per-min, --churn-minutes and --sse-clients
+// shrink them for a trial run; --list prints the scenarios a command line would run.
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type Child, cpuSeconds, memoryKib, versionOf } from "./proc.ts";
 import {
   makeTestCertificates,
+  manyMountPaths,
   MOUNT,
   type RunningServer,
   setTitle,
+  SOURCE_PASSWORD,
   startIcecast,
   startSource,
   startTinyIce,
@@ -17,7 +27,23 @@ import {
   type TlsSetup,
 } from "./servers.ts";
 import { type HlsLoadResult, type LoadResult, runHlsLoad, runLoad } from "./load.ts";
-import { renderReport, type RunResult } from "./report.ts";
+import { type Growth, renderReport, type RunResult } from "./report.ts";
+import {
+  type ChurnFigures,
+  cpuMeter,
+  fdCount,
+  makePacedFile,
+  MAX_BENCH_MOUNTS,
+  MAX_CHURN_MINUTES,
+  MAX_SSE_CLIENTS,
+  type PacedSender,
+  settleFds,
+  signIn,
+  startPacedSender,
+  startSampler,
+  startSseClients,
+  startTitleStorm,
+} from "./growth.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const REPORT = join(ROOT, "docs/PERFORMANCE.md");
@@ -35,7 +61,31 @@ interface Scenario {
   sharedTlsPort?: boolean;
   /** HLS players (bench/hls_load.ts) on `/live/index.m3u8` instead of ICY listeners. */
   hls?: boolean;
+  /** A "cost as the work grows" scenario (bench/growth.ts); `--only growth` selects them all. */
+  growth?: Growth["kind"];
+  /** The SSE scenario's stream: the station page's or the dashboard's. */
+  ssePath?: "/events" | "/admin/events";
 }
+
+/** The sizes of the "cost as the work grows" scenarios (issue 16 defines the full ones). */
+interface GrowthSizes {
+  mounts: number;
+  perMount: number;
+  /** Listeners of the title and SSE scenarios: `--extra-n`, beside the plain row of that N. */
+  n: number;
+  titleRate: number;
+  churnSteady: number;
+  churnPerMin: number;
+  churnMinutes: number;
+  sseClients: number;
+}
+
+/** Where the many-mounts run's mounts live: /m0 .. /m<M-1>. */
+const MANY_PREFIX = "/m";
+/** How long a churning listener stays, seconds (fixed per listener, spread evenly). */
+const CHURN_HOLD_S: [number, number] = [5, 60];
+/** The SSE snapshot interval the TinyIce config keeps (`sse_interval_ms` default). */
+const SSE_INTERVAL_MS = 500;
 
 const DEFAULT_VARIANT: TinyIceVariant = {
   socketApi: "node",
@@ -48,6 +98,7 @@ function plan(
   extraN: number,
   hlsN: number,
   only: string[] | undefined,
+  growth: GrowthSizes | undefined,
 ): Scenario[] {
   const out: Scenario[] = [];
   for (const n of ns) {
@@ -181,7 +232,57 @@ function plan(
       hls: true,
     },
   );
-  return only ? out.filter((s) => only.some((o) => s.server === o || s.label === o)) : out;
+  if (growth) out.push(...growthPlan(growth));
+  // A growth scenario is picked by its label or by "growth", not by its server's name, so
+  // `--only tinyice` stays the short run it was.
+  return only
+    ? out.filter((s) =>
+      only.some((o) => s.growth ? s.label === o || o === "growth" : s.server === o || s.label === o)
+    )
+    : out;
+}
+
+/** Issue 16's scenarios, both servers where Icecast2 can do the same. */
+function growthPlan(g: GrowthSizes): Scenario[] {
+  const v = DEFAULT_VARIANT;
+  const both = (
+    label: string,
+    n: number,
+    growth: Growth["kind"],
+    variant: TinyIceVariant,
+  ): Scenario[] => [
+    { server: "icecast", label: `Icecast2, ${label}`, n, icy: true, slowFrac: 0, growth },
+    { server: "tinyice", label: `TinyIce, ${label}`, n, icy: true, slowFrac: 0, growth, variant },
+  ];
+  return [
+    ...both("many mounts", g.mounts * g.perMount, "mounts", {
+      ...v,
+      manyMounts: { count: g.mounts, prefix: MANY_PREFIX },
+    }),
+    ...both("title changes", g.n, "titles", v),
+    ...both("churn", g.churnSteady, "churn", v),
+    // Icecast2 has no Server-Sent Events: TinyIce only (the report says so in the row).
+    {
+      server: "tinyice",
+      label: "TinyIce, SSE clients",
+      n: g.n,
+      icy: true,
+      slowFrac: 0,
+      growth: "sse",
+      ssePath: "/events",
+      variant: { ...v, sseClients: g.sseClients, publicMount: true },
+    },
+    {
+      server: "tinyice",
+      label: "TinyIce, admin SSE clients",
+      n: g.n,
+      icy: true,
+      slowFrac: 0,
+      growth: "sse",
+      ssePath: "/admin/events",
+      variant: { ...v, sseClients: g.sseClients },
+    },
+  ];
 }
 
 /** Where the webhook variant's server sends its events (the receiver below listens there). */
@@ -244,16 +345,28 @@ function startScraper(port: number): { stop(): Promise<ScrapeTally> } {
   };
 }
 
-async function runScenario(
-  s: Scenario,
-  opts: { windowS: number; warmupS: number; loadgen: string; port: number },
-): Promise<RunResult> {
+interface ScenarioOptions {
+  windowS: number;
+  warmupS: number;
+  loadgen: string;
+  port: number;
+  /** The growth scenarios' sizes, the paced sender's binary and its MP3 file. */
+  growth?: GrowthSizes;
+  sender?: string;
+  pacedFile?: string;
+}
+
+async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResult> {
   const dir = await Deno.makeTempDir({ prefix: "tinyice-bench-" });
   const children: Child[] = [];
   let server: RunningServer | undefined;
   let titleTimer: ReturnType<typeof setInterval> | undefined;
   let scraper: { stop(): Promise<ScrapeTally> } | undefined;
   let receiver: { stop(): Promise<number> } | undefined;
+  let sender: PacedSender | undefined;
+  let storm: ReturnType<typeof startTitleStorm> | undefined;
+  let sse: ReturnType<typeof startSseClients> | undefined;
+  const g = opts.growth;
   try {
     if (s.variant?.webhookUrl) receiver = startWebhookReceiver();
     // The TLS port sits 100 above the plain one, clear of the next scenarios' ports (or is
@@ -261,22 +374,74 @@ async function runScenario(
     const tls: TlsSetup | undefined = s.tls
       ? await makeTestCertificates(dir, s.sharedTlsPort ? opts.port : opts.port + 100)
       : undefined;
+    const manyMounts = s.growth === "mounts" ? g!.mounts : 0;
     server = s.server === "icecast"
-      ? await startIcecast(dir, opts.port, s.n, tls)
+      ? await startIcecast(dir, opts.port, s.n, tls, manyMounts)
       : await startTinyIce(dir, opts.port, s.variant!, s.n, tls);
-    children.push(await startSource(dir, opts.port));
+    const rampS = Math.min(20, Math.max(2, Math.ceil(s.n / 500)));
+    if (manyMounts) {
+      // One paced sender for every mount instead of ffmpeg on /live; it outlives the run's
+      // timeline below by a minute and is stopped at the end.
+      sender = await startPacedSender({
+        binary: opts.sender!,
+        file: opts.pacedFile!,
+        port: opts.port,
+        mounts: manyMounts,
+        prefix: MANY_PREFIX,
+        password: SOURCE_PASSWORD,
+        seconds: 12 + rampS + opts.warmupS + opts.windowS + 60,
+        readyTimeoutMs: 60_000,
+      });
+      // One title per mount, so every listener's metadata blocks carry one to check.
+      for (const path of manyMountPaths(manyMounts, MANY_PREFIX)) {
+        await setTitle(opts.port, `Bench ${path} - it's "live"`, path);
+      }
+    } else {
+      children.push(await startSource(dir, opts.port));
+    }
     if (s.variant?.scrapeMetrics) scraper = startScraper(opts.port);
     let titles = 0;
-    await setTitle(opts.port, `Bench title ${titles++}`);
-    titleTimer = setInterval(() => {
-      setTitle(opts.port, `Bench title ${titles++} - it's "live"`).catch(() => {});
-    }, 5000);
+    if (s.growth === "titles") {
+      storm = startTitleStorm((t) => setTitle(opts.port, t), g!.titleRate);
+    } else if (!manyMounts) {
+      await setTitle(opts.port, `Bench title ${titles++}`);
+      titleTimer = setInterval(() => {
+        setTitle(opts.port, `Bench title ${titles++} - it's "live"`).catch(() => {});
+      }, 5000);
+    }
+    // Signed in before the wait below, so the hash worker the sign-in wakes has retired too.
+    const cookie = s.ssePath === "/admin/events" ? await signIn(opts.port) : undefined;
     // Let the ring hold more than one burst, so every listener can get its 64 KiB at once, and
     // let TinyIce's hash worker (used for the source login) retire before idle RSS is read.
     await new Promise((r) => setTimeout(r, 12_000));
     const pid = server.child.pid;
     const idle = await memoryKib(pid);
-    const rampS = Math.min(20, Math.max(2, Math.ceil(s.n / 500)));
+    if (s.growth === "churn") {
+      const churn = await churnPhase(pid, opts, g!);
+      return {
+        label: s.label,
+        server: s.server,
+        n: s.n,
+        icy: s.icy,
+        slowFrac: s.slowFrac,
+        tls: false,
+        rampS: churn.steady.rampS,
+        windowS: churn.figures.seconds,
+        cpuPercent: churn.figures.cpuPercent,
+        idleRssKib: idle.rss,
+        steadyRssKib: churn.figures.rssKib.end,
+        peakRssKib: (await memoryKib(pid)).peak,
+        load: churn.steady.load,
+        growth: { kind: "churn", churn: churn.figures },
+      };
+    }
+    if (s.ssePath) {
+      // Open before the listeners ramp in, as dashboards that stay open while they come.
+      sse = startSseClients({ port: opts.port, path: s.ssePath, n: g!.sseClients, cookie });
+      await sse.ready;
+    }
+    let senderCpu: (() => Promise<number>) | undefined;
+    let senderCpuPercent = 0;
     let cpuStart = 0;
     let cpuEnd = 0;
     let tStart = 0;
@@ -287,10 +452,16 @@ async function runScenario(
       onWindowStart: async () => {
         tStart = performance.now();
         cpuStart = await cpuSeconds(pid);
+        storm?.markWindow("start");
+        sse?.markWindow("start");
+        if (sender) senderCpu = await cpuMeter(sender.pid);
       },
       onWindowEnd: async () => {
         tEnd = performance.now();
         cpuEnd = await cpuSeconds(pid);
+        storm?.markWindow("end");
+        sse?.markWindow("end");
+        if (senderCpu) senderCpuPercent = await senderCpu();
         steady = await memoryKib(pid);
         // After the CPU reading: the request is not part of what is measured.
         if (s.hls) sessions = await listenersOf(opts.port);
@@ -318,6 +489,7 @@ async function runScenario(
         windowS: opts.windowS,
         icy: s.icy,
         slowFrac: s.slowFrac,
+        ...(manyMounts ? { path: MANY_PREFIX, mounts: manyMounts } : {}),
         ...edges,
       });
     }
@@ -348,15 +520,150 @@ async function runScenario(
       steadyRssKib: steady.rss,
       peakRssKib: peak,
     };
-    return hls ? { ...figures, hls: { ...hls, sessions } } : { ...figures, load: load! };
+    if (hls) return { ...figures, hls: { ...hls, sessions } };
+    let growth: Growth | undefined;
+    if (sender) {
+      growth = {
+        kind: "mounts",
+        mounts: manyMounts,
+        perMount: g!.perMount,
+        sender: await sender.stop(),
+        senderCpuPercent,
+      };
+      sender = undefined;
+    } else if (storm) {
+      growth = { kind: "titles", titles: await storm.stop() };
+      storm = undefined;
+    } else if (sse) {
+      growth = {
+        kind: "sse",
+        sse: await sse.stop(),
+        expectedSnapshotsPerS: 1000 / SSE_INTERVAL_MS,
+      };
+      sse = undefined;
+    }
+    return { ...figures, load: load!, ...(growth ? { growth } : {}) };
   } finally {
     clearInterval(titleTimer);
+    await storm?.stop();
+    await sse?.stop();
+    await sender?.stop().catch(() => {});
     await scraper?.stop();
     await receiver?.stop();
     for (const c of children) await c.stop();
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** How long fds may take to come back after listeners leave before the count is taken as is. */
+const FD_SETTLE_MS = 20_000;
+
+/**
+ * The churn scenario's listeners and readings: `churnSteady` listeners stay on for the whole
+ * run while a second load generator opens `churnPerMin` a minute for `churnMinutes`, each
+ * leaving after 5–60 s (the ones still on leave together at the end). CPU is read over the
+ * churn; RSS and the fd count before, during (every 5 s), after the churn and after everyone.
+ */
+async function churnPhase(
+  pid: number,
+  opts: ScenarioOptions,
+  g: GrowthSizes,
+): Promise<{ steady: { load: LoadResult; rampS: number }; figures: ChurnFigures }> {
+  const churnS = Math.round(g.churnMinutes * 60);
+  const idleFds = await fdCount(pid);
+  const rampS = Math.min(20, Math.max(2, Math.ceil(g.churnSteady / 500)));
+  let timeline:
+    | Promise<
+      Omit<ChurnFigures, "fds" | "rssKib"> & {
+        fds: Omit<ChurnFigures["fds"], "idle" | "afterAll">;
+        rssKib: Omit<ChurnFigures["rssKib"], "afterAll">;
+      }
+    >
+    | undefined;
+  const churn = async () => {
+    const before = await memoryKib(pid);
+    const steadyFds = await fdCount(pid);
+    const meter = await cpuMeter(pid);
+    const t0 = performance.now();
+    const sampler = startSampler(pid, 5000, async (p) => ({
+      fds: await fdCount(p),
+      rss: (await memoryKib(p)).rss,
+    }));
+    const noop = () => Promise.resolve();
+    const load = await runLoad({
+      loadgen: opts.loadgen,
+      port: opts.port,
+      n: Math.round(g.churnPerMin * g.churnMinutes),
+      rampS: churnS,
+      warmupS: 0,
+      windowS: 1,
+      icy: true,
+      slowFrac: 0,
+      holdS: CHURN_HOLD_S,
+      onWindowStart: noop,
+      onWindowEnd: noop,
+    });
+    const cpuPercent = await meter();
+    const seconds = (performance.now() - t0) / 1000;
+    const end = await memoryKib(pid);
+    const samples = await sampler.stop();
+    const settled = await settleFds(pid, steadyFds, FD_SETTLE_MS);
+    const afterChurn = await memoryKib(pid);
+    return {
+      steadyN: g.churnSteady,
+      perMin: g.churnPerMin,
+      minutes: g.churnMinutes,
+      holdS: CHURN_HOLD_S,
+      churn: load,
+      cpuPercent,
+      seconds,
+      rssKib: {
+        before: before.rss,
+        end: end.rss,
+        afterChurn: afterChurn.rss,
+        max: Math.max(samples.maxRss, end.rss),
+      },
+      fds: { steady: steadyFds, max: Math.max(samples.maxFds, steadyFds), afterChurn: settled.fds },
+      settleMs: { churn: settled.ms, all: 0 },
+    };
+  };
+  // The steady listeners' window spans the churn (started at its beginning) and its settling.
+  let load: LoadResult;
+  try {
+    load = await runLoad({
+      loadgen: opts.loadgen,
+      port: opts.port,
+      n: g.churnSteady,
+      rampS,
+      warmupS: opts.warmupS,
+      windowS: churnS + 1 + FD_SETTLE_MS / 1000 + 10,
+      icy: true,
+      slowFrac: 0,
+      onWindowStart: () => {
+        timeline = churn();
+        timeline.catch(() => {}); // awaited below, after the steady listeners' run
+        return Promise.resolve();
+      },
+      onWindowEnd: () => Promise.resolve(),
+    });
+  } catch (err) {
+    // Let a churn already started finish (it is bounded) rather than run into the next scenario.
+    await timeline?.catch(() => {});
+    throw err;
+  }
+  const part = await timeline!;
+  const all = await settleFds(pid, idleFds, FD_SETTLE_MS);
+  const afterAll = await memoryKib(pid);
+  return {
+    steady: { load, rampS },
+    figures: {
+      ...part,
+      rssKib: { ...part.rssKib, afterAll: afterAll.rss },
+      fds: { ...part.fds, idle: idleFds, afterAll: all.fds },
+      settleMs: { churn: part.settleMs.churn, all: all.ms },
+    },
+  };
 }
 
 /** The listeners status-json.xsl counts on the bench mount (HLS sessions included). */
@@ -397,6 +704,75 @@ async function buildLoadgen(): Promise<{ path: string; tlsMissing?: string }> {
   };
 }
 
+/** Builds bench/<name>.c into .bench/<name> (gcc -O2), or throws with the compiler's words. */
+async function buildC(name: string, libs: string[]): Promise<string> {
+  const path = join(ROOT, ".bench", name);
+  await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
+  const out = await new Deno.Command("gcc", {
+    args: ["-O2", "-Wall", "-o", path, join(ROOT, `bench/${name}.c`), ...libs],
+  }).output();
+  if (!out.success) {
+    throw new Error(`Cannot build bench/${name}.c: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return path;
+}
+
+/** The growth scenarios' sizes from the command line, within bounds. */
+function growthSizes(values: Record<string, string | boolean | string[] | undefined>): GrowthSizes {
+  const num = (name: string, min: number, max: number) => {
+    const v = Number(values[name]);
+    if (!(v >= min && v <= max)) throw new Error(`--${name} must be within ${min}..${max}`);
+    return v;
+  };
+  return {
+    mounts: num("mounts", 1, MAX_BENCH_MOUNTS),
+    perMount: num("per-mount", 1, 1000),
+    n: num("extra-n", 1, 20_000),
+    titleRate: num("title-rate", 0.1, 100),
+    churnSteady: num("churn-steady", 1, 20_000),
+    churnPerMin: num("churn-per-min", 1, 10_000),
+    churnMinutes: num("churn-minutes", 0.5, MAX_CHURN_MINUTES),
+    sseClients: num("sse-clients", 1, MAX_SSE_CLIENTS),
+  };
+}
+
+/** One console line of a growth scenario's own figures. */
+function growthLine(g: Growth): string {
+  switch (g.kind) {
+    case "mounts": {
+      const s = g.sender;
+      return `sender: ${s.connected}/${s.mounts} sources, ${s.dropped} dropped, cpu ` +
+        `${g.senderCpuPercent.toFixed(1)}%, ${s.writes} writes, behind at most ` +
+        `${s.max_behind_frames} frames, ${s.frames_live}/${s.frames_due_live} frames sent/due` +
+        (s.first_error ? `, first error: ${s.first_error}` : "");
+    }
+    case "titles": {
+      const t = g.titles;
+      return `titles: ${t.set} set in ${t.seconds.toFixed(1)} s ` +
+        `(${(t.set / Math.max(t.seconds, 1e-9)).toFixed(1)}/s of ${t.perS}/s), ` +
+        `${t.failed} failed, ${t.skipped} skipped, slowest ${Math.round(t.maxMs)} ms`;
+    }
+    case "churn": {
+      const c = g.churn;
+      return `churn: ${c.churn.connected} connected, ${c.churn.failed} failed, ` +
+        `${c.churn.left} left, cpu ${c.cpuPercent.toFixed(1)}% over ${c.seconds.toFixed(0)} s; ` +
+        `rss MiB ${(c.rssKib.before / 1024).toFixed(1)} → ${(c.rssKib.end / 1024).toFixed(1)} → ` +
+        `${(c.rssKib.afterChurn / 1024).toFixed(1)}, all gone ${
+          (c.rssKib.afterAll / 1024).toFixed(1)
+        }; fds ${c.fds.idle} idle, ${c.fds.steady} steady, ${c.fds.max} max, ` +
+        `${c.fds.afterChurn} after churn, ${c.fds.afterAll} all gone`;
+    }
+    case "sse": {
+      const s = g.sse;
+      return `sse ${s.path}: ${s.connected}/${s.clients} connected, ${s.refused} refused, ` +
+        `${s.ended} ended early; snapshots/s min ${s.snapshotsPerS.min.toFixed(2)} median ` +
+        `${s.snapshotsPerS.p50.toFixed(2)} (expected ${g.expectedSnapshotsPerS}), titles min ` +
+        `${s.titles.min}, ${(s.bytesPerS.p50 / 1024).toFixed(2)} KiB/s each` +
+        (s.errors.length ? ` (${s.errors.join("; ")})` : "");
+    }
+  }
+}
+
 async function machineFacts(): Promise<Record<string, string>> {
   const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
   return {
@@ -415,7 +791,8 @@ async function machineFacts(): Promise<Record<string, string>> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      n: { type: "string", default: "1000,5000,10000" },
+      // Default 1000,5000,10000; giving it (the quick look) leaves the growth scenarios out.
+      n: { type: "string" },
       "extra-n": { type: "string", default: "5000" },
       // HLS players of "TinyIce, HLS players"; compared with the plain row of the same N.
       "hls-n": { type: "string", default: "1000" },
@@ -425,13 +802,45 @@ async function main(): Promise<void> {
       only: { type: "string", multiple: true },
       port: { type: "string", default: "18600" },
       "no-report": { type: "boolean", default: false },
+      // The growth scenarios: auto (with no --n, or when --only is given), on, off.
+      growth: { type: "string", default: "auto" },
+      // Their sizes; the defaults are issue 16's full ones.
+      mounts: { type: "string", default: "200" },
+      "per-mount": { type: "string", default: "50" },
+      "title-rate": { type: "string", default: "10" },
+      "churn-steady": { type: "string", default: "1000" },
+      "churn-per-min": { type: "string", default: "1000" },
+      "churn-minutes": { type: "string", default: "5" },
+      "sse-clients": { type: "string", default: "100" },
+      // Print the planned scenarios and stop (nothing is built or started).
+      list: { type: "boolean", default: false },
     },
   });
-  const ns = values.n.split(",").map(Number);
+  const ns = (values.n ?? "1000,5000,10000").split(",").map(Number);
+  const growthOn = values.growth === "on" ||
+    (values.growth === "auto" && (values.n === undefined || values.only !== undefined));
+  const growth = growthOn ? growthSizes(values) : undefined;
+  const scenarios = plan(
+    ns,
+    Number(values["extra-n"]),
+    Number(values["hls-n"]),
+    values.only,
+    growth,
+  );
+  if (values.list) {
+    for (const [i, s] of scenarios.entries()) console.log(`[${i + 1}] ${s.label}, N=${s.n}`);
+    return;
+  }
   const { path: loadgen, tlsMissing } = await buildLoadgen();
   const facts = await machineFacts();
   const results: RunResult[] = [];
-  const scenarios = plan(ns, Number(values["extra-n"]), Number(values["hls-n"]), values.only);
+  // The paced sender and its file, only when a many-mounts run is planned.
+  let sender: string | undefined;
+  let pacedFile: string | undefined;
+  if (scenarios.some((s) => s.growth === "mounts")) {
+    sender = await buildC("paced_sender", []);
+    pacedFile = await makePacedFile();
+  }
   for (const [i, s] of scenarios.entries()) {
     console.log(
       `[${i + 1}/${scenarios.length}] ${s.label}, N=${s.n}${s.icy ? ", metadata on" : ""}`,
@@ -447,10 +856,14 @@ async function main(): Promise<void> {
         warmupS: Number(values.warmup),
         loadgen,
         port: Number(values.port) + i,
+        growth,
+        sender,
+        pacedFile,
       });
     } catch (err) {
-      // A server without (working) HTTPS costs the TLS row only, not the run.
-      if (!s.tls) throw err;
+      // A server without (working) HTTPS costs the TLS row only, not the run; likewise a growth
+      // scenario that fails (they come last in a run of about 45 minutes) costs its own row.
+      if (!s.tls && !s.growth) throw err;
       console.log(`  skipped: ${(err as Error).message}`);
       continue;
     }
@@ -470,6 +883,7 @@ async function main(): Promise<void> {
       );
       continue;
     }
+    if (r.growth) console.log(`  ${growthLine(r.growth)}`);
     console.log(
       `  cpu ${r.cpuPercent.toFixed(1)}%  rss ${(r.steadyRssKib / 1024).toFixed(1)} MiB  ` +
         `connected ${r.load.connected}/${r.n}  stalls ${r.load.normal.stall_seconds}  ` +

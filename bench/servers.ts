@@ -19,6 +19,18 @@ export interface TinyIceVariant {
   webhookUrl?: string;
   /** False: no listener samples, no session log (`stats_enabled: false`); default on. */
   statsEnabled?: boolean;
+  /** Many mounts: `<prefix>0` .. `<prefix><count-1>` configured beside /live, with room for
+   * their sources (`max_sources`, `max_mounts`). */
+  manyMounts?: { count: number; prefix: string };
+  /** Event-stream clients the run opens, all from 127.0.0.1: the SSE caps are raised to fit. */
+  sseClients?: number;
+  /** List /live on the station page (public): its snapshot and titles then reach `/events`. */
+  publicMount?: boolean;
+}
+
+/** The mount paths of a many-mounts run (the load generator's `--path <prefix> --mounts`). */
+export function manyMountPaths(count: number, prefix: string): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 }
 
 export interface RunningServer {
@@ -176,7 +188,32 @@ export async function startTinyIce(
       low_latency_mode: variant.lowLatency,
       write_interval_ms: variant.writeIntervalMs,
       socket_api: variant.socketApi,
-      mounts: { [MOUNT]: { name: "Bench", public: false } },
+      mounts: {
+        [MOUNT]: { name: "Bench", public: variant.publicMount === true },
+        ...(variant.manyMounts
+          ? Object.fromEntries(
+            manyMountPaths(variant.manyMounts.count, variant.manyMounts.prefix).map((
+              p,
+            ) => [p, { name: `Bench ${p}`, public: false }]),
+          )
+          : {}),
+      },
+      // Defaults 100 sources and 200 mounts: a many-mounts run needs one more than its count.
+      ...(variant.manyMounts
+        ? {
+          max_sources: variant.manyMounts.count + 10,
+          max_mounts: variant.manyMounts.count + 10,
+        }
+        : {}),
+      // Every event-stream client comes from 127.0.0.1, and the defaults (8 per address, 50
+      // admin streams, 200 public ones) would refuse most of them: raised to fit the run.
+      ...(variant.sseClients
+        ? {
+          max_sse_clients: variant.sseClients + 10,
+          max_admin_sse_clients: variant.sseClients + 10,
+          max_sse_clients_per_ip: variant.sseClients + 10,
+        }
+        : {}),
       ...(variant.statsEnabled === false ? { stats_enabled: false } : {}),
       // The scrape measures rendering /metrics, not the credential check in front of it.
       ...(variant.scrapeMetrics ? { metrics_allow: ["127.0.0.0/8"] } : {}),
@@ -228,11 +265,13 @@ export async function startTinyIce(
   return { label: "TinyIce", port, child, stop: () => child.stop() };
 }
 
+/** `sources`: source slots beyond the usual few (a many-mounts run's mounts need one each). */
 export async function startIcecast(
   dir: string,
   port: number,
   maxListeners: number,
   tls?: TlsSetup,
+  sources = 0,
 ): Promise<RunningServer> {
   const logDir = join(dir, "icecast-log");
   await Deno.mkdir(logDir, { recursive: true });
@@ -242,7 +281,7 @@ export async function startIcecast(
   const xml = `<icecast>
   <location>bench</location><admin>bench@localhost</admin><hostname>127.0.0.1</hostname>
   <limits>
-    <clients>${maxListeners + 1000}</clients><sources>4</sources>
+    <clients>${maxListeners + sources + 1000}</clients><sources>${sources + 4}</sources>
     <queue-size>524288</queue-size><client-timeout>30</client-timeout>
     <header-timeout>15</header-timeout><source-timeout>10</source-timeout>
     <burst-on-connect>1</burst-on-connect><burst-size>65536</burst-size>
@@ -315,8 +354,8 @@ export async function startSource(dir: string, port: number): Promise<Child> {
 }
 
 /** Sets the mount's title through the Icecast admin API (same request for both servers). */
-export async function setTitle(port: number, title: string): Promise<void> {
-  const url = `http://127.0.0.1:${port}/admin/metadata?mount=${MOUNT}&mode=updinfo&song=` +
+export async function setTitle(port: number, title: string, mount = MOUNT): Promise<void> {
+  const url = `http://127.0.0.1:${port}/admin/metadata?mount=${mount}&mode=updinfo&song=` +
     encodeURIComponent(title);
   const res = await fetch(url, {
     headers: { authorization: `Basic ${btoa(`admin:${ADMIN_PASSWORD}`)}` },
