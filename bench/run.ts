@@ -99,6 +99,7 @@ function plan(
   hlsN: number,
   only: string[] | undefined,
   growth: GrowthSizes | undefined,
+  variants: boolean,
 ): Scenario[] {
   const out: Scenario[] = [];
   for (const n of ns) {
@@ -113,125 +114,127 @@ function plan(
     });
   }
   const v = DEFAULT_VARIANT;
-  out.push(
-    {
-      server: "tinyice",
-      label: "TinyIce, metadata off",
-      n: extraN,
-      icy: false,
-      slowFrac: 0,
-      variant: v,
-    },
-    {
-      server: "tinyice",
-      label: "TinyIce, write_interval_ms 250",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, writeIntervalMs: 250 },
-    },
-    {
-      server: "tinyice",
-      label: "TinyIce, write_interval_ms 250",
-      n: 10000,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, writeIntervalMs: 250 },
-    },
-    // Prometheus at an aggressive 1 s interval; the ratio is to the default at the same N.
-    {
-      server: "tinyice",
-      label: "TinyIce, /metrics scraped every 1 s",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, scrapeMetrics: true },
-    },
-    // Webhooks for every event (titles every 5 s, milestones as listeners join), signed and
-    // delivered to a receiver in this process; the ratio is to the default at the same N.
-    {
-      server: "tinyice",
-      label: "TinyIce, webhooks on every event",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, webhookUrl: WEBHOOK_URL },
-    },
-    // Statistics off (no samples, no session log): the default keeps them; the ratio is to
-    // the default at the same N. bench/stats_cost.ts measures one sample and 5000 session ends.
-    {
-      server: "tinyice",
-      label: "TinyIce, statistics off",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, statsEnabled: false },
-    },
-    {
-      server: "tinyice",
-      label: "TinyIce, Deno.Conn sockets",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, socketApi: "deno" },
-    },
-    {
-      server: "tinyice",
-      label: "TinyIce, low_latency_mode",
-      n: extraN,
-      icy: true,
-      slowFrac: 0,
-      variant: { ...v, lowLatency: true },
-    },
-    { server: "icecast", label: "Icecast2, 10% slow", n: extraN, icy: true, slowFrac: 0.1 },
-    {
-      server: "tinyice",
-      label: "TinyIce, 10% slow",
-      n: extraN,
-      icy: true,
-      slowFrac: 0.1,
-      variant: v,
-    },
-    // Beside the plain N=1000 runs above (the CPU ratio is to those).
-    {
-      server: "tinyice",
-      label: "TinyIce, TLS listeners",
-      n: 1000,
-      icy: true,
-      slowFrac: 0,
-      variant: v,
-      tls: true,
-    },
-    {
-      server: "tinyice",
-      label: "TinyIce, TLS on the plain port",
-      n: 1000,
-      icy: true,
-      slowFrac: 0,
-      variant: v,
-      tls: true,
-      sharedTlsPort: true,
-    },
-    {
-      server: "icecast",
-      label: "Icecast2, TLS listeners",
-      n: 1000,
-      icy: true,
-      slowFrac: 0,
-      tls: true,
-    },
-    // Beside the plain run of the same N (1000 is in the default and the quick --n lists): the
-    // CPU ratio is HLS players to ICY listeners. Segments at the server's default length (4 s).
-    {
-      server: "tinyice",
-      label: "TinyIce, HLS players",
-      n: hlsN,
-      icy: false,
-      slowFrac: 0,
-      variant: v,
-      hls: true,
-    },
-  );
+  if (variants) {
+    out.push(
+      {
+        server: "tinyice",
+        label: "TinyIce, metadata off",
+        n: extraN,
+        icy: false,
+        slowFrac: 0,
+        variant: v,
+      },
+      {
+        server: "tinyice",
+        label: "TinyIce, write_interval_ms 250",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, writeIntervalMs: 250 },
+      },
+      {
+        server: "tinyice",
+        label: "TinyIce, write_interval_ms 250",
+        n: 10000,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, writeIntervalMs: 250 },
+      },
+      // Prometheus at an aggressive 1 s interval; the ratio is to the default at the same N.
+      {
+        server: "tinyice",
+        label: "TinyIce, /metrics scraped every 1 s",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, scrapeMetrics: true },
+      },
+      // Webhooks for every event (titles every 5 s, milestones as listeners join), signed and
+      // delivered to a receiver in this process; the ratio is to the default at the same N.
+      {
+        server: "tinyice",
+        label: "TinyIce, webhooks on every event",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, webhookUrl: WEBHOOK_URL },
+      },
+      // Statistics off (no samples, no session log): the default keeps them; the ratio is to
+      // the default at the same N. bench/stats_cost.ts measures one sample and 5000 session ends.
+      {
+        server: "tinyice",
+        label: "TinyIce, statistics off",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, statsEnabled: false },
+      },
+      {
+        server: "tinyice",
+        label: "TinyIce, Deno.Conn sockets",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, socketApi: "deno" },
+      },
+      {
+        server: "tinyice",
+        label: "TinyIce, low_latency_mode",
+        n: extraN,
+        icy: true,
+        slowFrac: 0,
+        variant: { ...v, lowLatency: true },
+      },
+      { server: "icecast", label: "Icecast2, 10% slow", n: extraN, icy: true, slowFrac: 0.1 },
+      {
+        server: "tinyice",
+        label: "TinyIce, 10% slow",
+        n: extraN,
+        icy: true,
+        slowFrac: 0.1,
+        variant: v,
+      },
+      // Beside the plain N=1000 runs above (the CPU ratio is to those).
+      {
+        server: "tinyice",
+        label: "TinyIce, TLS listeners",
+        n: 1000,
+        icy: true,
+        slowFrac: 0,
+        variant: v,
+        tls: true,
+      },
+      {
+        server: "tinyice",
+        label: "TinyIce, TLS on the plain port",
+        n: 1000,
+        icy: true,
+        slowFrac: 0,
+        variant: v,
+        tls: true,
+        sharedTlsPort: true,
+      },
+      {
+        server: "icecast",
+        label: "Icecast2, TLS listeners",
+        n: 1000,
+        icy: true,
+        slowFrac: 0,
+        tls: true,
+      },
+      // Beside the plain run of the same N (1000 is in the default and the quick --n lists): the
+      // CPU ratio is HLS players to ICY listeners. Segments at the server's default length (4 s).
+      {
+        server: "tinyice",
+        label: "TinyIce, HLS players",
+        n: hlsN,
+        icy: false,
+        slowFrac: 0,
+        variant: v,
+        hls: true,
+      },
+    );
+  }
   if (growth) out.push(...growthPlan(growth));
   // A growth scenario is picked by its label or by "growth", not by its server's name, so
   // `--only tinyice` stays the short run it was.
@@ -814,18 +817,24 @@ async function main(): Promise<void> {
       "sse-clients": { type: "string", default: "100" },
       // Print the planned scenarios and stop (nothing is built or started).
       list: { type: "boolean", default: false },
+      // With --n: the TinyIce variants too (metadata off, tick, sockets, TLS, HLS ...).
+      variants: { type: "boolean", default: false },
     },
   });
   const ns = (values.n ?? "1000,5000,10000").split(",").map(Number);
   const growthOn = values.growth === "on" ||
     (values.growth === "auto" && (values.n === undefined || values.only !== undefined));
   const growth = growthOn ? growthSizes(values) : undefined;
+  // The quick look after a change to the hot path (`--n 1000,5000 --window 10`) is the side by
+  // side rows alone, a few minutes; the variants belong to the full run, or to --only/--variants.
+  const variants = values.variants || values.n === undefined || values.only !== undefined;
   const scenarios = plan(
     ns,
     Number(values["extra-n"]),
     Number(values["hls-n"]),
     values.only,
     growth,
+    variants,
   );
   if (values.list) {
     for (const [i, s] of scenarios.entries()) console.log(`[${i + 1}] ${s.label}, N=${s.n}`);
