@@ -6,7 +6,7 @@ import { loadConfig, removeStaleTempFiles } from "./config/store.ts";
 import { lockInstance, lockPathFor } from "./config/instance_lock.ts";
 import { isPortInUse } from "./server/net/accept.ts";
 import { ConfigError } from "./config/schema.ts";
-import { isHashWorkerThread, PasswordHasher } from "./config/password.ts";
+import { isHashProcess, isHashWorkerThread, PasswordHasher } from "./config/password.ts";
 import { isTranscodeWorkerThread } from "./server/autodj/transcode.ts";
 import { Logger, type LogLevel } from "./server/log/log.ts";
 import { startServer } from "./server/mod.ts";
@@ -39,8 +39,8 @@ function fail(message: string): never {
 }
 
 /**
- * In a one-file build (deno bundle) config/hash_worker.ts is not beside us: the worker is this
- * file itself (see the end of this file). Elsewhere the default worker module is used.
+ * In a one-file build (deno bundle) config/hash_worker.ts is not beside us: the hash worker (or
+ * process) is this file itself (see the end of this file). Elsewhere the default module is used.
  */
 function bundledWorkerUrl(): URL | undefined {
   const own = new URL("./config/hash_worker.ts", import.meta.url);
@@ -117,7 +117,14 @@ async function main(): Promise<void> {
       log.warn("removed a temp file left by an interrupted save", { file: name });
     }
   }
-  const hasher = new PasswordHasher({ workerUrl: bundledWorkerUrl() });
+  // Hashing in a child process: its memory goes back to the system when it exits (a Worker's
+  // stays in ours, docs/PERFORMANCE.md).
+  const hasher = new PasswordHasher({
+    workerUrl: bundledWorkerUrl(),
+    backend: "process",
+    onFallback: (reason) =>
+      log.warn("passwords are hashed on a worker thread: the hash process cannot run", { reason }),
+  });
   let config: Config;
   try {
     const loaded = await loadConfig(values.config, hasher, { createIfMissing: true });
@@ -190,7 +197,8 @@ async function main(): Promise<void> {
 
 // In a one-file build the hash and transcode workers are this same file started again on a
 // worker thread (PasswordHasher's workerUrl, the Transcoder's default); there each only serves
-// its requests.
-if (isHashWorkerThread()) await import("./config/hash_worker.ts");
+// its requests. The hash process of a one-file build or compiled binary is this program started
+// again with --tinyice-hash-process (PasswordHasher's process backend): it only hashes.
+if (isHashWorkerThread() || isHashProcess()) await import("./config/hash_worker.ts");
 else if (isTranscodeWorkerThread()) await import("./server/autodj/transcode_worker.ts");
 else if (import.meta.main) await main();

@@ -99,3 +99,66 @@ Deno.test("constantTimeEqual() compares contents and lengths", () => {
   assert.equal(constantTimeEqual(enc.encode("secret"), enc.encode("secret!")), false);
   assert.equal(constantTimeEqual(new Uint8Array(), new Uint8Array()), true);
 });
+
+Deno.test("PasswordHasher with the process backend hashes and verifies in a child process", async () => {
+  await using hasher = new PasswordHasher({ backend: "process" });
+  const hash = await hasher.hash("pässwörd ✓\nsecond line");
+  assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  const bcryptHash = bcrypt.hashSync("s3cret", BCRYPT_TEST_COST);
+  const results = await Promise.all([
+    hasher.verify(hash, "pässwörd ✓\nsecond line"),
+    hasher.verify(hash, "pässwörd ✓"),
+    hasher.verify(bcryptHash, "s3cret"),
+  ]);
+  assert.deepEqual(results, [true, false, true]);
+  assert.equal(hasher.backend, "process", hasher.fallbackReason);
+  assert.equal(hasher.processesStarted, 1, "one process serves calls that come together");
+});
+
+Deno.test("PasswordHasher's hash process does not block the main thread", async () => {
+  await using hasher = new PasswordHasher({ backend: "process" });
+  let firedFirst = false;
+  const first = setTimeout(() => firedFirst = true, 0);
+  try {
+    await hasher.hash("a");
+    assert.ok(firedFirst, "a 0 ms timer must fire while the first hash runs");
+  } finally {
+    clearTimeout(first);
+  }
+  assert.equal(hasher.backend, "process", hasher.fallbackReason);
+});
+
+Deno.test("PasswordHasher's hash process exits when idle and a new one starts on demand", async () => {
+  await using hasher = new PasswordHasher({ backend: "process", idleMs: 1 });
+  const hash = await hasher.hash("first");
+  await hasher.closed; // the idle process closes its input and exits
+  assert.equal(await hasher.verify(hash, "first"), true);
+  assert.equal(hasher.processesStarted, 2);
+  assert.equal(hasher.backend, "process", hasher.fallbackReason);
+});
+
+Deno.test("PasswordHasher falls back to a worker when the hash process cannot run", async () => {
+  // main.ts as a one-file build's hash module: as a process (run without the project's config,
+  // as a bundle would be) it cannot resolve its npm imports and exits before answering; as a
+  // worker it loads and serves.
+  const reasons: string[] = [];
+  await using hasher = new PasswordHasher({
+    backend: "process",
+    workerUrl: new URL("../main.ts", import.meta.url),
+    onFallback: (reason) => reasons.push(reason),
+  });
+  const hash = await hasher.hash("waiting");
+  assert.equal(await hasher.verify(hash, "waiting"), true);
+  assert.equal(hasher.backend, "worker");
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0], /^the hash process exited with code 1: /);
+  assert.equal(hasher.fallbackReason, reasons[0]);
+});
+
+Deno.test("PasswordHasher.close() stops the hash process and rejects its pending calls", async () => {
+  const hasher = new PasswordHasher({ backend: "process" });
+  const pending = hasher.hash("pending");
+  hasher.close();
+  await assert.rejects(pending, { message: "Cannot hash password: the hasher is closed" });
+  await hasher.closed;
+});

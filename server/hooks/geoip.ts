@@ -8,14 +8,11 @@
 // `deno compile` binary in its embedded npm packages. A `deno bundle` output carries no data
 // file, so resolution fails there and countries stay unknown (one log line says so).
 
-import { readFile, stat } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { Reader, type Response as MmdbRecord } from "mmdb-lib";
-// Imported so the package is part of the module graph: fetched with the code, and embedded in
-// a compiled binary. Its version names the data in the log line.
-import BUNDLED_PACKAGE from "@ip-location-db/geo-whois-asn-country-mmdb/package.json" with {
-  type: "json",
-};
+// Everything the database needs (mmdb-lib, the bundled package, node:fs and node:module) is
+// imported on first use: a server no listener has reached yet does not carry it (2-3 MiB of
+// idle RSS under `deno run`, docs/PERFORMANCE.md). The imports are literal, so the package is
+// still part of the module graph: fetched with the code, and embedded in a compiled binary.
+import type { Reader, Response as MmdbRecord } from "mmdb-lib";
 
 const BUNDLED_FILE = "@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb";
 /** A country database bigger than this is refused (GeoLite2-City is ~70 MB). */
@@ -94,6 +91,13 @@ export class CountryLookup {
 
   async #load(): Promise<boolean> {
     const started = performance.now();
+    let modules;
+    try {
+      modules = await loadModules();
+    } catch (err) {
+      return this.#fail(`cannot load the GeoIP reader: ${(err as Error).message}`);
+    }
+    const { readFile, stat, createRequire, Reader, BUNDLED_PACKAGE } = modules;
     let path: string;
     try {
       path = this.path ?? createRequire(import.meta.url).resolve(BUNDLED_FILE);
@@ -127,6 +131,24 @@ export class CountryLookup {
     this.#onLoaded("GeoIP database unavailable, countries are recorded as unknown", { problem });
     return false;
   }
+}
+
+/** The modules reading a database needs, imported together on first use. */
+async function loadModules() {
+  const [fs, nodeModule, mmdb, bundled] = await Promise.all([
+    import("node:fs/promises"),
+    import("node:module"),
+    import("mmdb-lib"),
+    // Its version names the data in the log line.
+    import("@ip-location-db/geo-whois-asn-country-mmdb/package.json", { with: { type: "json" } }),
+  ]);
+  return {
+    readFile: fs.readFile,
+    stat: fs.stat,
+    createRequire: nodeModule.createRequire,
+    Reader: mmdb.Reader,
+    BUNDLED_PACKAGE: bundled.default as { name: string; version: string },
+  };
 }
 
 /** mmdb-lib's record cache (by data offset), emptied when full: bounded, and cheap to keep. */
