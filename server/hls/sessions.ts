@@ -89,7 +89,7 @@ export class HlsSessions {
   readonly #options: SessionOptions;
   readonly #now: () => number;
   #sweptAt = 0;
-  /** Sweeps while sessions exist, so idle and timed-out ones end (and tell their backend). */
+  /** Sweeps while sign-in sessions exist, so they end on time (and tell their backend). */
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SessionOptions) {
@@ -244,7 +244,9 @@ export class HlsSessions {
     this.#perMount.set(s.mount, (this.#perMount.get(s.mount) ?? 0) + 1);
     bump(this.#perAddress, addressKey(s.ip), 1);
     if (!s.confirmed) this.#unconfirmed.set(clientKey(s.mount, s), s);
-    this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS);
+    // A sign-in session must end on time (its backend hears listener_remove): sweep on a timer
+    // while there are sessions. Open ones alone are swept whenever counts are read.
+    if (s.ticket) this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS);
   }
 
   #sweep(): void {
