@@ -137,6 +137,8 @@ typedef struct conn {
     uint32_t mp3_win;   /* sliding window / header accumulator */
     uint32_t mp3_errors;
     uint32_t stalls;
+    uint64_t stall_mask; /* window seconds 0..63 that got no byte (for --stall-dump) */
+    uint16_t lport;      /* our local port: the server's peer port for this listener */
     uint32_t tokens;    /* slow listeners: read budget */
     int32_t last_k;     /* last window second that saw body bytes */
     uint16_t head_len, head_cap;
@@ -166,6 +168,10 @@ static int o_threads = 1;
 static int o_rcvbuf = 8192;
 static const char *o_ua = "tinyice-loadgen";
 static long o_batch_ms = 500;
+/* --stall-dump FILE: the window start (CLOCK_REALTIME ms) and, per listener with an empty
+ * window second, its local port and those seconds, to line them up with the server's writes. */
+static const char *o_stall_dump = NULL;
+static int64_t g_ws_realtime_ms;
 static int o_tls = 0;
 static const char *o_sni = NULL; /* NULL: --host unless it is an IP literal */
 static const char *o_ca = NULL;  /* NULL: no verification */
@@ -405,6 +411,14 @@ static inline void meta_byte(conn *c, uint8_t b) {
 }
 
 /* ---------------- body accounting ---------------- */
+/* Counts the empty window seconds after last_k up to (not including) k, and marks them. */
+static inline void add_stalls(conn *c, int32_t k) {
+    for (int32_t w = c->last_k + 1; w < k; w++) {
+        c->stalls++;
+        if (w >= 0 && w < 64) c->stall_mask |= (uint64_t)1 << w;
+    }
+}
+
 static inline void account_audio(conn *c, size_t n, int64_t now) {
     if (n == 0) return;
     c->audio_bytes += n;
@@ -417,7 +431,7 @@ static inline void account_audio(conn *c, size_t n, int64_t now) {
         int32_t k = (int32_t)((now - g_ws) / NS_PER_S);
         if (k >= g_nwin) k = g_nwin - 1;
         if (k > c->last_k) {
-            c->stalls += (uint32_t)(k - c->last_k - 1);
+            add_stalls(c, k);
             c->last_k = k;
         }
     }
@@ -586,7 +600,7 @@ static void finish_conn(conn *c, int64_t now, int failreason) {
         c->left = 1;
         if (now >= g_ws && now < g_we) {
             int32_t kd = (int32_t)((now - g_ws) / NS_PER_S);
-            if (kd - c->last_k - 1 > 0) c->stalls += (uint32_t)(kd - c->last_k - 1);
+            add_stalls(c, kd);
             c->last_k = g_nwin;
         }
     } else if (c->state == ST_BODY) {
@@ -598,12 +612,12 @@ static void finish_conn(conn *c, int64_t now, int failreason) {
                 c->drop = DROP_IN;
                 int32_t kd = (int32_t)((now - g_ws) / NS_PER_S);
                 if (kd > g_nwin) kd = g_nwin;
-                if (kd - c->last_k - 1 > 0) c->stalls += (uint32_t)(kd - c->last_k - 1);
+                add_stalls(c, kd);
                 c->last_k = kd;
             }
         } else if (c->t_head && c->t_head < g_we) {
             /* end of run: count trailing empty windows */
-            if (g_nwin - c->last_k - 1 > 0) c->stalls += (uint32_t)(g_nwin - c->last_k - 1);
+            add_stalls(c, g_nwin);
             c->last_k = g_nwin;
         }
     } else {
@@ -660,6 +674,9 @@ static void arm_read(worker *w, conn *c) {
 }
 
 static void start_head(worker *w, conn *c) {
+    struct sockaddr_in local;
+    socklen_t len = sizeof local;
+    if (getsockname(c->fd, (struct sockaddr *)&local, &len) == 0) c->lport = ntohs(local.sin_port);
     c->state = ST_HEAD;
     c->head = malloc(HEAD_INIT);
     c->head_cap = c->head ? HEAD_INIT : 0;
@@ -1216,6 +1233,7 @@ int main(int argc, char **argv) {
         {"tls", no_argument, 0, 'T'},              {"sni", required_argument, 0, 'S'},
         {"ca", required_argument, 0, 'C'},         {"mounts", required_argument, 0, 'M'},
         {"hold-min-s", required_argument, 0, 'a'}, {"hold-max-s", required_argument, 0, 'z'},
+        {"stall-dump", required_argument, 0, 'D'},
         {"help", no_argument, 0, '?'},
         {0, 0, 0, 0}};
     int ch;
@@ -1241,6 +1259,7 @@ int main(int argc, char **argv) {
         case 'M': o_mounts = atol(optarg); break;
         case 'a': o_hold_min = strtod(optarg, NULL); break;
         case 'z': o_hold_max = strtod(optarg, NULL); break;
+        case 'D': o_stall_dump = optarg; break;
         default: usage(argv[0]); return 2;
         }
     }
@@ -1359,6 +1378,14 @@ int main(int argc, char **argv) {
 
     g_t0 = mono_ns();
     g_ws = g_t0 + (int64_t)((o_ramp + o_warm) * (double)NS_PER_S);
+    {
+        struct timespec rt, mt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &mt);
+        int64_t offset = ((int64_t)rt.tv_sec * NS_PER_S + rt.tv_nsec) -
+                         ((int64_t)mt.tv_sec * NS_PER_S + mt.tv_nsec);
+        g_ws_realtime_ms = (g_ws + offset) / 1000000;
+    }
     g_we = g_ws + (int64_t)(o_dur * (double)NS_PER_S);
 
     for (int t = 0; t < o_threads; t++) {
@@ -1453,6 +1480,21 @@ int main(int argc, char **argv) {
            (double)(t_done - g_t0) / 1e9, o_batch_ms, (unsigned long long)reads,
            (unsigned long long)wakeups);
     fflush(stdout);
+    if (o_stall_dump) {
+        FILE *f = fopen(o_stall_dump, "w");
+        if (f) {
+            fprintf(f, "window_start_ms %lld windows %d\n", (long long)g_ws_realtime_ms, g_nwin);
+            for (long i = 0; i < o_n; i++) {
+                conn *c = &g_conns[i];
+                if (!c->stall_mask || c->slow) continue;
+                fprintf(f, "%u", c->lport);
+                for (int k = 0; k < 64; k++)
+                    if (c->stall_mask & ((uint64_t)1 << k)) fprintf(f, " %d", k);
+                fprintf(f, "\n");
+            }
+            fclose(f);
+        }
+    }
     for (int t = 0; t < o_threads; t++) free(ws[t].buf);
     free(v);
     free(v2);
