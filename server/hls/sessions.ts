@@ -139,15 +139,7 @@ export class HlsSessions {
       }
       const why = this.#refusal(mount, client.ip);
       if (why) return { kind: "refused", reason: why };
-      this.#add({
-        ...pick(client),
-        id: sid,
-        mount,
-        startedAt: now,
-        seenAt: now,
-        confirmed: true,
-        sentBytes: 0,
-      });
+      this.#add(newSession(mount, client, sid, now, true));
       return { kind: "ok", id: sid };
     }
     const pending = this.#unconfirmed.get(clientKey(mount, client));
@@ -158,15 +150,7 @@ export class HlsSessions {
     const why = this.#refusal(mount, client.ip);
     if (why) return { kind: "refused", reason: why };
     const id = newSid();
-    this.#add({
-      ...pick(client),
-      id,
-      mount,
-      startedAt: now,
-      seenAt: now,
-      confirmed: false,
-      sentBytes: 0,
-    });
+    this.#add(newSession(mount, client, id, now, false));
     return { kind: "redirect", id };
   }
 
@@ -204,17 +188,11 @@ export class HlsSessions {
     const now = this.#now();
     const id = newSid();
     this.#add({
-      ...pick(client),
-      id,
-      mount,
-      startedAt: now,
-      seenAt: now,
-      // Confirmed: a client that drops the redirect's query signs in again, it is not
-      // handed this sid without credentials.
-      confirmed: true,
+      // Confirmed: a client that drops the redirect's query signs in again, it is not handed
+      // this sid without credentials.
+      ...newSession(mount, client, id, now, true),
       ticket,
       ...(ticket.timeLimitMs !== undefined ? { endsAt: now + ticket.timeLimitMs } : {}),
-      sentBytes: 0,
     });
     return { kind: "redirect", id };
   }
@@ -272,9 +250,24 @@ export class HlsSessions {
   }
 }
 
-/** The client facts a session keeps (not its request head). */
-function pick(c: PlaylistClient): { ip: string; userAgent: string } {
-  return { ip: c.ip, userAgent: c.userAgent };
+/** A session of `client` starting now (the client's request head is not kept). */
+function newSession(
+  mount: string,
+  client: PlaylistClient,
+  id: string,
+  now: number,
+  confirmed: boolean,
+): HlsSession {
+  return {
+    ip: client.ip,
+    userAgent: client.userAgent,
+    id,
+    mount,
+    startedAt: now,
+    seenAt: now,
+    confirmed,
+    sentBytes: 0,
+  };
 }
 
 /** Lets go of a session's sign-in ticket; the backend's trouble is logged where it happens. */
