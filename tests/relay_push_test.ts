@@ -360,7 +360,13 @@ Deno.test(needs(["icecast2", "ffmpeg"], {
         "icecast2 lists /pushed.mp3",
         15_000,
       );
-      await waitFor(async () => (await sourcesByMount(ice.port)).get("/sc") !== undefined, "/sc");
+      // A first SHOUTCAST attempt that meets icecast2's source port not yet listening backs off
+      // before it tries again: on a loaded machine that is past the default 10 s.
+      await waitFor(
+        async () => (await sourcesByMount(ice.port)).get("/sc") !== undefined,
+        "icecast2 lists /sc",
+        25_000,
+      );
       const pushed = (await sourcesByMount(ice.port)).get("/pushed.mp3");
       assert.equal(pushed.server_type, "audio/mpeg");
       assert.equal(pushed.server_name, "Sine Pushed");
