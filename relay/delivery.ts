@@ -16,6 +16,12 @@ export interface ByteSink {
    * when it calls `done`. `done` is never called synchronously from `send`.
    */
   send(bytes: Uint8Array, done: (error?: unknown) => void): void;
+  /**
+   * Like `send`, for bytes in several pieces written in order as one vectored write (an ICY
+   * block between two views of the ring). A sink without it gets the pieces copied into one
+   * buffer. Each piece may alias the ring or a shared block until `done`.
+   */
+  sendParts?(parts: readonly Uint8Array[], done: (error?: unknown) => void): void;
 }
 
 /**
@@ -46,7 +52,7 @@ export class Delivery {
   #hasMore = false;
   /** A flush came while the write was in flight: the listener has waited a tick already. */
   #isOwed = false;
-  /** Scratch holding the write in flight when it had to be assembled (ICY). */
+  /** Scratch holding the write in flight when it had to be assembled (ICY, no sendParts). */
   #piece: ScratchPiece | null = null;
   readonly #done: (error?: unknown) => void;
 
@@ -72,8 +78,16 @@ export class Delivery {
     this.#inFlight = bytes.length;
     this.#hasMore = listener.backlog > bytes.length || before > bytes.length;
     const icy = this.#icy;
-    const out = icy && !listener.isInPrefix ? this.#frame(bytes, icy) : bytes;
-    this.#sink.send(out, this.#done);
+    if (icy === null || listener.isInPrefix) return this.#sink.send(bytes, this.#done);
+    // The interleaver counts what goes on the wire, so it is updated here: the sink writes
+    // all of it or the listener ends.
+    if (icy.untilBlock > bytes.length) {
+      icy.consumed(bytes.length);
+      return this.#sink.send(bytes, this.#done);
+    }
+    const parts = this.#frame(bytes, icy);
+    if (this.#sink.sendParts) this.#sink.sendParts(parts, this.#done);
+    else this.#sink.send(this.#assemble(parts), this.#done);
   }
 
   #onDone(error?: unknown): void {
@@ -96,34 +110,36 @@ export class Delivery {
   }
 
   /**
-   * The audio with an ICY block at every boundary that falls inside it (or at its end).
-   * Without a boundary this is the ring view itself; with one, a single copy into shared
-   * scratch (released when the write is done), since one write call costs less than several.
-   * The interleaver counts what goes on the wire, so it is updated here: the sink writes all
-   * of it or the listener ends.
+   * The audio cut at every ICY boundary that falls inside it (or at its end), with the block
+   * due there between the pieces: views of the ring and the mount's shared blocks, no copy.
+   * A socket writes them as one vectored write; holding a copy of every framed write of a tick
+   * until it is written is what cost memory (issue 16: 1 MiB scratch slabs, 3.5 KiB per
+   * listener at 5000, more in garbage slabs).
    */
-  #frame(audio: Uint8Array, icy: IcyInterleaver): Uint8Array {
-    if (icy.untilBlock > audio.length) {
-      icy.consumed(audio.length);
-      return audio;
-    }
+  #frame(audio: Uint8Array, icy: IcyInterleaver): Uint8Array[] {
     const mount = this.listener.mount!;
     const offset = this.listener.offset;
     const parts: Uint8Array[] = [];
-    let size = 0;
     let src = 0;
     while (audio.length - src >= icy.untilBlock) {
       const n = icy.untilBlock;
-      parts.push(audio.subarray(src, src + n));
+      if (n > 0) parts.push(audio.subarray(src, src + n));
       icy.consumed(n);
       src += n;
-      const block = icy.takeBlock(mount.titleAt(offset + src));
-      parts.push(block);
-      size += n + block.length;
+      parts.push(icy.takeBlock(mount.titleAt(offset + src)));
     }
-    parts.push(audio.subarray(src));
+    if (src < audio.length) parts.push(audio.subarray(src));
     icy.consumed(audio.length - src);
-    size += audio.length - src;
+    return parts;
+  }
+
+  /**
+   * The pieces in one buffer, for a sink without vectored writes: a copy into shared scratch
+   * (released when the write is done), since one write call costs less than several.
+   */
+  #assemble(parts: readonly Uint8Array[]): Uint8Array {
+    let size = 0;
+    for (const part of parts) size += part.length;
     this.#piece = SHARED_SCRATCH.take(size);
     const out = this.#piece.bytes;
     let at = 0;

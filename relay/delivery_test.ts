@@ -159,6 +159,55 @@ Deno.test("Delivery sends a ring view without copying when no ICY block falls in
   assert.equal(listener.isWriting, false);
 });
 
+Deno.test("Delivery hands a sink with sendParts ring views and blocks, framed as one stream", () => {
+  const metaint = 1000;
+  const { mount, sink, delivery } = setup({ metaint, contentType: "audio/mpeg" });
+  // A second listener on the same mount through a sink that writes vectored.
+  const parts: Uint8Array[][] = [];
+  const vectored: ByteSink = {
+    send(bytes, done) {
+      parts.push([bytes]);
+      sink2.send(bytes, done);
+    },
+    sendParts(pieces, done) {
+      parts.push([...pieces]);
+      sink2.send(concat(...pieces), done);
+    },
+  };
+  const sink2 = new TestSink();
+  const listener2 = new Listener({
+    id: 2,
+    ip: "192.0.2.2",
+    userAgent: "",
+    homePath: "/m",
+    burstBytes: 0,
+    kill: () => {},
+  });
+  listener2.attach(mount);
+  const d2 = new Delivery(listener2, vectored, new IcyInterleaver(metaint));
+  let next = 0;
+  for (const [i, size] of [400, 2500, 1, 999, 3000].entries()) {
+    if (i === 2) mount.setTitle("Vectored");
+    mount.write(seq(next, size));
+    next += size;
+    for (const [d, s] of [[delivery, sink], [d2, sink2]] as const) {
+      d.flush();
+      while (s.isPending) s.complete();
+    }
+  }
+  // The same bytes as the copying path, byte for byte.
+  assert.deepEqual(concat(...sink2.sends), concat(...sink.sends));
+  const framed = parts.filter((p) => p.length > 1);
+  assert.ok(framed.length > 0, "writes with a block went out in pieces");
+  for (const pieces of framed) {
+    for (const piece of pieces) {
+      const isRing = piece.buffer.byteLength === MIN_RING_BYTES;
+      const isBlock = piece.length === 1 || /^.StreamTitle=/s.test(new TextDecoder().decode(piece));
+      assert.ok(isRing || isBlock, "each piece is a ring view or a block, never a copy");
+    }
+  }
+});
+
 Deno.test("Delivery ends the listener when a send fails", () => {
   const { mount, sink, delivery, listener, kills } = setup();
   mount.write(seq(0, 100));

@@ -257,9 +257,36 @@ export class Registry {
     return dropped;
   }
 
-  /** Flushes every mount (see {@linkcode Mount.flush}): the server's write tick. */
+  /** Flushes every mount (see {@linkcode Mount.flush}) at once. */
   flush(): void {
     for (const mount of this.#mounts.values()) mount.flush();
+  }
+
+  /**
+   * The server's write tick in batches: every listener's delivery is flushed, as by
+   * {@linkcode Registry.flush}, pausing after each `batch` listeners until the caller resumes.
+   * The server resumes on the next turn of the event loop, after the batch's writes completed:
+   * each write's objects (and the ring views it holds) then die young, instead of all of a
+   * tick's writes being alive at once and promoted to the old generation (issue 16: ~1.2 KB
+   * per write, garbage that the old generation held in the hundreds of MiB at 10,000
+   * listeners). Listeners that join or leave meanwhile are taken or skipped as a Set's
+   * iteration does.
+   *
+   * @example
+   * ```ts
+   * const pass = registry.flushInBatches(256);
+   * const step = () => { if (!pass.next().done) setImmediate(step); };
+   * step();
+   * ```
+   */
+  *flushInBatches(batch: number): Generator<void, void, void> {
+    let n = 0;
+    for (const mount of this.#mounts.values()) {
+      for (const listener of mount.listeners) {
+        listener.delivery?.flush();
+        if (++n % batch === 0) yield;
+      }
+    }
   }
 
   /** Ends every listener and source (shutdown). */

@@ -1,6 +1,7 @@
 // A running server's lifecycle: admits accepted sockets into connection handlers, runs the
 // write and slow-listener timers, applies a new config (reload, dashboard), and shuts down.
 
+import { setImmediate } from "node:timers";
 import { type Config, ConfigError, mountConfig } from "../config/schema.ts";
 import { loadConfig } from "../config/store.ts";
 import { type ConnHandlers, handleConn } from "./http/conn.ts";
@@ -21,6 +22,12 @@ import { closeHls } from "./hls/routes.ts";
 const SWEEP_INTERVAL_MS = 1000;
 /** How long shutdown waits for connections to finish after closing them. */
 const SHUTDOWN_GRACE_MS = 3000;
+/**
+ * Listeners written per turn of the event loop on the flush tick (Registry.flushInBatches):
+ * a batch's writes complete before the next batch starts, so their objects die young. About
+ * 300 KB of allocation, under the 1 MiB young generation the start task sets.
+ */
+const FLUSH_BATCH = 256;
 
 /** Every kind of connection and where it goes. */
 export const HANDLERS: ConnHandlers = {
@@ -64,6 +71,10 @@ export class Lifecycle {
   readonly #unsubscribe: () => void;
   readonly #sweeper: ReturnType<typeof setInterval>;
   #flusher: ReturnType<typeof setInterval>;
+  /** The flush pass under way (its batches run on consecutive turns), if any. */
+  #pass: Generator<void, void, void> | undefined;
+  /** A tick came while a pass was still under way: run another once it is done. */
+  #passAgain = false;
   #stopping = false;
 
   constructor(ctx: ServerContext, hub: EventHub, options: LifecycleOptions) {
@@ -83,13 +94,41 @@ export class Lifecycle {
     });
     // Listeners are written on this tick, not per source chunk: a write call costs the same
     // for 1 KB as for 4 KB. Low-latency mode flushes on every source write instead (source.ts).
-    this.#flusher = setInterval(() => registry.flush(), ctx.config.write_interval_ms);
+    this.#flusher = setInterval(this.#flush, ctx.config.write_interval_ms);
     this.#sweeper = setInterval(() => {
       const dropped = registry.sweep();
       if (dropped > 0) log.info("dropped slow listeners", { count: dropped });
     }, SWEEP_INTERVAL_MS);
     ctx.loopLag.start();
   }
+
+  /** The flush tick: a pass over every listener in batches, one batch per event-loop turn. */
+  readonly #flush = (): void => {
+    if (this.#pass) {
+      this.#passAgain = true;
+      return;
+    }
+    this.#pass = this.#ctx.registry.flushInBatches(FLUSH_BATCH);
+    this.#continueFlush();
+  };
+
+  /**
+   * The next batch of the pass. setImmediate runs after the turn's I/O callbacks (the batch's
+   * write completions; measured in Deno 2.9), without setTimeout's 4 ms nesting clamp.
+   */
+  readonly #continueFlush = (): void => {
+    const pass = this.#pass;
+    if (pass === undefined) return;
+    if (!pass.next().done) {
+      setImmediate(this.#continueFlush);
+      return;
+    }
+    this.#pass = undefined;
+    if (this.#passAgain && !this.#stopping) {
+      this.#passAgain = false;
+      this.#flush();
+    }
+  };
 
   /** Takes an accepted socket: refused when banned, over a cap or stopping; else handled. */
   accept(sock: Socket): void {
@@ -125,7 +164,7 @@ export class Lifecycle {
     }
     if (next.write_interval_ms !== ctx.config.write_interval_ms) {
       clearInterval(this.#flusher);
-      this.#flusher = setInterval(() => ctx.registry.flush(), next.write_interval_ms);
+      this.#flusher = setInterval(this.#flush, next.write_interval_ms);
     }
     ctx.config = next;
     ctx.registry.setPolicy(mountPolicy(next));
@@ -191,6 +230,7 @@ export class Lifecycle {
     const ctx = this.#ctx;
     clearInterval(this.#sweeper);
     clearInterval(this.#flusher);
+    this.#pass = undefined;
     ctx.loopLag.stop();
     this.#unsubscribe();
     this.#hub.close();
