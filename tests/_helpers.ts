@@ -451,7 +451,8 @@ export function ffmpegSource(
   args: {
     port: number;
     mount: string;
-    format?: "mp3" | "opus" | "vorbis";
+    /** `aac`: a raw ADTS stream (`audio/aac`), as AAC encoders send it. */
+    format?: "mp3" | "aac" | "opus" | "vorbis";
     legacy?: boolean;
     /** The source user name; default `source`. */
     user?: string;
@@ -465,6 +466,8 @@ export function ffmpegSource(
   const fmt = args.format ?? "mp3";
   const codec = fmt === "mp3"
     ? ["-c:a", "libmp3lame", "-b:a", "128k", "-content_type", "audio/mpeg", "-f", "mp3"]
+    : fmt === "aac"
+    ? ["-c:a", "aac", "-b:a", "128k", "-content_type", "audio/aac", "-f", "adts"]
     : fmt === "opus"
     ? ["-c:a", "libopus", "-b:a", "96k", "-content_type", "audio/ogg", "-f", "ogg"]
     : ["-c:a", "libvorbis", "-b:a", "112k", "-content_type", "audio/ogg", "-f", "ogg"];

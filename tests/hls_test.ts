@@ -47,33 +47,9 @@ async function segmentsOf(port: number, mount: string, min: number): Promise<str
   return names;
 }
 
-/** Starts an ffmpeg source of `format` on `mount` (AAC through a raw ADTS stream). */
+/** Starts an ffmpeg source of `format` on `mount` for two minutes. */
 function source(port: number, mount: string, format: "mp3" | "aac" | "opus"): Deno.ChildProcess {
-  if (format !== "aac") return ffmpegSource({ port, mount, format, seconds: 120 });
-  return new Deno.Command("ffmpeg", {
-    args: [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-re",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:duration=120",
-      "-c:a",
-      "aac",
-      "-b:a",
-      "128k",
-      "-content_type",
-      "audio/aac",
-      "-f",
-      "adts",
-      `icecast://source:hackme@127.0.0.1:${port}${mount}`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  return ffmpegSource({ port, mount, format, seconds: 120 });
 }
 
 Deno.test(needs(["ffmpeg", "ffprobe"], {
