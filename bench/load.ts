@@ -63,6 +63,8 @@ export interface LoadOptions {
   mounts?: number;
   /** Churn: each listener leaves after a fixed pseudo-random [min, max] seconds. */
   holdS?: [number, number];
+  /** Write each listener's silent window seconds here (bench/stall_explain.ts reads it). */
+  stallDump?: string;
   onWindowStart: () => Promise<unknown>;
   onWindowEnd: () => Promise<unknown>;
 }
@@ -89,6 +91,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   if (o.tls) args.push("--tls", "--sni", o.tls.serverName, "--ca", o.tls.caFile);
   if (o.mounts) args.push("--mounts", String(o.mounts));
   if (o.holdS) args.push("--hold-min-s", String(o.holdS[0]), "--hold-max-s", String(o.holdS[1]));
+  if (o.stallDump) args.push("--stall-dump", o.stallDump);
   const child = new Deno.Command("bash", {
     args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, o.loadgen, ...args],
     stdout: "piped",

@@ -28,11 +28,18 @@ export interface Child {
  * Starts `cmd` with the fd limit raised to the hard limit (bash `ulimit` then `exec`, so the
  * PID is the program's own). Output goes to `logPath`.
  */
-export function spawn(name: string, cmd: string[], logPath: string, cwd?: string): Child {
+export function spawn(
+  name: string,
+  cmd: string[],
+  logPath: string,
+  cwd?: string,
+  env?: Record<string, string>,
+): Child {
   const quoted = cmd.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
   const child = new Deno.Command("bash", {
     args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec ${quoted} >>'${logPath}' 2>&1`],
     cwd,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -28,6 +28,7 @@ import {
 } from "./servers.ts";
 import { type HlsLoadResult, type LoadResult, runHlsLoad, runLoad } from "./load.ts";
 import { type Growth, renderReport, type RunResult } from "./report.ts";
+import { explainFiles, summary } from "./stall_explain.ts";
 import {
   type ChurnFigures,
   cpuMeter,
@@ -86,6 +87,21 @@ const MANY_PREFIX = "/m";
 const CHURN_HOLD_S: [number, number] = [5, 60];
 /** The SSE snapshot interval the TinyIce config keeps (`sse_interval_ms` default). */
 const SSE_INTERVAL_MS = 500;
+
+/** Listeners connect at 500 a second at every N (19,000 take 38 s). A faster ramp measures
+ * something else: at 950/s the 256-connection accept queue overflows while a write pass runs,
+ * and the backlog's pending writes get promoted into V8's old generation (PERFORMANCE.md,
+ * "19,000 listeners and the ramp"). */
+const RAMP_PER_S = 500;
+
+/** A traced scenario's files: `<dir>/<label>-<n>.writes` and `.stalls`. */
+function traceName(s: Scenario): string {
+  return `${s.label.replace(/[^A-Za-z0-9]+/g, "-")}-${s.n}`;
+}
+
+function rampSeconds(n: number): number {
+  return Math.max(2, Math.ceil(n / RAMP_PER_S));
+}
 
 const DEFAULT_VARIANT: TinyIceVariant = {
   socketApi: "node",
@@ -357,6 +373,9 @@ interface ScenarioOptions {
   growth?: GrowthSizes;
   sender?: string;
   pacedFile?: string;
+  /** `--trace DIR`: the server's writes and the load generator's silent seconds go here, and
+   * bench/stall_explain.ts prints what caused each silent second (plain ICY rows only). */
+  traceDir?: string;
 }
 
 async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResult> {
@@ -378,10 +397,14 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
       ? await makeTestCertificates(dir, s.sharedTlsPort ? opts.port : opts.port + 100)
       : undefined;
     const manyMounts = s.growth === "mounts" ? g!.mounts : 0;
+    const traced = opts.traceDir && !s.hls ? join(opts.traceDir, traceName(s)) : undefined;
+    const variant = traced && s.variant
+      ? { ...s.variant, writeTrace: `${traced}.writes` }
+      : s.variant;
     server = s.server === "icecast"
       ? await startIcecast(dir, opts.port, s.n, tls, manyMounts)
-      : await startTinyIce(dir, opts.port, s.variant!, s.n, tls);
-    const rampS = Math.min(20, Math.max(2, Math.ceil(s.n / 500)));
+      : await startTinyIce(dir, opts.port, variant!, s.n, tls);
+    const rampS = rampSeconds(s.n);
     if (manyMounts) {
       // One paced sender for every mount instead of ffmpeg on /live; it outlives the run's
       // timeline below by a minute and is stopped at the end.
@@ -451,10 +474,18 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
     let tEnd = 0;
     let steady = { rss: 0, peak: 0 };
     let sessions = 0;
+    // Issue 16's figure is VmRSS at its highest over the window: one reading at the end would
+    // land anywhere in V8's GC cycle (a mark-compact may have just run, or not for a while).
+    let rssSampler: ReturnType<typeof startSampler> | undefined;
     const edges = {
       onWindowStart: async () => {
         tStart = performance.now();
         cpuStart = await cpuSeconds(pid);
+        rssSampler = startSampler(
+          pid,
+          1000,
+          async (p) => ({ fds: 0, rss: (await memoryKib(p)).rss }),
+        );
         storm?.markWindow("start");
         sse?.markWindow("start");
         if (sender) senderCpu = await cpuMeter(sender.pid);
@@ -466,6 +497,8 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
         sse?.markWindow("end");
         if (senderCpu) senderCpuPercent = await senderCpu();
         steady = await memoryKib(pid);
+        const sampled = await rssSampler?.stop();
+        steady.rss = Math.max(steady.rss, sampled?.maxRss ?? 0);
         // After the CPU reading: the request is not part of what is measured.
         if (s.hls) sessions = await listenersOf(opts.port);
       },
@@ -493,8 +526,15 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
         icy: s.icy,
         slowFrac: s.slowFrac,
         ...(manyMounts ? { path: MANY_PREFIX, mounts: manyMounts } : {}),
+        ...(traced ? { stallDump: `${traced}.stalls` } : {}),
         ...edges,
       });
+      if (traced && s.server === "tinyice") {
+        // The server flushes its trace every 250 ms; the window's writes are in by now.
+        await new Promise((r) => setTimeout(r, 500));
+        const e = await explainFiles(`${traced}.writes`, `${traced}.stalls`);
+        console.log(summary(e).replace(/^/gm, "  "));
+      }
     }
     const peak = (await memoryKib(pid)).peak;
     if (receiver) {
@@ -575,7 +615,7 @@ async function churnPhase(
 ): Promise<{ steady: { load: LoadResult; rampS: number }; figures: ChurnFigures }> {
   const churnS = Math.round(g.churnMinutes * 60);
   const idleFds = await fdCount(pid);
-  const rampS = Math.min(20, Math.max(2, Math.ceil(g.churnSteady / 500)));
+  const rampS = rampSeconds(g.churnSteady);
   let timeline:
     | Promise<
       Omit<ChurnFigures, "fds" | "rssKib"> & {
@@ -794,7 +834,7 @@ async function machineFacts(): Promise<Record<string, string>> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      // Default 1000,5000,10000; giving it (the quick look) leaves the growth scenarios out.
+      // Default 1000,5000,10000,19000; giving it (the quick look) leaves the growth scenarios out.
       n: { type: "string" },
       "extra-n": { type: "string", default: "5000" },
       // HLS players of "TinyIce, HLS players"; compared with the plain row of the same N.
@@ -815,13 +855,16 @@ async function main(): Promise<void> {
       "churn-per-min": { type: "string", default: "1000" },
       "churn-minutes": { type: "string", default: "5" },
       "sse-clients": { type: "string", default: "100" },
+      // Trace each TinyIce run's writes and the listeners' silent seconds into DIR, and
+      // explain them (bench/write_trace.ts, bench/stall_explain.ts). Costs server CPU.
+      trace: { type: "string" },
       // Print the planned scenarios and stop (nothing is built or started).
       list: { type: "boolean", default: false },
       // With --n: the TinyIce variants too (metadata off, tick, sockets, TLS, HLS ...).
       variants: { type: "boolean", default: false },
     },
   });
-  const ns = (values.n ?? "1000,5000,10000").split(",").map(Number);
+  const ns = (values.n ?? "1000,5000,10000,19000").split(",").map(Number);
   const growthOn = values.growth === "on" ||
     (values.growth === "auto" && (values.n === undefined || values.only !== undefined));
   const growth = growthOn ? growthSizes(values) : undefined;
@@ -868,6 +911,7 @@ async function main(): Promise<void> {
         growth,
         sender,
         pacedFile,
+        traceDir: values.trace,
       });
     } catch (err) {
       // A server without (working) HTTPS costs the TLS row only, not the run; likewise a growth
@@ -914,7 +958,8 @@ async function main(): Promise<void> {
   const command = `deno task bench ${args.join(" ")}`.trim();
   const table = renderReport(facts, results, command);
   console.log(table);
-  if (!values["no-report"]) await writeReport(table);
+  // A traced run pays for its trace in CPU: its figures are for reading, not for the report.
+  if (!values["no-report"] && values.trace === undefined) await writeReport(table);
 }
 
 /** Replaces the generated part of docs/PERFORMANCE.md, keeping the hand-written text around it. */

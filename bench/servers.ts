@@ -3,6 +3,7 @@
 
 import { join } from "node:path";
 import { type Child, spawn, waitForHttp } from "./proc.ts";
+import { TRACE_ENV } from "./write_trace.ts";
 
 export const SOURCE_PASSWORD = "bench-source";
 export const ADMIN_PASSWORD = "bench-admin";
@@ -26,6 +27,8 @@ export interface TinyIceVariant {
   sseClients?: number;
   /** List /live on the station page (public): its snapshot and titles then reach `/events`. */
   publicMount?: boolean;
+  /** Record every socket write into this file (bench/write_trace.ts, preloaded). */
+  writeTrace?: string;
 }
 
 /** The mount paths of a many-mounts run (the load generator's `--path <prefix> --mounts`). */
@@ -240,12 +243,14 @@ export async function startTinyIce(
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server there (for `--cpu-prof` reading).
   const profileDir = Deno.env.get("BENCH_CPU_PROF");
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const trace = variant.writeTrace ? ["--preload", join(ROOT, "bench/write_trace.ts")] : [];
   const child = spawn(
     "tinyice",
     [
       Deno.execPath(),
       ...flags,
       ...profile,
+      ...trace,
       join(ROOT, "main.ts"),
       "--config",
       configPath,
@@ -254,6 +259,7 @@ export async function startTinyIce(
     ],
     join(dir, "tinyice.log"),
     dir,
+    variant.writeTrace ? { [TRACE_ENV]: variant.writeTrace } : undefined,
   );
   try {
     await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);
