@@ -68,6 +68,12 @@ const mib = (kib: number) => (kib / 1024).toFixed(1);
 const pct = (x: number) => `${x.toFixed(1)}%`;
 const ms = (x: number) => x < 10 ? x.toFixed(1) : Math.round(x).toString();
 
+/** Connections per second of the ramp (one rate for the whole run: run.ts `--ramp-rate`). */
+function rampRate(results: RunResult[]): number {
+  const big = results.filter((r) => r.n >= 1000).sort((a, b) => b.n - a.n)[0];
+  return big ? Math.round(big.n / big.rampS / 50) * 50 : 500;
+}
+
 function perListenerKib(r: IcyRunResult): number {
   return (r.steadyRssKib - r.idleRssKib) / Math.max(1, r.load.connected);
 }
@@ -127,7 +133,8 @@ export function renderReport(
     `- ${facts.deno}; ${facts.icecast} (Debian); ${facts.ffmpeg}`,
     "- Source: ffmpeg `-re -f lavfi -i sine` → libmp3lame 128 kbit/s, PUT to `/live`; the title " +
       "changes every 5 s through `/admin/metadata`.",
-    "- Listeners: `bench/loadgen.c` (epoll, one thread), ramped at 500 connections/s, " +
+    `- Listeners: \`bench/loadgen.c\` (epoll, one thread), ramped at ${rampRate(results)} ` +
+      "connections/s, " +
       "then 5 s warm-up, then the measured window.",
     "",
   );

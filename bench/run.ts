@@ -94,13 +94,16 @@ const SSE_INTERVAL_MS = 500;
  * "19,000 listeners and the ramp"). */
 const RAMP_PER_S = 500;
 
+/** `--ramp-rate`: another rate, to reproduce what a faster ramp does. */
+let rampPerS = RAMP_PER_S;
+
 /** A traced scenario's files: `<dir>/<label>-<n>.writes` and `.stalls`. */
 function traceName(s: Scenario): string {
   return `${s.label.replace(/[^A-Za-z0-9]+/g, "-")}-${s.n}`;
 }
 
 function rampSeconds(n: number): number {
-  return Math.max(2, Math.ceil(n / RAMP_PER_S));
+  return Math.max(2, Math.ceil(n / rampPerS));
 }
 
 const DEFAULT_VARIANT: TinyIceVariant = {
@@ -858,6 +861,8 @@ async function main(): Promise<void> {
       // Trace each TinyIce run's writes and the listeners' silent seconds into DIR, and
       // explain them (bench/write_trace.ts, bench/stall_explain.ts). Costs server CPU.
       trace: { type: "string" },
+      // Connections per second while listeners ramp in (default 500).
+      "ramp-rate": { type: "string", default: String(RAMP_PER_S) },
       // Print the planned scenarios and stop (nothing is built or started).
       list: { type: "boolean", default: false },
       // With --n: the TinyIce variants too (metadata off, tick, sockets, TLS, HLS ...).
@@ -865,6 +870,8 @@ async function main(): Promise<void> {
     },
   });
   const ns = (values.n ?? "1000,5000,10000,19000").split(",").map(Number);
+  rampPerS = Number(values["ramp-rate"]);
+  if (!(rampPerS >= 10 && rampPerS <= 5000)) throw new Error("--ramp-rate: 10 to 5000 per second");
   const growthOn = values.growth === "on" ||
     (values.growth === "auto" && (values.n === undefined || values.only !== undefined));
   const growth = growthOn ? growthSizes(values) : undefined;
