@@ -1,16 +1,21 @@
 // Explains silent seconds (issue 16): lines up the load generator's `--stall-dump` (per
 // listener, the window seconds in which it received no byte) with the server's write trace
 // (bench/write_trace.ts: per write, the peer port, when it was submitted, when node:net said it
-// was done). Each stalled listener-second gets one cause:
+// was done). The load generator reads a listener every 500 ms, so a second in which it got no
+// byte means no byte arrived from its last read before that second to its last read in it:
+// on the server's side, a gap of 1 s or more between two writes to that listener, overlapping
+// [second − 500 ms, second end). Each stalled listener-second gets one cause:
 //
-//   reader late      a write to that listener completed inside the second: its bytes were in
-//                    the kernel's loopback socket, and the load generator did not read them
-//                    in that second (its own scheduling on a busy machine);
-//   write held       a write was submitted before the second ended but completed after it:
-//                    the bytes waited in node:net / Deno between our write and the kernel;
-//   not written      nothing was submitted to that listener during the second and nothing was
-//                    in flight: the server's schedule (with how long the whole server wrote
-//                    nothing to anyone around it, which is an event-loop hold).
+//   not written      the server submitted no write to that listener for ≥ 1 s around the
+//                    second (our schedule, or the event loop held: see the server-wide gaps);
+//   waited for the reader   the same, but the write before the gap was still in flight until
+//                    near its end: a tick skips a listener whose write has not completed, so
+//                    this is back-pressure from a reader that did not read (its buffers full);
+//   write held       writes were submitted less than 1 s apart, but completed ≥ 1 s apart:
+//                    the bytes waited between our write and the kernel (node:net, Deno, a full
+//                    socket buffer), or the completions' callbacks waited for the event loop;
+//   reader late      the server's writes to it were submitted and completed less than 1 s
+//                    apart: the load generator did not read in time (its own scheduling).
 //
 //   deno run -A bench/stall_explain.ts TRACE STALL_DUMP
 //
@@ -24,14 +29,23 @@ export interface StallExplanation {
   readerLate: number;
   writeHeld: number;
   notWritten: number;
+  /** Not written because the write before was still in flight: the reader did not read. */
+  backPressure: number;
+  backPressureGapMs: { p50: number; max: number };
   /** Listener-seconds whose port is absent from the trace (should be 0). */
   untraced: number;
   /** The longest stretches (ms) in which the server submitted no write at all, in the window. */
   longestServerGapsMs: number[];
   /** Per window second: writes submitted, and the longest server-wide gap (ms) inside it. */
   perSecond: { second: number; writes: number; longestGapMs: number; stalled: number }[];
-  /** For "write held": how long those writes took (ms), p50 / max. */
+  /** Over the listeners (peers written at least once a second of the window on average: not
+   * the source's connection or HTTP requests): the longest time between two writes submitted to one
+   * peer, p50 / p99 / max over peers (ms). The tick is 500 ms, so > 1000 would be our gap. */
+  perListenerGapMs: { p50: number; p99: number; max: number; peers: number };
+  /** For "write held": the gap between completions around the second (ms), p50 / max. */
   heldMs: { p50: number; max: number };
+  /** For "reader late": the server's longest gap around the second (ms), p50 / max. */
+  readerGapMs: { p50: number; max: number };
   /** Window seconds (from the load generator's window start), for the record. */
   windows: number;
   windowStartMs: number;
@@ -66,6 +80,40 @@ interface PortWrites {
   anySubmit: number[];
 }
 
+/** How often the load generator reads a listener that has its first 64 KiB (`--batch-ms`). */
+const READER_POLL_MS = 500;
+
+/** A write "in flight" over a gap completed less than 1 s before the gap's end, give or take
+ * the completion callback's own wait for the event loop. */
+const IN_FLIGHT_SLACK_MS = 100;
+
+/** Index of the last of `times` (sorted) at or before `t`, or -1. */
+function lastAtOrBefore(times: number[], t: number): number {
+  let lo = 0, hi = times.length - 1, found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= t) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** The longest gap between consecutive `times` (sorted) whose span overlaps [from, to), as
+ * [start, end]; the span after the last time runs to `to`. */
+export function longestGapOver(times: number[], from: number, to: number): [number, number] {
+  let best: [number, number] = [from, from];
+  for (let i = 0; i < times.length; i++) {
+    const start = times[i];
+    const end = i + 1 < times.length ? times[i + 1] : to;
+    if (start >= to) break;
+    if (end <= from) continue;
+    if (end - start > best[1] - best[0]) best = [start, end];
+  }
+  return best;
+}
+
 export function explain(trace: Float64Array, dump: StallDump): StallExplanation {
   const ws = dump.windowStartMs;
   const we = ws + dump.windows * 1000;
@@ -78,6 +126,10 @@ export function explain(trace: Float64Array, dump: StallDump): StallExplanation 
   const writesPerSecond = new Array<number>(dump.windows).fill(0);
   // Completions pair with the oldest open callback write of the same port (in-order writes).
   const open = new Map<number, number>();
+  // Per peer: its last submission, and its longest gap between submissions in the window.
+  const lastSubmit = new Map<number, number>();
+  const maxGap = new Map<number, number>();
+  const writesTo = new Map<number, number>();
   for (let i = 0; i + TRACE_FIELDS <= trace.length; i += TRACE_FIELDS) {
     const port = trace[i];
     const t = trace[i + 1];
@@ -85,7 +137,13 @@ export function explain(trace: Float64Array, dump: StallDump): StallExplanation 
     if (kind !== DONE && t >= ws && t < we) {
       allSubmits.push(t);
       writesPerSecond[Math.floor((t - ws) / 1000)]++;
+      // From the window's start (or the peer's last write before it) to this write.
+      const last = lastSubmit.get(port) ?? t;
+      const gap = t - Math.max(last, ws);
+      if (gap > (maxGap.get(port) ?? -1)) maxGap.set(port, gap);
+      writesTo.set(port, (writesTo.get(port) ?? 0) + 1);
     }
+    if (kind !== DONE) lastSubmit.set(port, t);
     const w = byPort.get(port);
     if (w === undefined) continue;
     if (kind === SUBMITTED || kind === SUBMITTED_WITH_CALLBACK) w.anySubmit.push(t);
@@ -111,10 +169,13 @@ export function explain(trace: Float64Array, dump: StallDump): StallExplanation 
     if (k >= 0 && k < dump.windows) longestGapIn[k] = Math.max(longestGapIn[k], g.ms);
   }
   const stalledIn = new Array<number>(dump.windows).fill(0);
-  let readerLate = 0, writeHeld = 0, notWritten = 0, untraced = 0, total = 0;
+  let readerLate = 0, writeHeld = 0, notWritten = 0, backPressure = 0, untraced = 0, total = 0;
+  const backPressureMs: number[] = [];
   const held: number[] = [];
+  const readerGaps: number[] = [];
   for (const [port, ks] of dump.stalls) {
     const w = byPort.get(port)!;
+    const dones = w.done.filter((d) => !Number.isNaN(d)).sort((a, b) => a - b);
     for (const k of ks) {
       total++;
       if (k >= 0 && k < dump.windows) stalledIn[k]++;
@@ -122,29 +183,48 @@ export function explain(trace: Float64Array, dump: StallDump): StallExplanation 
         untraced++;
         continue;
       }
-      const from = ws + k * 1000;
-      const to = from + 1000;
-      let cause: "late" | "held" | "none" = "none";
-      for (let j = 0; j < w.submitted.length; j++) {
-        const s = w.submitted[j];
-        const d = w.done[j];
-        if (s >= to) break;
-        if (d >= from && d < to) {
-          cause = "late";
-          break;
+      // The reader saw no byte at its polls inside the second (every 500 ms): no byte came
+      // between its last poll before the second and its last poll in it. So the server's
+      // side of a silent second is a gap of 1 s or more between two writes, overlapping
+      // [second − 500 ms, second end).
+      const from = ws + k * 1000 - READER_POLL_MS;
+      const to = ws + (k + 1) * 1000;
+      const [gapStart, gapEnd] = longestGapOver(w.anySubmit, from, to);
+      const [doneStart, doneEnd] = longestGapOver(dones, from, to);
+      if (gapEnd - gapStart >= 1000) {
+        // The write that opened the gap: a tick skips a listener whose write is still in
+        // flight, so if it completed only near the gap's end, the gap was back-pressure from
+        // a reader that did not read (its socket buffers full), not our schedule.
+        const j = lastAtOrBefore(w.submitted, gapStart);
+        const done = j >= 0 ? w.done[j] : NaN;
+        if (j >= 0 && !(done < gapEnd - 1000 + IN_FLIGHT_SLACK_MS)) {
+          backPressure++;
+          backPressureMs.push(gapEnd - gapStart);
+        } else {
+          notWritten++;
         }
-        if (!(d < from)) {
-          // Submitted before the second ended, not done before it ended (or never).
-          cause = "held";
-          held.push((Number.isNaN(d) ? to : d) - s);
-        }
+      } else if (doneEnd - doneStart >= 1000) {
+        writeHeld++;
+        held.push(doneEnd - doneStart);
+      } else {
+        readerLate++;
+        readerGaps.push(Math.max(gapEnd - gapStart, doneEnd - doneStart));
       }
-      if (cause === "late") readerLate++;
-      else if (cause === "held") writeHeld++;
-      else notWritten++;
     }
   }
   held.sort((a, b) => a - b);
+  readerGaps.sort((a, b) => a - b);
+  backPressureMs.sort((a, b) => a - b);
+  // A peer's gap also runs from its last write to the window's end.
+  for (const [port, t] of lastSubmit) {
+    if ((writesTo.get(port) ?? 0) < dump.windows) {
+      maxGap.delete(port);
+      continue;
+    }
+    maxGap.set(port, Math.max(maxGap.get(port)!, we - Math.max(t, ws)));
+  }
+  const gapsPerPeer = [...maxGap.values()].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(gapsPerPeer[Math.floor((gapsPerPeer.length - 1) * q)] ?? 0);
   return {
     stalledSeconds: total,
     listeners: dump.stalls.size,
@@ -160,9 +240,19 @@ export function explain(trace: Float64Array, dump: StallDump): StallExplanation 
       longestGapMs: Math.round(longestGapIn[second]),
       stalled: stalledIn[second],
     })),
+    perListenerGapMs: { p50: at(0.5), p99: at(0.99), max: at(1), peers: gapsPerPeer.length },
     heldMs: {
       p50: Math.round(held[Math.floor(held.length / 2)] ?? 0),
       max: Math.round(held[held.length - 1] ?? 0),
+    },
+    backPressure,
+    backPressureGapMs: {
+      p50: Math.round(backPressureMs[Math.floor(backPressureMs.length / 2)] ?? 0),
+      max: Math.round(backPressureMs[backPressureMs.length - 1] ?? 0),
+    },
+    readerGapMs: {
+      p50: Math.round(readerGaps[Math.floor(readerGaps.length / 2)] ?? 0),
+      max: Math.round(readerGaps[readerGaps.length - 1] ?? 0),
     },
     windows: dump.windows,
     windowStartMs: ws,
@@ -179,10 +269,14 @@ export async function explainFiles(tracePath: string, dumpPath: string) {
 export function summary(e: StallExplanation): string {
   const lines = [
     `silent seconds: ${e.stalledSeconds} listener-seconds (${e.listeners} listeners): ` +
-    `reader late ${e.readerLate}, write held ${e.writeHeld} (p50 ${e.heldMs.p50} ms, max ` +
-    `${e.heldMs.max} ms), not written ${e.notWritten}` +
+    `reader late ${e.readerLate} (server gap p50 ${e.readerGapMs.p50} ms, max ` +
+    `${e.readerGapMs.max} ms), write held ${e.writeHeld} (completion gap p50 ${e.heldMs.p50} ` +
+    `ms, max ${e.heldMs.max} ms), not written ${e.notWritten}, waited for the reader ` +
+    `${e.backPressure} (gap p50 ${e.backPressureGapMs.p50} ms, max ${e.backPressureGapMs.max} ms)` +
     (e.untraced ? `, untraced ${e.untraced}` : ""),
     `longest server-wide write gaps in the window (ms): ${e.longestServerGapsMs.join(", ")}`,
+    `longest gap between two writes to one listener (ms), over ${e.perListenerGapMs.peers} listeners: ` +
+    `p50 ${e.perListenerGapMs.p50}, p99 ${e.perListenerGapMs.p99}, max ${e.perListenerGapMs.max}`,
   ];
   const bad = e.perSecond.filter((s) => s.stalled > 0);
   for (const s of bad) {

@@ -109,6 +109,12 @@ Deno.test(needs(["ffmpeg", "curl"], {
         }).spawn(),
       );
       await waitFor(() => srv.server.ctx.registry.listenerCount === 3, "three listeners");
+      // Each has been sent audio before it leaves (on a loaded machine the source's first
+      // bytes may come after the listeners do), so every session row has bytes to count.
+      await waitFor(
+        () => [...srv.server.ctx.registry.get("/live")!.listeners].every((l) => l.bytesSent > 0),
+        "audio sent to every listener",
+      );
       samplerOf(srv).sample();
 
       const series = await api(port, "/stats/listeners?range=1h");
