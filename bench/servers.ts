@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { type Child, spawn, waitForHttp } from "./proc.ts";
 import { TRACE_ENV } from "./write_trace.ts";
+import { PROBE_ENV } from "./socket_floor.ts";
 
 export const SOURCE_PASSWORD = "bench-source";
 export const ADMIN_PASSWORD = "bench-admin";
@@ -29,6 +30,9 @@ export interface TinyIceVariant {
   publicMount?: boolean;
   /** Record every socket write into this file (bench/write_trace.ts, preloaded). */
   writeTrace?: string;
+  /** Memory readings and heap snapshots on signals into this file (bench/socket_floor.ts's
+   * probe, preloaded: SIGUSR2 a reading, SIGWINCH a full GC, a snapshot and a reading). */
+  probe?: string;
 }
 
 /** The mount paths of a many-mounts run (the load generator's `--path <prefix> --mounts`). */
@@ -243,14 +247,21 @@ export async function startTinyIce(
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server there (for `--cpu-prof` reading).
   const profileDir = Deno.env.get("BENCH_CPU_PROF");
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-  const trace = variant.writeTrace ? ["--preload", join(ROOT, "bench/write_trace.ts")] : [];
+  const preload = [
+    ...(variant.writeTrace ? ["--preload", join(ROOT, "bench/write_trace.ts")] : []),
+    ...(variant.probe ? ["--preload", join(ROOT, "bench/socket_floor.ts")] : []),
+  ];
+  const env = {
+    ...(variant.writeTrace ? { [TRACE_ENV]: variant.writeTrace } : {}),
+    ...(variant.probe ? { [PROBE_ENV]: variant.probe } : {}),
+  };
   const child = spawn(
     "tinyice",
     [
       Deno.execPath(),
       ...flags,
       ...profile,
-      ...trace,
+      ...preload,
       join(ROOT, "main.ts"),
       "--config",
       configPath,
@@ -259,7 +270,7 @@ export async function startTinyIce(
     ],
     join(dir, "tinyice.log"),
     dir,
-    variant.writeTrace ? { [TRACE_ENV]: variant.writeTrace } : undefined,
+    env,
   );
   try {
     await waitForHttp(`http://127.0.0.1:${port}/status-json.xsl`, () => true, 20_000);

@@ -32,7 +32,7 @@ const HEAD = new TextEncoder().encode(
   "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n",
 );
 /** The probe's output file, in the server's environment. */
-const PROBE_ENV = "FLOOR_PROBE";
+export const PROBE_ENV = "FLOOR_PROBE";
 
 // ---------------------------------------------------------------------------------------------
 // The probe: memory readings from inside a server, on a signal
