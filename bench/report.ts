@@ -299,15 +299,28 @@ function judge(results: RunResult[]): Verdict[] {
       met: yes(ok),
     });
   }
-  for (const [n, bar] of [[5000, 0.35], [10000, 0.35], [19000, 0.4]]) {
+  // At 5000 and 10,000 the CPU as measured; at 19,000, per listener served, since Icecast2
+  // serves only part of them ("what Icecast2 needs for the listeners it manages to serve").
+  for (
+    const [n, bar, perServed] of [[5000, 0.35, false], [10000, 0.35, false], [
+      19000,
+      0.4,
+      true,
+    ]] as const
+  ) {
     const t = find("TinyIce", n);
     const i = find("Icecast2", n);
     if (t && i) {
-      const ratio = t.cpuPercent / i.cpuPercent;
+      const raw = t.cpuPercent / i.cpuPercent;
+      const served = (t.cpuPercent / Math.max(1, t.load.connected)) /
+        (i.cpuPercent / Math.max(1, i.load.connected));
+      const ratio = perServed ? served : raw;
       out.push({
-        target: `CPU at N=${n} ≤ ${bar}× Icecast2`,
-        result: `${pct(t.cpuPercent)} vs ${pct(i.cpuPercent)} = ${ratio.toFixed(2)}×` +
-          (i.load.connected < n ? ` (Icecast2 served ${i.load.connected})` : ""),
+        target: `CPU at N=${n} ≤ ${bar}× Icecast2${perServed ? ", per listener served" : ""}`,
+        result: `${pct(t.cpuPercent)} vs ${pct(i.cpuPercent)} = ${raw.toFixed(2)}×` +
+          (i.load.connected < n
+            ? ` (Icecast2 served ${i.load.connected}: ${served.toFixed(2)}× per listener served)`
+            : ""),
         met: yes(ratio <= bar),
       });
     }

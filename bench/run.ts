@@ -446,7 +446,12 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
     const pid = server.child.pid;
     const idle = await memoryKib(pid);
     if (s.growth === "churn") {
-      const churn = await churnPhase(pid, opts, g!);
+      const churn = await churnPhase(pid, opts, g!, traced && `${traced}.stalls`);
+      if (traced && s.server === "tinyice") {
+        await new Promise((r) => setTimeout(r, 500));
+        const e = await explainFiles(`${traced}.writes`, `${traced}.stalls`);
+        console.log(summary(e).replace(/^/gm, "  "));
+      }
       return {
         label: s.label,
         server: s.server,
@@ -615,6 +620,7 @@ async function churnPhase(
   pid: number,
   opts: ScenarioOptions,
   g: GrowthSizes,
+  stallDump?: string,
 ): Promise<{ steady: { load: LoadResult; rampS: number }; figures: ChurnFigures }> {
   const churnS = Math.round(g.churnMinutes * 60);
   const idleFds = await fdCount(pid);
@@ -686,6 +692,7 @@ async function churnPhase(
       windowS: churnS + 1 + FD_SETTLE_MS / 1000 + 10,
       icy: true,
       slowFrac: 0,
+      ...(stallDump ? { stallDump } : {}),
       onWindowStart: () => {
         timeline = churn();
         timeline.catch(() => {}); // awaited below, after the steady listeners' run
