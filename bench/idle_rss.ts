@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { PasswordHasher } from "../config/password.ts";
 import { type Child, spawn, waitForHttp } from "./proc.ts";
-import { ADMIN_PASSWORD, MOUNT, SOURCE_PASSWORD, startSource } from "./servers.ts";
+import { ADMIN_PASSWORD, MOUNT, SOURCE_PASSWORD, startSource, startTaskFlags } from "./servers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** After start-up: module loading and the first timers are done by then. */
@@ -60,13 +60,6 @@ async function hashProcessGone(pid: number): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The start task's flags (as bench/servers.ts takes them), plus `extra`. */
-async function startFlags(extra: string[]): Promise<string[]> {
-  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.start;
-  const [, , ...flags] = task.split(" ").filter((a) => a !== "main.ts"); // drop "deno run"
-  return [...flags, ...extra];
-}
 
 interface RunResult {
   bare: Reading;
@@ -174,7 +167,7 @@ async function main(): Promise<void> {
     },
   });
   const runs = Number(values.runs);
-  const flags = await startFlags(values.flags.split(" ").filter(Boolean));
+  const flags = [...await startTaskFlags(), ...values.flags.split(" ").filter(Boolean)];
   const hashes = await (async () => {
     await using hasher = new PasswordHasher({ backend: "process" });
     const [source, admin] = await Promise.all([

@@ -94,16 +94,21 @@ const SSE_INTERVAL_MS = 500;
  * "19,000 listeners and the ramp"). */
 const RAMP_PER_S = 500;
 
-/** `--ramp-rate`: another rate, to reproduce what a faster ramp does. */
-let rampPerS = RAMP_PER_S;
-
 /** A traced scenario's files: `<dir>/<label>-<n>.writes` and `.stalls`. */
 function traceName(s: Scenario): string {
   return `${s.label.replace(/[^A-Za-z0-9]+/g, "-")}-${s.n}`;
 }
 
-function rampSeconds(n: number): number {
-  return Math.max(2, Math.ceil(n / rampPerS));
+function rampSeconds(n: number, perS: number): number {
+  return Math.max(2, Math.ceil(n / perS));
+}
+
+/** Prints what caused the silent seconds of a traced TinyIce run (bench/stall_explain.ts). */
+async function explainTrace(traced: string): Promise<void> {
+  // The server flushes its trace every 250 ms; the window's writes are in by now.
+  await new Promise((r) => setTimeout(r, 500));
+  const e = await explainFiles(`${traced}.writes`, `${traced}.stalls`);
+  console.log(summary(e).replace(/^/gm, "  "));
 }
 
 const DEFAULT_VARIANT: TinyIceVariant = {
@@ -372,6 +377,8 @@ interface ScenarioOptions {
   warmupS: number;
   loadgen: string;
   port: number;
+  /** Listeners connect at this rate ({@linkcode RAMP_PER_S}, or `--ramp-rate`). */
+  rampPerS: number;
   /** The growth scenarios' sizes, the paced sender's binary and its MP3 file. */
   growth?: GrowthSizes;
   sender?: string;
@@ -407,7 +414,7 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
     server = s.server === "icecast"
       ? await startIcecast(dir, opts.port, s.n, tls, manyMounts)
       : await startTinyIce(dir, opts.port, variant!, s.n, tls);
-    const rampS = rampSeconds(s.n);
+    const rampS = rampSeconds(s.n, opts.rampPerS);
     if (manyMounts) {
       // One paced sender for every mount instead of ffmpeg on /live; it outlives the run's
       // timeline below by a minute and is stopped at the end.
@@ -447,11 +454,7 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
     const idle = await memoryKib(pid);
     if (s.growth === "churn") {
       const churn = await churnPhase(pid, opts, g!, traced && `${traced}.stalls`);
-      if (traced && s.server === "tinyice") {
-        await new Promise((r) => setTimeout(r, 500));
-        const e = await explainFiles(`${traced}.writes`, `${traced}.stalls`);
-        console.log(summary(e).replace(/^/gm, "  "));
-      }
+      if (traced && s.server === "tinyice") await explainTrace(traced);
       return {
         label: s.label,
         server: s.server,
@@ -537,12 +540,7 @@ async function runScenario(s: Scenario, opts: ScenarioOptions): Promise<RunResul
         ...(traced ? { stallDump: `${traced}.stalls` } : {}),
         ...edges,
       });
-      if (traced && s.server === "tinyice") {
-        // The server flushes its trace every 250 ms; the window's writes are in by now.
-        await new Promise((r) => setTimeout(r, 500));
-        const e = await explainFiles(`${traced}.writes`, `${traced}.stalls`);
-        console.log(summary(e).replace(/^/gm, "  "));
-      }
+      if (traced && s.server === "tinyice") await explainTrace(traced);
     }
     const peak = (await memoryKib(pid)).peak;
     if (receiver) {
@@ -624,7 +622,7 @@ async function churnPhase(
 ): Promise<{ steady: { load: LoadResult; rampS: number }; figures: ChurnFigures }> {
   const churnS = Math.round(g.churnMinutes * 60);
   const idleFds = await fdCount(pid);
-  const rampS = rampSeconds(g.churnSteady);
+  const rampS = rampSeconds(g.churnSteady, opts.rampPerS);
   let timeline:
     | Promise<
       Omit<ChurnFigures, "fds" | "rssKib"> & {
@@ -877,7 +875,7 @@ async function main(): Promise<void> {
     },
   });
   const ns = (values.n ?? "1000,5000,10000,19000").split(",").map(Number);
-  rampPerS = Number(values["ramp-rate"]);
+  const rampPerS = Number(values["ramp-rate"]);
   if (!(rampPerS >= 10 && rampPerS <= 5000)) throw new Error("--ramp-rate: 10 to 5000 per second");
   const growthOn = values.growth === "on" ||
     (values.growth === "auto" && (values.n === undefined || values.only !== undefined));
@@ -922,6 +920,7 @@ async function main(): Promise<void> {
         warmupS: Number(values.warmup),
         loadgen,
         port: Number(values.port) + i,
+        rampPerS,
         growth,
         sender,
         pacedFile,

@@ -4,7 +4,6 @@
 import { join } from "node:path";
 import { type Child, spawn, waitForHttp } from "./proc.ts";
 import { TRACE_ENV } from "./write_trace.ts";
-import { PROBE_ENV } from "./socket_floor.ts";
 
 export const SOURCE_PASSWORD = "bench-source";
 export const ADMIN_PASSWORD = "bench-admin";
@@ -169,6 +168,18 @@ async function waitForTls(tls: TlsSetup, timeoutMs: number): Promise<void> {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** Where bench/socket_floor.ts's probe, preloaded into a server, writes its readings. */
+export const PROBE_ENV = "FLOOR_PROBE";
+
+/**
+ * The flags `deno task start` gives `deno run` (deno.json, without `deno run` and main.ts):
+ * every bench starts TinyIce with them, so the flags measured are the flags shipped.
+ */
+export async function startTaskFlags(): Promise<string[]> {
+  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.start;
+  return task.split(" ").filter((a) => a !== "main.ts" && a !== "deno" && a !== "run");
+}
+
 export async function startTinyIce(
   dir: string,
   port: number,
@@ -241,9 +252,7 @@ export async function startTinyIce(
         : {}),
     }),
   );
-  // The same command as `deno task start`, so the flags measured are the flags shipped.
-  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.start;
-  const [, ...flags] = task.split(" ").filter((a) => a !== "main.ts");
+  const flags = await startTaskFlags();
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server there (for `--cpu-prof` reading).
   const profileDir = Deno.env.get("BENCH_CPU_PROF");
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
@@ -259,6 +268,7 @@ export async function startTinyIce(
     "tinyice",
     [
       Deno.execPath(),
+      "run",
       ...flags,
       ...profile,
       ...preload,

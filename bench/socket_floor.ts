@@ -24,15 +24,20 @@ import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "no
 import { join } from "node:path";
 import { Session } from "node:inspector";
 import { cpuSeconds, memoryKib, waitForHttp } from "./proc.ts";
-import { MOUNT, setTitle, SOURCE_PASSWORD, startSource } from "./servers.ts";
+import {
+  MOUNT,
+  PROBE_ENV,
+  setTitle,
+  SOURCE_PASSWORD,
+  startSource,
+  startTaskFlags,
+} from "./servers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** A head the load generator accepts; not audio/mpeg, so it does not check MP3 framing. */
 const HEAD = new TextEncoder().encode(
   "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n",
 );
-/** The probe's output file, in the server's environment. */
-export const PROBE_ENV = "FLOOR_PROBE";
 
 // ---------------------------------------------------------------------------------------------
 // The probe: memory readings from inside a server, on a signal
@@ -414,12 +419,6 @@ const shell = (cmd: string[], log?: string) => [
   `ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"${log ? ` >>'${log}' 2>&1` : ""}`,
   ...cmd,
 ];
-
-/** The flags `deno task start` runs TinyIce with (deno.json), so the floor is measured alike. */
-async function startTaskFlags(): Promise<string[]> {
-  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.start;
-  return task.split(" ").filter((a) => a !== "main.ts" && a !== "deno" && a !== "run");
-}
 
 /** A TinyIce config as bench/servers.ts writes it for the default scenario. */
 async function tinyIceConfig(
