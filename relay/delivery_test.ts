@@ -24,6 +24,20 @@ function setup(opts: { burstBytes?: number; metaint?: number; contentType?: stri
   return { mount, listener, sink, delivery, kills };
 }
 
+/** Another listener of `mount`, with ICY every `metaint` bytes, written to `sink`. */
+function secondListener(mount: Mount, sink: ByteSink, metaint: number) {
+  const listener = new Listener({
+    id: 2,
+    ip: "192.0.2.2",
+    userAgent: "",
+    homePath: "/m",
+    burstBytes: 0,
+    kill: () => {},
+  });
+  listener.attach(mount);
+  return { listener, delivery: new Delivery(listener, sink, new IcyInterleaver(metaint)) };
+}
+
 function seq(from: number, length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (from + i) % 251);
 }
@@ -140,16 +154,7 @@ Deno.test("Delivery sends a ring view without copying when no ICY block falls in
       sink.send(bytes, done);
     },
   };
-  const listener2 = new Listener({
-    id: 2,
-    ip: "192.0.2.2",
-    userAgent: "",
-    homePath: "/m",
-    burstBytes: 0,
-    kill: () => {},
-  });
-  listener2.attach(mount);
-  const d2 = new Delivery(listener2, spy, new IcyInterleaver(16000));
+  const { listener: listener2, delivery: d2 } = secondListener(mount, spy, 16000);
   mount.write(seq(0, 4000));
   d2.flush();
   assert.equal(views[0].byteLength, 4000);
@@ -175,16 +180,7 @@ Deno.test("Delivery hands a sink with sendParts ring views and blocks, framed as
     },
   };
   const sink2 = new TestSink();
-  const listener2 = new Listener({
-    id: 2,
-    ip: "192.0.2.2",
-    userAgent: "",
-    homePath: "/m",
-    burstBytes: 0,
-    kill: () => {},
-  });
-  listener2.attach(mount);
-  const d2 = new Delivery(listener2, vectored, new IcyInterleaver(metaint));
+  const { delivery: d2 } = secondListener(mount, vectored, metaint);
   let next = 0;
   for (const [i, size] of [400, 2500, 1, 999, 3000].entries()) {
     if (i === 2) mount.setTitle("Vectored");
