@@ -27,13 +27,13 @@ type Write = (this: net.Socket, chunk: unknown, a?: unknown, b?: unknown) => boo
 
 function install(path: string): void {
   const file = Deno.openSync(path, { write: true, create: true, truncate: true });
-  let buf = new Float64Array(RECORDS_PER_FLUSH * TRACE_FIELDS);
+  const buf = new Float64Array(RECORDS_PER_FLUSH * TRACE_FIELDS);
   let used = 0;
   const flush = () => {
     if (used === 0) return;
     const bytes = new Uint8Array(buf.buffer, 0, used * 8);
+    // writeSync has the bytes in the file when it returns, so the buffer is reused as it is.
     for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
-    buf = new Float64Array(RECORDS_PER_FLUSH * TRACE_FIELDS);
     used = 0;
   };
   const timer = setInterval(flush, 250);
