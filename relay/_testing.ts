@@ -65,16 +65,25 @@ export function ringBytes(mount: Mount, from: number, to = mount.ring.head): Uin
 
 /**
  * A {@linkcode ByteSink} that records each send and completes it only when told to, like a
- * socket whose write is still with the kernel. Sends are copied: a view aliases the ring.
+ * socket whose write is still with the kernel; or, made with `{ immediate: true }`, at once,
+ * like a socket whose kernel buffer had room (send returns true). Sends are copied: a view
+ * aliases the ring.
  */
 export class TestSink implements ByteSink {
   readonly sends: Uint8Array[] = [];
+  readonly #immediate: boolean;
   #pending: ((error?: unknown) => void) | null = null;
 
-  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
+  constructor(options: { immediate?: boolean } = {}) {
+    this.#immediate = options.immediate ?? false;
+  }
+
+  send(bytes: Uint8Array, done: (error?: unknown) => void): boolean {
     if (this.#pending !== null) throw new Error("Cannot send: a send is already in flight");
     this.sends.push(bytes.slice());
+    if (this.#immediate) return true;
     this.#pending = done;
+    return false;
   }
 
   /** True while a send waits for {@linkcode TestSink.complete}. */
@@ -100,8 +109,9 @@ export class TestSink implements ByteSink {
 export function serve(
   listener: Listener,
   icy: IcyInterleaver | null = null,
+  options: { immediate?: boolean } = {},
 ): { delivery: Delivery; sink: TestSink } {
-  const sink = new TestSink();
+  const sink = new TestSink(options);
   return { delivery: new Delivery(listener, sink, icy), sink };
 }
 

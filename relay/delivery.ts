@@ -11,17 +11,19 @@ export const MAX_WRITE_BYTES = 256 * 1024;
 /** Where a listener's bytes go: the connection, as the relay sees it. */
 export interface ByteSink {
   /**
-   * Starts writing all of `bytes` and calls `done` once they were handed to the kernel, with
-   * an error when the write failed. `bytes` may alias the ring: the sink must be done with it
-   * when it calls `done`. `done` is never called synchronously from `send`.
+   * Starts writing all of `bytes`. Returns true when the kernel took every byte before `send`
+   * returned: the write is over and `done` is not called. Otherwise returns false and calls
+   * `done` once the bytes were handed to the kernel, with an error when the write failed;
+   * `done` is never called synchronously from `send`. `bytes` may alias the ring: the sink
+   * must be done with it when it returns true or calls `done`.
    */
-  send(bytes: Uint8Array, done: (error?: unknown) => void): void;
+  send(bytes: Uint8Array, done: (error?: unknown) => void): boolean;
   /**
    * Like `send`, for bytes in several pieces written in order as one vectored write (an ICY
    * block between two views of the ring). A sink without it gets the pieces copied into one
-   * buffer. Each piece may alias the ring or a shared block until `done`.
+   * buffer. Each piece may alias the ring or a shared block until the write is over.
    */
-  sendParts?(parts: readonly Uint8Array[], done: (error?: unknown) => void): void;
+  sendParts?(parts: readonly Uint8Array[], done: (error?: unknown) => void): boolean;
 }
 
 /**
@@ -67,14 +69,24 @@ export class Delivery {
 
   /** Writes everything waiting (up to {@linkcode MAX_WRITE_BYTES}) unless a write is pending. */
   flush(): void {
-    const listener = this.listener;
-    if (listener.isWriting) {
+    if (this.listener.isWriting) {
       this.#isOwed = true;
       return;
     }
+    // A write the kernel took at once is over when send() returns, with no callback (most
+    // writes, when listeners keep up): account for it here, and go on while bytes are due.
+    while (this.#write()) {
+      this.#finish();
+      if (!this.#hasMore) return;
+    }
+  }
+
+  /** Starts one write of the backlog; true when it completed before returning. */
+  #write(): boolean {
+    const listener = this.listener;
     const before = listener.backlog;
     const bytes = listener.take(MAX_WRITE_BYTES);
-    if (bytes === null) return;
+    if (bytes === null) return false;
     this.#inFlight = bytes.length;
     this.#hasMore = listener.backlog > bytes.length || before > bytes.length;
     const icy = this.#icy;
@@ -86,21 +98,29 @@ export class Delivery {
       return this.#sink.send(bytes, this.#done);
     }
     const parts = this.#frame(bytes, icy);
-    if (this.#sink.sendParts) this.#sink.sendParts(parts, this.#done);
-    else this.#sink.send(this.#assemble(parts), this.#done);
+    if (this.#sink.sendParts) return this.#sink.sendParts(parts, this.#done);
+    return this.#sink.send(this.#assemble(parts), this.#done);
   }
 
-  #onDone(error?: unknown): void {
+  /** The write in flight reached the kernel: its scratch is free and the cursor moves on. */
+  #finish(): void {
     if (this.#piece) {
       SHARED_SCRATCH.release(this.#piece);
       this.#piece = null;
     }
-    const listener = this.listener;
+    this.listener.advance(this.#inFlight); // the write is no longer in flight
+  }
+
+  #onDone(error?: unknown): void {
     if (error !== undefined && error !== null) {
-      listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
+      if (this.#piece) {
+        SHARED_SCRATCH.release(this.#piece);
+        this.#piece = null;
+      }
+      this.listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
       return;
     }
-    listener.advance(this.#inFlight); // the write is no longer in flight
+    this.#finish();
     // A capped or wrapped write leaves bytes that are already due, and a tick that found this
     // listener busy is owed its write: send now rather than a whole interval later.
     if (this.#hasMore || this.#isOwed) {

@@ -4,8 +4,11 @@ import { IcyInterleaver } from "./icy.ts";
 import { Listener } from "./listener.ts";
 import { MIN_RING_BYTES, Mount } from "./mount.ts";
 import { concat, fakeSource, TestSink } from "./_testing.ts";
+import { SHARED_SCRATCH } from "./scratch.ts";
 
-function setup(opts: { burstBytes?: number; metaint?: number; contentType?: string } = {}) {
+function setup(
+  opts: { burstBytes?: number; metaint?: number; contentType?: string; immediate?: boolean } = {},
+) {
   const mount = new Mount("/m");
   mount.attachSource(fakeSource(), { contentType: opts.contentType ?? "audio/aac" });
   const kills: string[] = [];
@@ -17,7 +20,7 @@ function setup(opts: { burstBytes?: number; metaint?: number; contentType?: stri
     burstBytes: opts.burstBytes ?? 0,
     kill: (reason) => void kills.push(reason),
   });
-  const sink = new TestSink();
+  const sink = new TestSink({ immediate: opts.immediate });
   const icy = opts.metaint ? new IcyInterleaver(opts.metaint) : null;
   listener.attach(mount);
   const delivery = new Delivery(listener, sink, icy);
@@ -120,6 +123,53 @@ Deno.test("Delivery caps one send at MAX_WRITE_BYTES and sends the rest right af
   assert.deepEqual(concat(...sink.sends), seq(0, total));
 });
 
+Deno.test("Delivery accounts a send the kernel took at once and goes on past the wrap and the cap", () => {
+  const { mount, sink, delivery, listener } = setup({ burstBytes: 64 * 1024, immediate: true });
+  mount.write(seq(0, MIN_RING_BYTES - 1000));
+  listener.attach(mount);
+  // Past the wrap and more than one capped write: every send completes inside flush().
+  const more = MAX_WRITE_BYTES + 3000;
+  mount.write(seq(MIN_RING_BYTES - 1000, more));
+  const start = listener.offset;
+  delivery.flush();
+  assert.equal(listener.isWriting, false, "nothing left in flight");
+  assert.equal(listener.offset, mount.ring.head, "the whole backlog went out in one flush");
+  assert.ok(sink.sends.length >= 2, `${sink.sends.length} sends`);
+  assert.ok(sink.sends.every((b) => b.length <= MAX_WRITE_BYTES));
+  assert.equal(sink.sends[0].length, MIN_RING_BYTES - start, "cut at the wrap");
+  assert.deepEqual(concat(...sink.sends), seq(start, mount.ring.head - start));
+  assert.equal(listener.bytesSent, mount.ring.head - start);
+  // A later tick sends only what is new.
+  mount.write(seq(MIN_RING_BYTES - 1000 + more, 10));
+  const before = sink.sends.length;
+  delivery.flush();
+  assert.equal(sink.sends.length, before + 1);
+  assert.deepEqual(sink.sends.at(-1), seq(MIN_RING_BYTES - 1000 + more, 10));
+});
+
+Deno.test("Delivery frames ICY into scratch for a sink without sendParts, freed when a send is over at once", () => {
+  const metaint = 1000;
+  const { mount, sink, delivery } = setup({ metaint, contentType: "audio/mpeg", immediate: true });
+  const audio: Uint8Array[] = [];
+  let next = 0;
+  for (const [i, size] of [2500, 1, 999, 4000].entries()) {
+    if (i === 1) mount.setTitle("At once");
+    const bytes = seq(next, size);
+    next += size;
+    audio.push(bytes);
+    mount.write(bytes);
+    delivery.flush();
+    assert.equal(sink.isPending, false);
+  }
+  const { audio: got, titles } = unframe(concat(...sink.sends), metaint);
+  assert.deepEqual(got, concat(...audio));
+  assert.deepEqual(titles, ["StreamTitle='';", "StreamTitle='At once';"]);
+  // Every piece was given back: the scratch starts over at the beginning of its slab.
+  const probe = SHARED_SCRATCH.take(1);
+  assert.equal(probe.bytes.byteOffset, 0, "no scratch piece is still held");
+  SHARED_SCRATCH.release(probe);
+});
+
 Deno.test("Delivery frames ICY blocks at exact metaint positions across any send sizes", () => {
   const metaint = 1000;
   const { mount, sink, delivery } = setup({ metaint, contentType: "audio/mpeg" });
@@ -151,7 +201,7 @@ Deno.test("Delivery sends a ring view without copying when no ICY block falls in
   const spy: ByteSink = {
     send(bytes, done) {
       views.push(bytes);
-      sink.send(bytes, done);
+      return sink.send(bytes, done);
     },
   };
   const { listener: listener2, delivery: d2 } = secondListener(mount, spy, 16000);
@@ -172,11 +222,11 @@ Deno.test("Delivery hands a sink with sendParts ring views and blocks, framed as
   const vectored: ByteSink = {
     send(bytes, done) {
       parts.push([bytes]);
-      sink2.send(bytes, done);
+      return sink2.send(bytes, done);
     },
     sendParts(pieces, done) {
       parts.push([...pieces]);
-      sink2.send(concat(...pieces), done);
+      return sink2.send(concat(...pieces), done);
     },
   };
   const sink2 = new TestSink();

@@ -64,7 +64,7 @@ function duplexOver(sock: Socket, first: Uint8Array): Duplex {
       );
     },
     write(chunk: Uint8Array, _encoding, done) {
-      sock.send(chunk, (err) => done(err as Error | null | undefined));
+      if (sock.send(chunk, (err) => done(err as Error | null | undefined))) done();
     },
     final(done) {
       sock.end();

@@ -348,7 +348,7 @@ class Session {
     if (limitMs !== undefined) {
       this.#timer = setTimeout(() => listener.end("time limit reached"), limitMs);
     }
-    sock.send(head, (error) => {
+    const headSent = (error?: unknown) => {
       if (error !== undefined && error !== null) {
         listener.end(`listener gone: ${(error as Error)?.name ?? error}`);
         return;
@@ -356,7 +356,8 @@ class Session {
       // The burst goes out now; after that the server's flush tick (or, in low-latency mode,
       // each source write) moves the bytes.
       if (listener.endReason === null) new Delivery(listener, sock, icy).flush();
-    });
+    };
+    if (sock.send(head, headSent)) headSent();
     return promise;
   }
 

@@ -101,10 +101,11 @@ export class DenoSocket implements Socket {
     while (done < bytes.length) done += await this.#conn.write(bytes.subarray(done));
   }
 
-  send(bytes: Uint8Array, done: (error?: unknown) => void): void {
+  send(bytes: Uint8Array, done: (error?: unknown) => void): boolean {
     this.#sending = bytes;
     this.#sent = done;
     this.#conn.write(bytes).then(this.#onWritten, this.#onFailed);
+    return false; // a Deno.Conn write always settles later
   }
 
   #continueSend(n: number): void {
