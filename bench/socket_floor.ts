@@ -23,6 +23,7 @@ import { createServer, type Socket as NetSocket } from "node:net";
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
 import { join } from "node:path";
 import { Session } from "node:inspector";
+import process from "node:process";
 import { cpuSeconds, memoryKib, waitForHttp } from "./proc.ts";
 import {
   MOUNT,
@@ -215,7 +216,7 @@ async function probe(
 // The floor server
 
 interface ServeOptions {
-  api: "node" | "deno";
+  api: "node" | "deno" | "handle";
   port: number;
   /** Bytes written to every connection per tick; 0 leaves connections idle after the head. */
   writeBytes: number;
@@ -261,6 +262,9 @@ function serveNode(o: ServeOptions): void {
             socket.write(payload.subarray(at, at + step));
           }
           socket.uncork();
+        } else if (o.api === "handle") {
+          const state = handleWrite(socket, payload);
+          if (state === "failed") continue;
         } else socket.write(payload);
         writes++;
       }
@@ -270,6 +274,26 @@ function serveNode(o: ServeOptions): void {
     Deno.env.get(PROBE_ENV)!,
     () => ({ connections: sockets.size, writes, skipped }),
   );
+}
+
+/** Deno's node:net stream state: the native write says there whether it completed at once. */
+const STREAM_STATE = (process as unknown as {
+  binding(name: string): { streamBaseState: Int32Array; kLastWriteWasAsync: number };
+}).binding("stream_wrap");
+const busyHandles = new WeakSet<NetSocket>();
+
+/** A write straight to the native handle, under node:net's Writable (experiment). */
+function handleWrite(socket: NetSocket, bytes: Uint8Array): "sync" | "async" | "failed" {
+  if (busyHandles.has(socket)) return "failed";
+  const handle = (socket as unknown as {
+    _handle: { writeBuffer(req: object, data: Uint8Array): number } | null;
+  })._handle;
+  if (handle === null) return "failed";
+  const req = { buffer: bytes, oncomplete: () => busyHandles.delete(socket) };
+  if (handle.writeBuffer(req, bytes) !== 0) return "failed";
+  if (STREAM_STATE.streamBaseState[STREAM_STATE.kLastWriteWasAsync] === 0) return "sync";
+  busyHandles.add(socket);
+  return "async";
 }
 
 /** One Deno.Conn with its write state; methods bound once, as TinyIce's DenoSocket does. */
@@ -774,13 +798,13 @@ async function main(): Promise<void> {
   const command = positionals[0];
   if (command === "serve") {
     const o: ServeOptions = {
-      api: values.api === "deno" ? "deno" : "node",
+      api: values.api === "deno" ? "deno" : values.api === "handle" ? "handle" : "node",
       port: Number(values.port),
       writeBytes: Number(values.write),
       intervalMs: Number(values["interval-ms"]),
       pieces: Number(values.pieces),
     };
-    if (o.api === "node") serveNode(o);
+    if (o.api !== "deno") serveNode(o);
     else await serveDeno(o);
     return;
   }
@@ -846,7 +870,7 @@ async function main(): Promise<void> {
             server: {
               kind: "floor",
               serve: {
-                api: api === "deno" ? "deno" : "node",
+                api: api === "deno" ? "deno" : api === "handle" ? "handle" : "node",
                 port,
                 writeBytes,
                 intervalMs: 500,
@@ -856,7 +880,10 @@ async function main(): Promise<void> {
             port: port++,
             n,
             flags,
-            label: `${api === "deno" ? "Deno.listen" : "node:net"}, ` +
+            label:
+              `${
+                api === "deno" ? "Deno.listen" : api === "handle" ? "node:net handle" : "node:net"
+              }, ` +
               `${writeBytes ? `${writeBytes} B / 500 ms` : "idle"}, ` +
               (Number(values.pieces) > 1 ? `${values.pieces} corked pieces, ` : "") +
               `semi-space ` +
