@@ -251,7 +251,7 @@ function serveNode(o: ServeOptions): void {
     setInterval(() => {
       for (const socket of sockets) {
         // One write in flight per connection, as TinyIce's Delivery keeps it.
-        if (socket.writableLength > 0) {
+        if (socket.writableLength > 0 || busyHandles.has(socket)) {
           skipped++;
           continue;
         }
@@ -263,8 +263,7 @@ function serveNode(o: ServeOptions): void {
           }
           socket.uncork();
         } else if (o.api === "handle") {
-          const state = handleWrite(socket, payload);
-          if (state === "failed") continue;
+          if (!handleWrite(socket, payload)) continue;
         } else socket.write(payload);
         writes++;
       }
@@ -282,18 +281,24 @@ const STREAM_STATE = (process as unknown as {
 }).binding("stream_wrap");
 const busyHandles = new WeakSet<NetSocket>();
 
-/** A write straight to the native handle, under node:net's Writable (experiment). */
-function handleWrite(socket: NetSocket, bytes: Uint8Array): "sync" | "async" | "failed" {
-  if (busyHandles.has(socket)) return "failed";
+/**
+ * A write straight to the native handle, under node:net's Writable (experiment); false when it
+ * could not start. A write that has to wait marks the socket busy until its `oncomplete`.
+ */
+function handleWrite(socket: NetSocket, bytes: Uint8Array): boolean {
   const handle = (socket as unknown as {
     _handle: { writeBuffer(req: object, data: Uint8Array): number } | null;
   })._handle;
-  if (handle === null) return "failed";
+  if (handle === null) return false;
   const req = { buffer: bytes, oncomplete: () => busyHandles.delete(socket) };
-  if (handle.writeBuffer(req, bytes) !== 0) return "failed";
-  if (STREAM_STATE.streamBaseState[STREAM_STATE.kLastWriteWasAsync] === 0) return "sync";
-  busyHandles.add(socket);
-  return "async";
+  if (handle.writeBuffer(req, bytes) !== 0) return false;
+  if (STREAM_STATE.streamBaseState[STREAM_STATE.kLastWriteWasAsync] !== 0) busyHandles.add(socket);
+  return true;
+}
+
+/** The floor server's socket API from its `--api` name (anything else is node:net). */
+function apiOf(name: string): ServeOptions["api"] {
+  return name === "deno" || name === "handle" ? name : "node";
 }
 
 /** One Deno.Conn with its write state; methods bound once, as TinyIce's DenoSocket does. */
@@ -798,7 +803,7 @@ async function main(): Promise<void> {
   const command = positionals[0];
   if (command === "serve") {
     const o: ServeOptions = {
-      api: values.api === "deno" ? "deno" : values.api === "handle" ? "handle" : "node",
+      api: apiOf(values.api!),
       port: Number(values.port),
       writeBytes: Number(values.write),
       intervalMs: Number(values["interval-ms"]),
@@ -870,7 +875,7 @@ async function main(): Promise<void> {
             server: {
               kind: "floor",
               serve: {
-                api: api === "deno" ? "deno" : api === "handle" ? "handle" : "node",
+                api: apiOf(api),
                 port,
                 writeBytes,
                 intervalMs: 500,

@@ -104,19 +104,20 @@ export class Delivery {
 
   /** The write in flight reached the kernel: its scratch is free and the cursor moves on. */
   #finish(): void {
-    if (this.#piece) {
-      SHARED_SCRATCH.release(this.#piece);
-      this.#piece = null;
-    }
+    this.#releasePiece();
     this.listener.advance(this.#inFlight); // the write is no longer in flight
+  }
+
+  /** Gives back the scratch that held the write in flight, if it needed one. */
+  #releasePiece(): void {
+    if (this.#piece === null) return;
+    SHARED_SCRATCH.release(this.#piece);
+    this.#piece = null;
   }
 
   #onDone(error?: unknown): void {
     if (error !== undefined && error !== null) {
-      if (this.#piece) {
-        SHARED_SCRATCH.release(this.#piece);
-        this.#piece = null;
-      }
+      this.#releasePiece();
       this.listener.end(`listener gone: ${(error as Error)?.message ?? error}`);
       return;
     }

@@ -51,9 +51,9 @@ function nativeWriteState(): { state: Int32Array; wasAsync: number } | null {
   }
 }
 
-/** The native stream of `socket` when it can be written directly, or null. */
+/** The native stream of a plain (not TLS) `socket` when it can be written directly, or null. */
 function nativeStreamOf(socket: NetSocket): NativeStream | null {
-  if (WRITE_STATE === null || socket instanceof TLSSocket) return null;
+  if (WRITE_STATE === null) return null;
   const handle = (socket as unknown as { _handle?: Partial<NativeStream> | null })._handle;
   if (typeof handle?.writeBuffer !== "function" || typeof handle.writev !== "function") {
     return null;
@@ -107,7 +107,7 @@ export class NodeSocket implements Socket {
     this.peerIp = peerIp;
     this.remoteIp = this.peerIp;
     this.isSecure = socket instanceof TLSSocket;
-    this.#native = nativeStreamOf(socket);
+    this.#native = this.isSecure ? null : nativeStreamOf(socket);
     // Shared handlers that find this object through the net socket: four closures per
     // connection were about 260 bytes of every listener's heap (issue 16).
     owners.set(socket, this);
