@@ -23,6 +23,13 @@ export class RingBuffer {
   readonly capacity: number;
   readonly #bytes: Uint8Array;
   #head = 0;
+  /**
+   * The last view handed out and where it lies in storage. Listeners that keep up all read
+   * the same bytes on a flush tick, so one view object serves them all instead of one per
+   * listener per tick (a view is read-only to its users and aliases storage either way).
+   */
+  #lastView: Uint8Array | null = null;
+  #lastAt = -1;
 
   constructor(capacity: number, storage?: Uint8Array) {
     if (!Number.isInteger(capacity) || capacity <= 0) {
@@ -76,7 +83,10 @@ export class RingBuffer {
     }
     const at = offset % this.capacity;
     const len = Math.min(this.#head - offset, this.capacity - at, maxBytes);
-    return this.#bytes.subarray(at, at + len);
+    const last = this.#lastView;
+    if (last !== null && at === this.#lastAt && len === last.length) return last;
+    this.#lastAt = at;
+    return this.#lastView = this.#bytes.subarray(at, at + len);
   }
 
   /** Byte at an absolute offset (must be held). */

@@ -156,3 +156,24 @@ Deno.test("RingBuffer uses caller-supplied storage", () => {
   ring.write(new Uint8Array([7, 8]));
   assert.deepEqual([...storage], [7, 8, 0, 0]);
 });
+
+Deno.test("RingBuffer.view() hands the same view to readers at the same place, a new one elsewhere", () => {
+  const ring = new RingBuffer(16);
+  ring.write(seq(0, 10));
+  const a = ring.view(4);
+  assert.equal(ring.view(4), a, "a second reader at offset 4 shares the first one's view");
+  assert.deepEqual([...a], [4, 5, 6, 7, 8, 9]);
+  assert.notEqual(ring.view(4, 3), a, "a shorter read is its own view");
+  assert.deepEqual([...ring.view(4, 3)], [4, 5, 6]);
+  ring.write(seq(10, 4));
+  const b = ring.view(4);
+  assert.notEqual(b, a, "after a write the same offset reads further");
+  assert.deepEqual([...b], [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  // Offset 20 lies where offset 4 did in storage, with the same length: the bytes there now
+  // are the newer ones, so sharing the view reads them.
+  ring.write(seq(14, 16));
+  const c = ring.view(20, 10);
+  assert.equal(c, b);
+  assert.deepEqual([...c], [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+  assert.deepEqual([...ring.view(ring.tail)], [...seq(14, 2)], "up to the end of storage");
+});
