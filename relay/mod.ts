@@ -26,6 +26,7 @@ export {
   MAX_SKIPS,
 } from "./listener.ts";
 export {
+  type FlushPass,
   MAX_FALLBACK_DEPTH,
   MountBusyError,
   type MountPolicy,

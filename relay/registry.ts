@@ -263,30 +263,20 @@ export class Registry {
   }
 
   /**
-   * The server's write tick in batches: every listener's delivery is flushed, as by
-   * {@linkcode Registry.flush}, pausing after each `batch` listeners until the caller resumes.
-   * The server resumes on the next turn of the event loop, after the batch's writes completed:
-   * each write's objects (and the ring views it holds) then die young, instead of all of a
-   * tick's writes being alive at once and promoted to the old generation (issue 16: ~1.2 KB
-   * per write, garbage that the old generation held in the hundreds of MiB at 10,000
-   * listeners). Listeners that join or leave meanwhile are taken or skipped as a Set's
-   * iteration does.
+   * The server's write tick in batches: a {@linkcode FlushPass} over every mount, which
+   * flushes each listener's delivery as {@linkcode Registry.flush} does, `batch` listeners per
+   * {@linkcode FlushPass.step}. The server steps once per turn of the event loop, so sources
+   * and requests are served between batches instead of after a pass over every listener.
    *
    * @example
    * ```ts
-   * const pass = registry.flushInBatches(256);
-   * const step = () => { if (!pass.next().done) setImmediate(step); };
+   * const pass = registry.flushPass();
+   * const step = () => { if (pass.step(256)) setImmediate(step); };
    * step();
    * ```
    */
-  *flushInBatches(batch: number): Generator<void, void, void> {
-    let n = 0;
-    for (const mount of this.#mounts.values()) {
-      for (const listener of mount.listeners) {
-        listener.delivery?.flush();
-        if (++n % batch === 0) yield;
-      }
-    }
+  flushPass(): FlushPass {
+    return new FlushPass([...this.#mounts.values()]);
   }
 
   /** Ends every listener and source (shutdown). */
@@ -326,5 +316,41 @@ export class Registry {
 
   #emit(event: RegistryEvent): void {
     for (const fn of this.#subscribers) fn(event);
+  }
+}
+
+/**
+ * One flush tick's walk over the listeners of some mounts, resumable between batches. Each
+ * mount's listeners are copied to an array when the walk reaches it: walking the Set across
+ * the pauses allocated an iterator result per listener per tick (issue 16), and a copy made
+ * once per mount is one allocation. A listener that joins a mount the walk has passed waits
+ * for the next tick (its burst went out when it joined); one that left is skipped by its
+ * delivery (take() has nothing for it); one moved meanwhile is flushed where it is now.
+ */
+export class FlushPass {
+  readonly #mounts: readonly Mount[];
+  #nextMount = 0;
+  #listeners: Listener[] = [];
+  #at = 0;
+
+  constructor(mounts: readonly Mount[]) {
+    this.#mounts = mounts;
+  }
+
+  /** Flushes up to `batch` more listeners; false once the walk is over. */
+  step(batch: number): boolean {
+    let left = batch;
+    for (;;) {
+      const listeners = this.#listeners;
+      while (this.#at < listeners.length) {
+        listeners[this.#at++].delivery?.flush();
+        if (--left === 0) {
+          return this.#at < listeners.length || this.#nextMount < this.#mounts.length;
+        }
+      }
+      if (this.#nextMount === this.#mounts.length) return false;
+      this.#listeners = [...this.#mounts[this.#nextMount++].listeners];
+      this.#at = 0;
+    }
   }
 }

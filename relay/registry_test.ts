@@ -479,3 +479,41 @@ Deno.test("Registry.setPolicy() changes fallbacks for running mounts", () => {
   registry.setPolicy(policy({ "/a": "/z" }));
   assert.equal(registry.fallbackOf("/a"), "/z");
 });
+
+Deno.test("Registry.flushPass() flushes every listener of every mount in batches, once each", () => {
+  const registry = new Registry(policy());
+  assert.equal(registry.flushPass().step(4), false, "nothing to walk");
+  const mounts = ["/a", "/b", "/c"].map((path, i) =>
+    registry.claimSource(path, fakeSource(i + 1), MP3, 0)
+  );
+  const counts = [3, 0, 4];
+  const sinks = mounts.flatMap((mount, i) =>
+    Array.from({ length: counts[i] }, () => serve(listen(registry, mount.path)).sink)
+  );
+  const sent = () => sinks.filter((sink) => sink.sends.length > 0).length;
+  for (const mount of mounts) mount.write(new Uint8Array([mount.path.charCodeAt(1)]));
+
+  const pass = registry.flushPass();
+  assert.equal(pass.step(2), true);
+  assert.equal(sent(), 2, "one batch: two listeners");
+  // Meanwhile one of /a's listeners leaves before its turn and a new one joins /a, which the
+  // walk has begun: the first is skipped, the second waits for the next tick.
+  const leaving = [...mounts[0].listeners][2];
+  registry.leave(leaving);
+  const late = serve(listen(registry, "/a")).sink;
+  assert.equal(pass.step(2), true);
+  assert.equal(sent(), 3, "the /a listener that left (nothing sent) and /c's first");
+  assert.equal(pass.step(2), true);
+  assert.equal(sent(), 5);
+  assert.equal(pass.step(2), false, "the last one; the walk is over");
+  assert.equal(sent(), 6);
+  assert.deepEqual(late.sends, [], "joined a mount the walk had passed");
+  assert.equal(pass.step(2), false);
+  for (const sink of sinks) {
+    for (const bytes of sink.sends) assert.equal(bytes.length, 1, "each flushed once");
+  }
+  for (const sink of [...sinks, late]) if (sink.isPending) sink.complete();
+  mounts[0].write(new Uint8Array([0x7a]));
+  assert.equal(registry.flushPass().step(100), false);
+  assert.deepEqual(late.sends.map((bytes) => [...bytes]), [[0x7a]], "the next tick reaches it");
+});
