@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     // A misspelled field loads (forward compatibility) but does nothing: say so, once a field.
     for (const warning of loaded.warnings) log.warn(warning);
   } catch (err) {
-    hasher.close();
+    await hasher[Symbol.asyncDispose]();
     fail(
       err instanceof ConfigError
         ? err.message
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   }
 
   if (!values.takeover && isPortInUse(config.bind_host, config.port)) {
-    hasher.close();
+    await hasher[Symbol.asyncDispose]();
     fail(
       `Cannot listen on ${config.bind_host}:${config.port}: the port is in use (another TinyIce? ` +
         `Stop it, choose another --port, or start with --takeover to share it for an upgrade)`,
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   try {
     server = await startServer({ config, configPath: values.config, hasher, log, adjust });
   } catch (err) {
-    hasher.close();
+    await hasher[Symbol.asyncDispose]();
     fail(
       err instanceof CertificateError
         ? err.message
@@ -186,7 +186,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     await server.shutdown();
-    hasher.close();
+    // Waits for the hash process to be gone: nothing of ours outlives the server (it would
+    // hold the working directory and the CPU an init system or a test expects back).
+    await hasher[Symbol.asyncDispose]();
     if (pidFile) await Deno.remove(pidFile).catch(() => {});
     log[Symbol.dispose]();
     Deno.exit(0);

@@ -306,8 +306,18 @@ Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and r
   });
 });
 
+/** The PIDs of a process's children, from /proc (every thread's list). */
+async function childPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const text = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/children`).catch(() => "");
+    out.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
+  }
+  return out;
+}
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.test(`${signal} with a source and a listener connected exits 0 within 5 s and removes the pid file`, async () => {
+  Deno.test(`${signal} with a source and a listener connected exits 0 within 5 s, removes the pid file and leaves no hash process`, async () => {
     await withTempDir("tinyice-life-", async (dir) => {
       const { port, args } = await plainConfig(dir);
       const pidFile = `${dir}/tinyice.pid`;
@@ -321,10 +331,24 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       try {
         assert.match(l.head, /^HTTP\/1\.0 200 OK\r\n/);
         await l.client.readBytes(2000);
+        // The source's login was just checked in the hash process, which lives 10 s idle.
+        const children = await childPids(srv.child.pid);
+        const hashers = [];
+        for (const pid of children) {
+          const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+          if (cmdline.includes("--tinyice-hash-process")) hashers.push(pid);
+        }
+        assert.equal(hashers.length, 1, `one hash process among children ${children}`);
         const { code, ms } = await srv.stop(signal);
         assert.equal(code, 0);
         assert.ok(ms < 5000, `took ${ms} ms`);
         assert.equal(await exists(pidFile), false, "pid file removed");
+        // Gone, reaped by the server before it exited: not an orphan still running or dying.
+        assert.equal(
+          await exists(`/proc/${hashers[0]}`),
+          false,
+          "the hash process outlived the server",
+        );
         assert.ok(await l.client.closedByPeer(2000), "the listener was disconnected");
       } finally {
         await pump!.stop();
