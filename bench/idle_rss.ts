@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { PasswordHasher } from "../config/password.ts";
-import { type Child, spawn, waitForHttp } from "./proc.ts";
+import { type Child, childPids, spawn, waitForHttp } from "./proc.ts";
 import { ADMIN_PASSWORD, MOUNT, SOURCE_PASSWORD, startSource, startTaskFlags } from "./servers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -40,20 +40,10 @@ async function readMemory(pid: number): Promise<Reading> {
   };
 }
 
-/** PIDs of the process's children (the hash process, while it lives). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-    const text = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/children`).catch(() => "");
-    out.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
-  }
-  return out;
-}
-
 /** Waits until the server has no child process left (its hash process has retired). */
 async function hashProcessGone(pid: number): Promise<void> {
   const deadline = Date.now() + HASH_EXIT_TIMEOUT_MS;
-  while ((await childrenOf(pid)).length > 0) {
+  while ((await childPids(pid)).length > 0) {
     if (Date.now() > deadline) throw new Error("the hash process did not exit within 30 s");
     await sleep(250);
   }

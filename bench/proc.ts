@@ -17,6 +17,16 @@ export async function memoryKib(pid: number): Promise<{ rss: number; peak: numbe
   return { rss: field("VmRSS"), peak: field("VmHWM") };
 }
 
+/** PIDs of a process's children (every thread's list: a child belongs to the thread that made it). */
+export async function childPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const text = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/children`).catch(() => "");
+    out.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
+  }
+  return out;
+}
+
 /** A child process the benchmark started, stopped by its PID only. */
 export interface Child {
   readonly pid: number;

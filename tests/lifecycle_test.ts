@@ -15,6 +15,7 @@ import {
   withTempDir,
 } from "./_helpers.ts";
 import { exists, freePort, plainConfig, runMain, TinyIce } from "./_process.ts";
+import { childPids } from "../bench/proc.ts";
 
 const ARGON2ID = /^\$argon2id\$/;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -305,16 +306,6 @@ Deno.test("SIGHUP reloads mounts and passwords without dropping a listener and r
     assert.equal((await srv.stop()).code, 0);
   });
 });
-
-/** The PIDs of a process's children, from /proc (every thread's list). */
-async function childPids(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-    const text = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/children`).catch(() => "");
-    out.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
-  }
-  return out;
-}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`${signal} with a source and a listener connected exits 0 within 5 s, removes the pid file and leaves no hash process`, async () => {
