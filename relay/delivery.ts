@@ -41,7 +41,7 @@ export interface ByteSink {
  * ```ts
  * const delivery = new Delivery(listener, sink, null);
  * listener.attach(mount);
- * delivery.flush(); // the burst goes out at once; registry.flush() sends the rest
+ * delivery.flush(); // the burst goes out at once; the server's flush tick sends the rest
  * ```
  */
 export class Delivery {

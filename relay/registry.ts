@@ -257,14 +257,9 @@ export class Registry {
     return dropped;
   }
 
-  /** Flushes every mount (see {@linkcode Mount.flush}) at once. */
-  flush(): void {
-    for (const mount of this.#mounts.values()) mount.flush();
-  }
-
   /**
    * The server's write tick in batches: a {@linkcode FlushPass} over every mount, which
-   * flushes each listener's delivery as {@linkcode Registry.flush} does, `batch` listeners per
+   * flushes each listener's delivery (see {@linkcode Mount.flush}), `batch` listeners per
    * {@linkcode FlushPass.step}. The server steps once per turn of the event loop, so sources
    * and requests are served between batches instead of after a pass over every listener.
    *
